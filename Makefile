@@ -1,0 +1,47 @@
+# Everything runs from .venv, created on first use with the interpreter below.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROTOS := $(shell find protos -name '*.proto' | sed 's|^protos/||' | sort)
+
+.PHONY: install proto proto-check lint test run bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Regenerate gen/ from protos/ (the generated code is committed).
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+# Fails when gen/ is not what protos/ generates.
+proto-check: proto
+	@test -z "$$(git status --porcelain -- gen)" || \
+		{ git status --porcelain -- gen; echo "gen/ is out of date: run 'make proto' and commit"; exit 1; }
+
+lint: proto
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m grpc_tools.protoc --proto_path=protos --descriptor_set_in=build/validate.binpb \
+		--include_imports --include_source_info -o build/contract.binpb $(PROTOS)
+	cd protos && ../$(BIN)/buf format --diff --exit-code
+	$(BIN)/buf lint build/contract.binpb --path isales
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A development setup: SQLite under var/, a demo tenant (VDN 1, skill queue 2)
+# with freshly generated credentials, the gRPC server and the gateway.
+run: $(STAMP)
+	$(BIN)/python scripts/demo_seed.py var/demo-seed.toml
+	$(BIN)/isales seed var/demo-seed.toml
+	$(BIN)/isales serve
+
+clean:
+	rm -rf build var .pytest_cache .mypy_cache .ruff_cache

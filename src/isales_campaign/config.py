@@ -1,0 +1,103 @@
+"""Settings of the service and the gateway, read from the environment."""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class Deployment(enum.StrEnum):
+    """Where the service runs. In the on-premises (`op`) deployment `ccId` is mandatory."""
+
+    CLOUD = "cloud"
+    OP = "op"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+DEFAULT_DATABASE_URL = "sqlite:///var/isales.db"
+DEFAULT_GRPC_LISTEN = "127.0.0.1:50051"
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an operator can set, with the defaults of a development machine."""
+
+    #: SQLAlchemy URL; `postgresql://...` selects the psycopg 3 driver.
+    database_url: str = DEFAULT_DATABASE_URL
+    #: host:port of the gRPC server.
+    grpc_listen: str = DEFAULT_GRPC_LISTEN
+    #: host:port of the REST gateway.
+    http_listen: str = DEFAULT_HTTP_LISTEN
+    #: Where the gateway finds the gRPC service.
+    grpc_target: str = DEFAULT_GRPC_LISTEN
+    #: Active campaigns allowed per tenant and device family (`max.liveliest.taskCount`).
+    max_active_tasks: int = 20
+    deployment: Deployment = Deployment.CLOUD
+    #: Worker threads of the gRPC server (and database connections per process).
+    grpc_workers: int = 16
+    #: Largest accepted REST request body, in bytes.
+    max_body_bytes: int = 1024 * 1024
+    #: Largest accepted distance between a signature's timestamp and the clock.
+    auth_max_skew_seconds: int = 900
+    #: Deadline the gateway gives every gRPC call.
+    grpc_timeout_seconds: float = 10.0
+    #: Seconds in-flight calls get to finish on SIGTERM/SIGINT.
+    shutdown_grace_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        grpc_listen = env.get("ISALES_GRPC_LISTEN", DEFAULT_GRPC_LISTEN)
+        return cls(
+            database_url=env.get("ISALES_DATABASE_URL", DEFAULT_DATABASE_URL),
+            grpc_listen=grpc_listen,
+            http_listen=env.get("ISALES_HTTP_LISTEN", DEFAULT_HTTP_LISTEN),
+            grpc_target=env.get("ISALES_GRPC_TARGET", grpc_listen),
+            max_active_tasks=_int(env, "ISALES_MAX_ACTIVE_TASKS", 20, minimum=0),
+            deployment=_deployment(env.get("ISALES_DEPLOYMENT", Deployment.CLOUD.value)),
+            grpc_workers=_int(env, "ISALES_GRPC_WORKERS", 16, minimum=1),
+            max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
+            grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
+            shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be positive, not {raw}")
+    return value
+
+
+def _deployment(raw: str) -> Deployment:
+    try:
+        return Deployment(raw.lower())
+    except ValueError:
+        choices = ", ".join(d.value for d in Deployment)
+        raise ConfigError(f"ISALES_DEPLOYMENT must be one of {choices}, not {raw!r}") from None

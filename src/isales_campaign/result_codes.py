@@ -1,0 +1,31 @@
+"""The result codes of the contract and the legacy strings they travel as."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from isales.campaign.v2 import result_code_pb2
+from isales.campaign.v2.result_code_pb2 import ResultCode
+
+__all__ = ["ResultCode", "from_legacy", "legacy_code"]
+
+
+@cache
+def _table() -> tuple[dict[int, str], dict[str, int]]:
+    to_legacy: dict[int, str] = {}
+    for value in result_code_pb2.DESCRIPTOR.enum_types_by_name["ResultCode"].values:
+        code: str = value.GetOptions().Extensions[result_code_pb2.legacy_code]
+        if code:
+            to_legacy[value.number] = code
+    return to_legacy, {code: number for number, code in to_legacy.items()}
+
+
+def legacy_code(code: ResultCode.ValueType) -> str:
+    """The vendor's string for a result code, e.g. `"0200005"`."""
+    return _table()[0][code]
+
+
+def from_legacy(code: str) -> ResultCode.ValueType | None:
+    """The result code whose legacy string is `code`, if there is one."""
+    number = _table()[1].get(code)
+    return None if number is None else ResultCode.ValueType(number)

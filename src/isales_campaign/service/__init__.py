@@ -1,0 +1,1 @@
+"""The gRPC service: domain rules, persistence, servicers and the server."""

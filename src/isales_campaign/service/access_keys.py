@@ -1,0 +1,61 @@
+"""auth-v2 signing keys for gateways; the secret keys stay in the service."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+import grpc
+from grpc_status import rpc_status
+from isales.campaign.v2 import access_key_service_pb2_grpc
+from isales.campaign.v2.access_key_service_pb2 import (
+    DeriveSigningKeyRequest,
+    DeriveSigningKeyResponse,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.db.store import CampaignStore
+from isales_campaign.service.errors import DatabaseUnavailable, InvalidArgument, ServiceError
+from isales_campaign.service.validation import contract_problems
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAccessKey(ServiceError):
+    status_code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self) -> None:
+        super().__init__(ResultCode.RESULT_CODE_INVALID_VALUE, "unknown access key")
+
+
+def derive_signing_key(secret_key: str, prefix: str) -> str:
+    """auth-v2: lower-hex HMAC-SHA256(key = SK, message = prefix)."""
+    return hmac.new(secret_key.encode(), prefix.encode(), hashlib.sha256).hexdigest()
+
+
+class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
+    def __init__(self, store: CampaignStore) -> None:
+        self._store = store
+
+    def DeriveSigningKey(  # noqa: N802 - the name is the RPC's
+        self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
+    ) -> DeriveSigningKeyResponse:
+        try:
+            problems = contract_problems(request)
+            if problems:
+                raise InvalidArgument(problems)
+            try:
+                found = self._store.app_key(request.access_key)
+            except SQLAlchemyError:
+                log.exception("database operation failed while reading an access key")
+                raise DatabaseUnavailable() from None
+            if found is None:
+                raise UnknownAccessKey()
+        except ServiceError as error:
+            context.abort_with_status(rpc_status.to_status(error.to_status()))
+        vdn_id, secret_key = found
+        return DeriveSigningKeyResponse(
+            vdn_id=vdn_id, signing_key=derive_signing_key(secret_key, request.prefix)
+        )

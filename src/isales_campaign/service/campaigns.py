@@ -1,0 +1,151 @@
+"""Adding campaigns: contract rules, domain rules, then the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
+from sqlalchemy.exc import SQLAlchemyError
+
+from isales_campaign.config import Deployment
+from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.db.store import CampaignStore, NewCampaign, Tenant
+from isales_campaign.service.domain import (
+    Family,
+    parse_local_time,
+    start_of_local_day,
+    utc_naive,
+)
+from isales_campaign.service.errors import (
+    DatabaseUnavailable,
+    FieldProblem,
+    InvalidArgument,
+    ServiceError,
+    TenantNotFound,
+)
+from isales_campaign.service.validation import contract_problems
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AddedCampaign:
+    id: int
+    status: CampaignStatus.ValueType
+
+
+class CampaignService:
+    """The use cases, free of gRPC: each raises a `ServiceError` or succeeds."""
+
+    def __init__(
+        self,
+        store: CampaignStore,
+        *,
+        max_active_tasks: int = 20,
+        deployment: Deployment = Deployment.CLOUD,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._store = store
+        self._max_active_tasks = max_active_tasks
+        self._deployment = deployment
+        self._clock = clock
+
+    def add(self, request: AddCampaignRequest) -> AddedCampaign:
+        problems = contract_problems(request)
+        if any(p.path == "vdn_id" for p in problems):
+            raise InvalidArgument(problems)
+        try:
+            tenant = self._store.tenant(request.vdn_id)
+            if tenant is None:
+                raise TenantNotFound(request.vdn_id)
+            now = self._clock()
+            campaign = request.campaign
+            problems += self._domain_problems(campaign, tenant, now, problems)
+            if problems:
+                raise InvalidArgument(problems)
+            new = self._new_campaign(request.vdn_id, campaign, tenant)
+            new_id = self._store.add(new, max_active=self._max_active_tasks, now=utc_naive(now))
+        except ServiceError:
+            raise
+        except SQLAlchemyError:
+            log.exception("database operation failed while adding a campaign")
+            raise DatabaseUnavailable() from None
+        log.info(
+            "campaign added",
+            extra={"vdn_id": request.vdn_id, "campaign_id": new_id, "family": new.family.label},
+        )
+        return AddedCampaign(id=new_id, status=CampaignStatus.ValueType(new.status))
+
+    def _domain_problems(
+        self, campaign: Campaign, tenant: Tenant, now: datetime, found: list[FieldProblem]
+    ) -> list[FieldProblem]:
+        """Rules that need the tenant's zone, the clock or the deployment."""
+        problems: list[FieldProblem] = []
+        flagged = {p.path for p in found}
+        begin_path = "campaign.str_begin_time"
+        if begin_path not in flagged:
+            try:
+                begin = parse_local_time(campaign.str_begin_time, tenant.time_zone)
+            except ValueError:
+                problems.append(_not_a_time(begin_path))
+            else:
+                if begin < start_of_local_day(now, tenant.time_zone):
+                    problems.append(
+                        FieldProblem(
+                            begin_path,
+                            ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY,
+                            f"must not be earlier than 00:00 of the current day "
+                            f"({tenant.time_zone.key})",
+                        )
+                    )
+        end_path = "campaign.str_end_time"
+        if end_path not in flagged:
+            try:
+                parse_local_time(campaign.str_end_time, tenant.time_zone)
+            except ValueError:
+                problems.append(_not_a_time(end_path))
+        if self._deployment is Deployment.OP and not campaign.HasField("cc_id"):
+            problems.append(
+                FieldProblem(
+                    "campaign.cc_id",
+                    ResultCode.RESULT_CODE_EMPTY_PARAMETER,
+                    "is mandatory in the OP deployment",
+                )
+            )
+        return problems
+
+    @staticmethod
+    def _new_campaign(vdn_id: int, campaign: Campaign, tenant: Tenant) -> NewCampaign:
+        family = Family.of(campaign.device_type)
+        paused = campaign.init_status == InitStatus.INIT_STATUS_PAUSED
+        return NewCampaign(
+            vdn_id=vdn_id,
+            name=campaign.name,
+            family=family,
+            device_type=int(campaign.device_type),
+            skill_id=campaign.skill_param.skill_id if family is Family.SKILL_QUEUE else None,
+            status=int(
+                CampaignStatus.CAMPAIGN_STATUS_PAUSED
+                if paused
+                else CampaignStatus.CAMPAIGN_STATUS_EXECUTING
+            ),
+            begin_at=parse_local_time(campaign.str_begin_time, tenant.time_zone),
+            end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
+            config=campaign.SerializeToString(deterministic=True),
+        )
+
+
+def _not_a_time(path: str) -> FieldProblem:
+    return FieldProblem(
+        path, ResultCode.RESULT_CODE_CONVERSION_ERROR, "is not a valid date and time"
+    )

@@ -1,0 +1,191 @@
+"""The errors the service answers with, as rich `google.rpc.Status` values.
+
+Every error carries an `ErrorInfo` whose `reason` is the legacy result code.
+Input problems add a `BadRequest` with one field violation per problem (its
+`reason` is that problem's legacy code); quota problems add a `QuotaFailure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from isales_campaign.result_codes import ResultCode, legacy_code
+
+ERROR_DOMAIN = "isales.campaign.v2"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One problem with one field of a request."""
+
+    #: Dotted path of proto field names from the request, e.g. `campaign.caller_no[0].priority`.
+    path: str
+    code: ResultCode.ValueType
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaProblem:
+    subject: str
+    description: str
+    limit: int
+    usage: int
+
+
+class ServiceError(Exception):
+    """An answer other than success. Subclasses fix the gRPC status code."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(
+        self,
+        code: ResultCode.ValueType,
+        message: str,
+        *,
+        fields: Sequence[FieldProblem] = (),
+        quotas: Sequence[QuotaProblem] = (),
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.metadata = dict(metadata or {})
+        self.code = code
+        self.message = message
+        self.fields = tuple(fields)
+        self.quotas = tuple(quotas)
+
+    def to_status(self) -> status_pb2.Status:
+        details = [
+            error_details_pb2.ErrorInfo(
+                reason=legacy_code(self.code),
+                domain=ERROR_DOMAIN,
+                metadata={"result_code": ResultCode.Name(self.code), **self.metadata},
+            )
+        ]
+        if self.fields:
+            details.append(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=p.path, description=p.message, reason=legacy_code(p.code)
+                        )
+                        for p in self.fields
+                    ]
+                )
+            )
+        if self.quotas:
+            details.append(
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject=q.subject,
+                            description=q.description,
+                            quota_metric="active_campaigns",
+                            quota_value=q.limit,
+                            future_quota_value=q.limit,
+                        )
+                        for q in self.quotas
+                    ]
+                )
+            )
+        packed = []
+        for detail in details:
+            any_detail = any_pb2.Any()
+            any_detail.Pack(detail)
+            packed.append(any_detail)
+        return status_pb2.Status(
+            code=_RPC_CODES[self.status_code], message=self.message, details=packed
+        )
+
+
+class InvalidArgument(ServiceError):
+    """The request breaks rules of the contract or of the domain."""
+
+    status_code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        codes = {p.code for p in problems}
+        # One kind of problem keeps its own code; a mix is a "parameter error"
+        # whose description lists every problem.
+        code = codes.pop() if len(codes) == 1 else ResultCode.RESULT_CODE_PARAMETER_ERROR
+        summary = "; ".join(f"{p.path}: {p.message}" for p in problems)
+        super().__init__(code, f"invalid request: {summary}", fields=problems)
+
+
+class TenantNotFound(ServiceError):
+    status_code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self, vdn_id: int) -> None:
+        message = f"VDN {vdn_id} is not configured in this service"
+        super().__init__(
+            ResultCode.RESULT_CODE_INVALID_VALUE,
+            message,
+            fields=[FieldProblem("vdn_id", ResultCode.RESULT_CODE_INVALID_VALUE, message)],
+        )
+
+
+class SkillQueueNotFound(ServiceError):
+    status_code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, vdn_id: int, skill_id: int) -> None:
+        message = f"skill queue {skill_id} does not exist in VDN {vdn_id}"
+        super().__init__(
+            ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND,
+            message,
+            fields=[
+                FieldProblem(
+                    "campaign.skill_param.skill_id",
+                    ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND,
+                    message,
+                )
+            ],
+        )
+
+
+class NameTaken(ServiceError):
+    status_code = grpc.StatusCode.ALREADY_EXISTS
+
+    def __init__(self, vdn_id: int, name: str) -> None:
+        message = f"a campaign named {name!r} already exists in VDN {vdn_id}"
+        super().__init__(
+            ResultCode.RESULT_CODE_NAME_NOT_UNIQUE,
+            message,
+            fields=[FieldProblem("campaign.name", ResultCode.RESULT_CODE_NAME_NOT_UNIQUE, message)],
+        )
+
+
+class QuotaExceeded(ServiceError):
+    status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, code: ResultCode.ValueType, quota: QuotaProblem) -> None:
+        super().__init__(
+            code,
+            quota.description,
+            quotas=[quota],
+            metadata={"limit": str(quota.limit), "usage": str(quota.usage)},
+        )
+
+
+class DatabaseUnavailable(ServiceError):
+    status_code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_DATABASE_ERROR,
+            "database operation error; nothing was stored, the request may be retried",
+        )
+
+
+_RPC_CODES: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS: code_pb2.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
+    grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
+}

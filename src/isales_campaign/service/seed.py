@@ -1,0 +1,157 @@
+"""Tenants, app keys and skill queues from a TOML seed file, applied idempotently.
+
+```toml
+[[tenants]]
+vdn_id = 1
+time_zone = "UTC"                # optional, IANA name
+[[tenants.app_keys]]
+access_key = "..."
+secret_key = "..."
+[[tenants.skill_queues]]
+id = 2
+name = "defaultAudioSkill"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, Engine, select, update
+
+from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
+
+
+class SeedError(ValueError):
+    """The seed file is not valid; nothing of it was applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppKey:
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkillQueue:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSeed:
+    vdn_id: int
+    time_zone: str = "UTC"
+    app_keys: list[AppKey] = field(default_factory=list)
+    skill_queues: list[SkillQueue] = field(default_factory=list)
+
+
+def load_seed(path: Path) -> list[TenantSeed]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SeedError(f"{path}: {error}") from None
+    return parse_seed(document)
+
+
+def parse_seed(document: dict[str, Any]) -> list[TenantSeed]:
+    raw_tenants = document.get("tenants", [])
+    if not isinstance(raw_tenants, list):
+        raise SeedError("'tenants' must be an array of tables ([[tenants]])")
+    seeds = [_tenant(raw, f"tenants[{i}]") for i, raw in enumerate(raw_tenants)]
+    owners: dict[str, int] = {}
+    for seed in seeds:
+        for key in seed.app_keys:
+            if owners.setdefault(key.access_key, seed.vdn_id) != seed.vdn_id:
+                raise SeedError(f"access key {key.access_key!r} is given to two VDNs")
+    return seeds
+
+
+def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> None:
+    """Insert or update everything in one transaction."""
+    with engine.begin() as connection:
+        for seed in seeds:
+            _upsert_tenant(connection, seed)
+
+
+def _tenant(raw: Any, where: str) -> TenantSeed:
+    if not isinstance(raw, dict):
+        raise SeedError(f"{where} must be a table")
+    vdn_id = raw.get("vdn_id")
+    if not isinstance(vdn_id, int) or isinstance(vdn_id, bool) or not 1 <= vdn_id <= 9999:
+        raise SeedError(f"{where}.vdn_id must be an integer from 1 to 9999")
+    time_zone = raw.get("time_zone", "UTC")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise SeedError(f"{where}.time_zone {time_zone!r} is not an IANA time zone") from None
+    keys = [
+        AppKey(
+            _text(item, "access_key", f"{where}.app_keys[{i}]", 128),
+            _text(item, "secret_key", f"{where}.app_keys[{i}]", 256),
+        )
+        for i, item in enumerate(_tables(raw, "app_keys", where))
+    ]
+    queues = []
+    for i, item in enumerate(_tables(raw, "skill_queues", where)):
+        queue_id = item.get("id")
+        if not isinstance(queue_id, int) or isinstance(queue_id, bool) or not 1 <= queue_id <= 1000:
+            raise SeedError(f"{where}.skill_queues[{i}].id must be an integer from 1 to 1000")
+        queues.append(SkillQueue(queue_id, _text(item, "name", f"{where}.skill_queues[{i}]", 100)))
+    return TenantSeed(vdn_id, time_zone, keys, queues)
+
+
+def _tables(raw: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    items = raw.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise SeedError(f"{where}.{key} must be an array of tables")
+    return items
+
+
+def _text(raw: dict[str, Any], key: str, where: str, max_len: int) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise SeedError(f"{where}.{key} must be a string of 1 to {max_len} characters")
+    return value
+
+
+def _upsert_tenant(connection: Connection, seed: TenantSeed) -> None:
+    exists = connection.scalar(select(tenants.c.vdn_id).where(tenants.c.vdn_id == seed.vdn_id))
+    if exists is None:
+        connection.execute(tenants.insert().values(vdn_id=seed.vdn_id, time_zone=seed.time_zone))
+    else:
+        connection.execute(
+            update(tenants).where(tenants.c.vdn_id == seed.vdn_id).values(time_zone=seed.time_zone)
+        )
+    for key in seed.app_keys:
+        owner = connection.scalar(
+            select(app_keys.c.vdn_id).where(app_keys.c.access_key == key.access_key)
+        )
+        if owner is None:
+            connection.execute(
+                app_keys.insert().values(
+                    access_key=key.access_key, vdn_id=seed.vdn_id, secret_key=key.secret_key
+                )
+            )
+        elif owner != seed.vdn_id:
+            raise SeedError(f"access key {key.access_key!r} already belongs to VDN {owner}")
+        else:
+            connection.execute(
+                update(app_keys)
+                .where(app_keys.c.access_key == key.access_key)
+                .values(secret_key=key.secret_key)
+            )
+    for queue in seed.skill_queues:
+        where = (skill_queues.c.vdn_id == seed.vdn_id) & (skill_queues.c.skill_id == queue.id)
+        if connection.scalar(select(skill_queues.c.skill_id).where(where)) is None:
+            connection.execute(
+                skill_queues.insert().values(
+                    vdn_id=seed.vdn_id, skill_id=queue.id, name=queue.name
+                )
+            )
+        else:
+            connection.execute(update(skill_queues).where(where).values(name=queue.name))

@@ -1,0 +1,137 @@
+"""The gRPC server: campaign service, health checking, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from isales.campaign.v2 import (
+    access_key_service_pb2,
+    access_key_service_pb2_grpc,
+    campaign_service_pb2,
+    campaign_service_pb2_grpc,
+)
+from sqlalchemy import Engine, text
+
+from isales_campaign.config import Settings
+from isales_campaign.service.access_keys import AccessKeyServicer
+from isales_campaign.service.campaigns import CampaignService
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.store import CampaignStore
+from isales_campaign.service.servicer import CampaignServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name
+ACCESS_KEY_SERVICE_NAME = access_key_service_pb2.DESCRIPTOR.services_by_name[
+    "AccessKeyService"
+].full_name
+#: How often the health status is brought in line with the database.
+HEALTH_PROBE_SECONDS = 5.0
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    engine: Engine
+    _stop_probe: threading.Event
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight ones finish within `grace` seconds."""
+        self._stop_probe.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.engine.dispose()
+
+
+def start_server(settings: Settings, *, migrate: bool = True) -> RunningServer:
+    engine = create_database_engine(settings.database_url, pool_size=settings.grpc_workers)
+    if migrate:
+        upgrade(engine)
+    store = CampaignStore(engine)
+    service = CampaignService(
+        store,
+        max_active_tasks=settings.max_active_tasks,
+        deployment=settings.deployment,
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
+        CampaignServicer(service), server
+    )
+    access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(
+        AccessKeyServicer(store), server
+    )
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(settings.grpc_listen)
+    server.start()
+    stop_probe = threading.Event()
+    _set_health(health_servicer, _database_ok(engine))
+    threading.Thread(
+        target=_probe_database,
+        args=(engine, health_servicer, stop_probe),
+        name="health-probe",
+        daemon=True,
+    ).start()
+    log.info("gRPC server listening", extra={"address": settings.grpc_listen, "port": port})
+    return RunningServer(server, port, health_servicer, engine, stop_probe)
+
+
+def serve_forever(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    running = start_server(settings)
+    stopped = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stopped.wait()
+    running.stop(settings.shutdown_grace_seconds)
+    log.info("gRPC server stopped")
+
+
+def _database_ok(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        log.warning("database health probe failed", exc_info=True)
+        return False
+    return True
+
+
+def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if ok
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    servicer.set("", status)
+    servicer.set(SERVICE_NAME, status)
+    servicer.set(ACCESS_KEY_SERVICE_NAME, status)
+
+
+def _probe_database(
+    engine: Engine, servicer: health.HealthServicer, stop: threading.Event
+) -> None:
+    while not stop.wait(HEALTH_PROBE_SECONDS):
+        _set_health(servicer, _database_ok(engine))

@@ -1,0 +1,32 @@
+"""The gRPC face of the use cases: requests in, responses or rich statuses out."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from grpc_status import rpc_status
+from isales.campaign.v2 import campaign_service_pb2_grpc
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
+
+from isales_campaign.service.campaigns import CampaignService
+from isales_campaign.service.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
+    def __init__(self, service: CampaignService) -> None:
+        self._service = service
+
+    def AddCampaign(  # noqa: N802 - the name is the RPC's
+        self, request: AddCampaignRequest, context: grpc.ServicerContext
+    ) -> AddCampaignResponse:
+        try:
+            added = self._service.add(request)
+        except ServiceError as error:
+            context.abort_with_status(rpc_status.to_status(error.to_status()))
+        except Exception:
+            log.exception("AddCampaign failed unexpectedly")
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was stored")
+        return AddCampaignResponse(id=added.id, status=added.status)

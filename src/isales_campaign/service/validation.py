@@ -1,0 +1,72 @@
+"""Contract validation: protovalidate rules of the .proto, reported with legacy codes.
+
+The one table that maps protovalidate's rule ids to legacy result codes lives
+here. Custom CEL rules name their category and the offending field in their id
+(`<category>[.<path>][-<detail>]`, see campaign.proto).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from protovalidate import Validator, Violation
+
+from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.errors import FieldProblem
+
+_STANDARD_RULES: dict[str, ResultCode.ValueType] = {
+    "required": ResultCode.RESULT_CODE_EMPTY_PARAMETER,
+    "repeated.min_items": ResultCode.RESULT_CODE_EMPTY_PARAMETER,
+    "string.pattern": ResultCode.RESULT_CODE_INVALID_CHARACTERS,
+    "string.max_len": ResultCode.RESULT_CODE_TOO_LONG,
+    "string.min_len": ResultCode.RESULT_CODE_TOO_SHORT,
+    "string.len": ResultCode.RESULT_CODE_LENGTH_OUT_OF_RANGE,
+    "repeated.max_items": ResultCode.RESULT_CODE_TOO_MANY_ITEMS,
+    "enum.defined_only": ResultCode.RESULT_CODE_INVALID_VALUE,
+}
+
+#: Rule families whose every rule is about the value (ranges, `in`, ...).
+_VALUE_RULE_PREFIXES = ("int32.", "int64.", "uint32.", "uint64.", "enum.")
+
+_CEL_CATEGORIES: dict[str, ResultCode.ValueType] = {
+    "missing": ResultCode.RESULT_CODE_EMPTY_PARAMETER,
+    "chars": ResultCode.RESULT_CODE_INVALID_CHARACTERS,
+    "value": ResultCode.RESULT_CODE_INVALID_VALUE,
+    "format": ResultCode.RESULT_CODE_CONVERSION_ERROR,
+    "combination": ResultCode.RESULT_CODE_INVALID_COMBINATION,
+    "pair": ResultCode.RESULT_CODE_INCOMPLETE_TIME_PAIR,
+    "count": ResultCode.RESULT_CODE_TOO_MANY_ITEMS,
+}
+
+_validator = Validator()
+
+
+def contract_problems(message: Message) -> list[FieldProblem]:
+    """Every violation of the rules declared in the contract, in field order."""
+    return [_to_problem(v) for v in _validator.collect_violations(message)]
+
+
+def _to_problem(violation: Violation) -> FieldProblem:
+    proto = violation.proto
+    path = _render_path(proto.field.elements)
+    rule_id = proto.rule_id
+    code = _STANDARD_RULES.get(rule_id)
+    if code is None and rule_id.startswith(_VALUE_RULE_PREFIXES):
+        code = ResultCode.RESULT_CODE_INVALID_VALUE
+    if code is None:
+        category, _, relative = rule_id.partition("-")[0].partition(".")
+        code = _CEL_CATEGORIES.get(category, ResultCode.RESULT_CODE_PARAMETER_ERROR)
+        if relative:
+            path = f"{path}.{relative}" if path else relative
+    message = proto.message or "is invalid"
+    if rule_id == "required":
+        message = "is mandatory"
+    return FieldProblem(path=path, code=code, message=message)
+
+
+def _render_path(elements: object) -> str:
+    parts: list[str] = []
+    for element in elements:  # type: ignore[attr-defined]
+        subscript = element.subscript
+        index = f"[{subscript.value}]" if subscript is not None else ""
+        parts.append(f"{element.field_name}{index}")
+    return ".".join(parts)
