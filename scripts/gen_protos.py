@@ -29,9 +29,9 @@ def validate_file_descriptor() -> bytes:
     """The serialized FileDescriptorProto of buf/validate/validate.proto."""
     source = Path(protovalidate.__file__).parent / "_gen/buf/validate/validate_pb.py"
     for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
-            if node.value.startswith(b"\n\x1b" + VALIDATE_PROTO.encode()):
-                return node.value
+        value = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(value, bytes) and value.startswith(b"\n\x1b" + VALIDATE_PROTO.encode()):
+            return value
     raise SystemExit(f"no descriptor of {VALIDATE_PROTO} found in {source}")
 
 

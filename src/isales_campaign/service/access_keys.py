@@ -39,7 +39,7 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
     def __init__(self, store: CampaignStore) -> None:
         self._store = store
 
-    def DeriveSigningKey(  # noqa: N802 - the name is the RPC's
+    def DeriveSigningKey(
         self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
     ) -> DeriveSigningKeyResponse:
         try:
@@ -55,6 +55,9 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
                 raise UnknownAccessKey()
         except ServiceError as error:
             context.abort_with_status(rpc_status.to_status(error.to_status()))
+        except Exception:
+            log.exception("DeriveSigningKey failed unexpectedly")
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
         vdn_id, secret_key = found
         return DeriveSigningKeyResponse(
             vdn_id=vdn_id, signing_key=derive_signing_key(secret_key, request.prefix)

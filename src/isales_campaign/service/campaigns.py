@@ -91,9 +91,8 @@ class CampaignService:
     ) -> list[FieldProblem]:
         """Rules that need the tenant's zone, the clock or the deployment."""
         problems: list[FieldProblem] = []
-        flagged = {p.path for p in found}
         begin_path = "campaign.str_begin_time"
-        if begin_path not in flagged:
+        if not _flagged(begin_path, found):
             try:
                 begin = parse_local_time(campaign.str_begin_time, tenant.time_zone)
             except ValueError:
@@ -109,7 +108,7 @@ class CampaignService:
                         )
                     )
         end_path = "campaign.str_end_time"
-        if end_path not in flagged:
+        if not _flagged(end_path, found):
             try:
                 parse_local_time(campaign.str_end_time, tenant.time_zone)
             except ValueError:
@@ -143,6 +142,11 @@ class CampaignService:
             end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
             config=campaign.SerializeToString(deterministic=True),
         )
+
+
+def _flagged(path: str, problems: list[FieldProblem]) -> bool:
+    """Whether the field or one of its parents already has a problem."""
+    return any(path == p.path or path.startswith(p.path + ".") for p in problems)
 
 
 def _not_a_time(path: str) -> FieldProblem:

@@ -19,7 +19,10 @@ class Family(enum.IntEnum):
 
     @classmethod
     def of(cls, device_type: DeviceType.ValueType) -> Family:
-        if device_type in (DeviceType.DEVICE_TYPE_INTELLIGENT_IVR, DeviceType.DEVICE_TYPE_AUTOMATIC_IVR):
+        if device_type in (
+            DeviceType.DEVICE_TYPE_INTELLIGENT_IVR,
+            DeviceType.DEVICE_TYPE_AUTOMATIC_IVR,
+        ):
             return cls.IVR
         return cls.SKILL_QUEUE
 
@@ -50,4 +53,3 @@ def effective_status(stored: int, end_at: datetime, now: datetime) -> CampaignSt
 
 def utc_naive(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(tzinfo=None)
-

@@ -149,9 +149,7 @@ def _upsert_tenant(connection: Connection, seed: TenantSeed) -> None:
         where = (skill_queues.c.vdn_id == seed.vdn_id) & (skill_queues.c.skill_id == queue.id)
         if connection.scalar(select(skill_queues.c.skill_id).where(where)) is None:
             connection.execute(
-                skill_queues.insert().values(
-                    vdn_id=seed.vdn_id, skill_id=queue.id, name=queue.name
-                )
+                skill_queues.insert().values(vdn_id=seed.vdn_id, skill_id=queue.id, name=queue.name)
             )
         else:
             connection.execute(update(skill_queues).where(where).values(name=queue.name))

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 
 from isales_campaign.config import Settings
 from isales_campaign.service.access_keys import AccessKeyServicer
-from isales_campaign.service.campaigns import CampaignService
+from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.store import CampaignStore
@@ -54,7 +54,10 @@ class RunningServer:
         self.engine.dispose()
 
 
-def start_server(settings: Settings, *, migrate: bool = True) -> RunningServer:
+def start_server(
+    settings: Settings, *, migrate: bool = True, clock: Clock = system_clock
+) -> RunningServer:
+    """Start serving on `settings.grpc_listen` (port 0 picks a free port)."""
     engine = create_database_engine(settings.database_url, pool_size=settings.grpc_workers)
     if migrate:
         upgrade(engine)
@@ -63,6 +66,7 @@ def start_server(settings: Settings, *, migrate: bool = True) -> RunningServer:
         store,
         max_active_tasks=settings.max_active_tasks,
         deployment=settings.deployment,
+        clock=clock,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
@@ -77,7 +81,8 @@ def start_server(settings: Settings, *, migrate: bool = True) -> RunningServer:
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+        server,
     )
     port = server.add_insecure_port(settings.grpc_listen)
     server.start()
@@ -121,17 +126,13 @@ def _database_ok(engine: Engine) -> bool:
 
 def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
     status = (
-        health_pb2.HealthCheckResponse.SERVING
-        if ok
-        else health_pb2.HealthCheckResponse.NOT_SERVING
+        health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
     )
     servicer.set("", status)
     servicer.set(SERVICE_NAME, status)
     servicer.set(ACCESS_KEY_SERVICE_NAME, status)
 
 
-def _probe_database(
-    engine: Engine, servicer: health.HealthServicer, stop: threading.Event
-) -> None:
+def _probe_database(engine: Engine, servicer: health.HealthServicer, stop: threading.Event) -> None:
     while not stop.wait(HEALTH_PROBE_SECONDS):
         _set_health(servicer, _database_ok(engine))

@@ -19,7 +19,7 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
     def __init__(self, service: CampaignService) -> None:
         self._service = service
 
-    def AddCampaign(  # noqa: N802 - the name is the RPC's
+    def AddCampaign(
         self, request: AddCampaignRequest, context: grpc.ServicerContext
     ) -> AddCampaignResponse:
         try:

@@ -30,6 +30,7 @@ _VALUE_RULE_PREFIXES = ("int32.", "int64.", "uint32.", "uint64.", "enum.")
 _CEL_CATEGORIES: dict[str, ResultCode.ValueType] = {
     "missing": ResultCode.RESULT_CODE_EMPTY_PARAMETER,
     "chars": ResultCode.RESULT_CODE_INVALID_CHARACTERS,
+    "length": ResultCode.RESULT_CODE_LENGTH_OUT_OF_RANGE,
     "value": ResultCode.RESULT_CODE_INVALID_VALUE,
     "format": ResultCode.RESULT_CODE_CONVERSION_ERROR,
     "combination": ResultCode.RESULT_CODE_INVALID_COMBINATION,
@@ -47,7 +48,7 @@ def contract_problems(message: Message) -> list[FieldProblem]:
 
 def _to_problem(violation: Violation) -> FieldProblem:
     proto = violation.proto
-    path = _render_path(proto.field.elements)
+    path = _render_path(proto.field.elements) if proto.field is not None else ""
     rule_id = proto.rule_id
     code = _STANDARD_RULES.get(rule_id)
     if code is None and rule_id.startswith(_VALUE_RULE_PREFIXES):

@@ -48,7 +48,7 @@ class DeviceType(_DeviceType, metaclass=_DeviceTypeEnumTypeWrapper):
       range" (02000007) are told apart.
     * The id of every CEL rule is `<category>[.<path>][-<detail>]`: the category
       selects the legacy result code (missing 02000001, chars 02000002,
-      value 02000007, format 02000008, combination 02000009, pair 02000010,
+      length 02000005, value 02000007, format 02000008, combination 02000009, pair 02000010,
       count 02000011) and the path names the offending field relative to the
       message that carries the rule.
 

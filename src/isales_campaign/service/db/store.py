@@ -59,9 +59,7 @@ class CampaignStore:
 
     def tenant(self, vdn_id: int) -> Tenant | None:
         with self._engine.connect() as connection:
-            zone = connection.scalar(
-                select(tenants.c.time_zone).where(tenants.c.vdn_id == vdn_id)
-            )
+            zone = connection.scalar(select(tenants.c.time_zone).where(tenants.c.vdn_id == vdn_id))
         return None if zone is None else Tenant(vdn_id, ZoneInfo(zone))
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:

@@ -1,0 +1,57 @@
+"""Servers as separate processes, started the way an operator starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+
+class ServerProcess:
+    """`isales grpc-server` in a child process; its JSON log goes to a file."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        self.log_path = log_path
+        environment = {**os.environ, "ISALES_GRPC_LISTEN": "127.0.0.1:0", **env}
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "isales_campaign.cli", "grpc-server"],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_bytes().splitlines():
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if entry.get("message") == "gRPC server listening":
+                    return int(entry["port"])
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.process.kill()
+        raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, as an orchestrator would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()

@@ -1,0 +1,122 @@
+"""Operating the database: migrations and seed files, through the `isales` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.migrate import is_current, upgrade
+from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
+from isales_campaign.service.seed import SeedError, parse_seed
+
+SEED = """
+[[tenants]]
+vdn_id = 7
+time_zone = "Europe/Berlin"
+[[tenants.app_keys]]
+access_key = "ak-7"
+secret_key = "sk-7"
+[[tenants.skill_queues]]
+id = 2
+name = "defaultAudioSkill"
+[[tenants.skill_queues]]
+id = 3
+name = "second"
+"""
+
+
+def isales(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "isales_campaign.cli", *args],
+        env={"ISALES_DATABASE_URL": database_url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_is_idempotent(database_url: str) -> None:
+    assert isales("migrate", database_url=database_url).returncode == 0
+    assert isales("migrate", database_url=database_url).returncode == 0
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        assert is_current(engine)
+        upgrade(engine)  # nothing left to do
+        names = set(inspect(engine).get_table_names())
+        assert {"tenants", "app_keys", "skill_queues", "campaigns", "alembic_version"} <= names
+    finally:
+        engine.dispose()
+
+
+def test_seed_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    seed_file = tmp_path / "seed.toml"
+    seed_file.write_text(SEED)
+    for _ in range(2):
+        result = isales("seed", str(seed_file), database_url=database_url)
+        assert result.returncode == 0, result.stderr
+    # A changed seed updates in place.
+    seed_file.write_text(SEED.replace('name = "second"', 'name = "renamed"'))
+    assert isales("seed", str(seed_file), database_url=database_url).returncode == 0
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(select(tenants.c.time_zone)) == "Europe/Berlin"
+            assert connection.scalar(select(func.count()).select_from(app_keys)) == 1
+            queues = dict(
+                connection.execute(select(skill_queues.c.skill_id, skill_queues.c.name)).all()
+            )
+            assert queues == {2: "defaultAudioSkill", 3: "renamed"}
+    finally:
+        engine.dispose()
+    assert "sk-7" not in result.stderr  # secrets stay out of logs
+
+
+def test_bad_seed_file_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    seed_file = tmp_path / "seed.toml"
+    seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "Mars/Olympus"\n')
+    result = isales("seed", str(seed_file), database_url=sqlite_url)
+    assert result.returncode == 2
+    assert "Mars/Olympus" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"tenants": [{"vdn_id": 0}]}, "vdn_id"),
+        ({"tenants": [{"vdn_id": "1"}]}, "vdn_id"),
+        ({"tenants": [{"vdn_id": 1, "skill_queues": [{"id": 1001, "name": "x"}]}]}, "id"),
+        ({"tenants": [{"vdn_id": 1, "app_keys": [{"access_key": "a"}]}]}, "secret_key"),
+        (
+            {
+                "tenants": [
+                    {"vdn_id": 1, "app_keys": [{"access_key": "a", "secret_key": "s"}]},
+                    {"vdn_id": 2, "app_keys": [{"access_key": "a", "secret_key": "t"}]},
+                ]
+            },
+            "two VDNs",
+        ),
+        ({"tenants": {"vdn_id": 1}}, "array"),
+    ],
+)
+def test_seed_validation(document: dict[str, object], message: str) -> None:
+    with pytest.raises(SeedError, match=message):
+        parse_seed(document)
+
+
+def test_bad_configuration_is_reported() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "isales_campaign.cli", "migrate"],
+        env={"ISALES_MAX_ACTIVE_TASKS": "many", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ISALES_MAX_ACTIVE_TASKS" in result.stderr

@@ -1,0 +1,119 @@
+"""What any gRPC client can discover and check: health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from isales.campaign.v2.access_key_service_pb2 import DeriveSigningKeyRequest
+from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+
+from isales_campaign.service.access_keys import derive_signing_key
+from tests.conftest import ServerFactory, seed_database
+from tests.examples import add_request, example_campaign
+from tests.processes import ServerProcess
+from tests.rpc_errors import failure_of
+
+
+def test_health_is_serving(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url)
+    health: Any = health_pb2_grpc.HealthStub(channel_to(running.port))
+    for service in ("", "isales.campaign.v2.CampaignService"):
+        response = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_health_reflects_an_unreachable_database(
+    make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server("postgresql://isales@127.0.0.1:9/none", seed=False, migrate=False)
+    health: Any = health_pb2_grpc.HealthStub(channel_to(running.port))
+    response = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_reflection_lists_the_services(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url)
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel_to(running.port))
+    responses = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {
+        "isales.campaign.v2.CampaignService",
+        "isales.campaign.v2.AccessKeyService",
+        "grpc.health.v1.Health",
+    } <= names
+    # A reflection client can also fetch the contract, rules included.
+    responses = stub.ServerReflectionInfo(
+        iter(
+            [
+                reflection_pb2.ServerReflectionRequest(
+                    file_containing_symbol="isales.campaign.v2.CampaignService"
+                )
+            ]
+        ),
+        timeout=5,
+    )
+    files = [f for r in responses for f in r.file_descriptor_response.file_descriptor_proto]
+    assert files
+
+
+def test_derive_signing_key(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url)
+    stub = AccessKeyServiceStub(channel_to(running.port))
+    prefix = "auth-v2/ak-vdn-2/2026-11-26T10:00:00Z/host"
+    response = stub.DeriveSigningKey(
+        DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix), timeout=5
+    )
+    assert response.vdn_id == 2
+    assert response.signing_key == derive_signing_key("sk-vdn-2", prefix)
+    with pytest.raises(grpc.RpcError) as unknown:
+        stub.DeriveSigningKey(
+            DeriveSigningKeyRequest(access_key="nope", prefix="auth-v2/nope/x/host"), timeout=5
+        )
+    assert failure_of(unknown.value).code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as foreign_prefix:
+        stub.DeriveSigningKey(
+            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix="anything else"), timeout=5
+        )
+    assert failure_of(foreign_prefix.value).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) -> None:
+    seed_database(sqlite_url)
+    server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    stub = CampaignServiceStub(channel)
+    stub.AddCampaign(add_request(example_campaign("warm-up")), timeout=10)
+
+    def add(i: int) -> int:
+        return stub.AddCampaign(add_request(example_campaign(f"in flight {i}")), timeout=30).id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        calls = [pool.submit(add, i) for i in range(8)]
+        time.sleep(0.01)
+        assert server.stop() == 0, server.log_text()
+        errors = [call.exception() for call in calls]
+    # Calls that had not reached the server yet are refused, never half-done.
+    for error in errors:
+        if error is not None:
+            assert isinstance(error, grpc.Call)
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+    channel.close()
+    assert "shutting down" in server.log_text()
+    assert "gRPC server stopped" in server.log_text()
