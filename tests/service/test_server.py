@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -117,3 +118,19 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
     channel.close()
     assert "shutting down" in server.log_text()
     assert "gRPC server stopped" in server.log_text()
+
+
+def test_request_id_follows_the_call_into_the_log(sqlite_url: str, tmp_path: Path) -> None:
+    seed_database(sqlite_url)
+    server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        CampaignServiceStub(channel).AddCampaign(
+            add_request(example_campaign()), metadata=[("x-request-id", "req-42")], timeout=10
+        )
+    assert server.stop() == 0
+    added = [
+        orjson.loads(line)
+        for line in server.log_text().splitlines()
+        if '"campaign added"' in line
+    ]
+    assert [entry["request_id"] for entry in added] == ["req-42"]
