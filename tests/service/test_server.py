@@ -125,12 +125,34 @@ def test_request_id_follows_the_call_into_the_log(sqlite_url: str, tmp_path: Pat
     server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         CampaignServiceStub(channel).AddCampaign(
-            add_request(example_campaign()), metadata=[("x-request-id", "req-42")], timeout=10
+            add_request(example_campaign()), metadata=(("x-request-id", "req-42"),), timeout=10
         )
     assert server.stop() == 0
     added = [
-        orjson.loads(line)
-        for line in server.log_text().splitlines()
-        if '"campaign added"' in line
+        orjson.loads(line) for line in server.log_text().splitlines() if '"campaign added"' in line
     ]
     assert [entry["request_id"] for entry in added] == ["req-42"]
+
+
+@pytest.mark.parametrize("payload", [b"\xff\xff\xff", b"\x0a\x05abc", b"\x12\x80\x80\x80\x80\x10"])
+def test_malformed_protobuf_is_invalid_argument(
+    sqlite_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    payload: bytes,
+) -> None:
+    running = make_server(sqlite_url)
+    channel = channel_to(running.port)
+    raw = channel.unary_unary(
+        "/isales.campaign.v2.CampaignService/AddCampaign",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        raw(payload, timeout=5)
+    failure = failure_of(caught.value)
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.reason == "02000008"
+    # The server keeps serving.
+    stub = CampaignServiceStub(channel)
+    assert stub.AddCampaign(add_request(example_campaign()), timeout=10).id

@@ -1,4 +1,10 @@
-"""Server interceptors: the caller's request id follows every log line of a call."""
+"""Server interceptors: what every call gets before its servicer sees it.
+
+* The caller's request id (metadata `x-request-id`, or a new one) follows every
+  log line written while serving the call.
+* A request that is not a valid protobuf message is answered INVALID_ARGUMENT
+  (grpcio would answer INTERNAL): a malformed request is the caller's fault.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +14,72 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from grpc_status import rpc_status
 
 from isales_campaign.logs import current_request_id
+from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.errors import ServiceError
 
 REQUEST_ID_KEY = "x-request-id"
 #: Request ids are echoed into logs: keep them short and printable.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+    _Handler = grpc.RpcMethodHandler[Any, Any]
 else:  # not subscriptable at run time
     _ServerInterceptor = grpc.ServerInterceptor
+    _Handler = grpc.RpcMethodHandler
 
 
-class RequestIdInterceptor(_ServerInterceptor):
+class MalformedRequest(ServiceError):
+    status_code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_CONVERSION_ERROR,
+            "the request is not a valid protobuf message of this method's request type",
+        )
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+class RequestInterceptor(_ServerInterceptor):
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Callable[[grpc.HandlerCallDetails], _Handler | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> _Handler | None:
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         request_id = _request_id(handler_call_details.invocation_metadata)
         inner = handler.unary_unary
+        deserialize = handler.request_deserializer
 
-        def with_request_id(request: Any, context: grpc.ServicerContext) -> Any:
+        def lenient_deserialize(data: bytes) -> Any:
+            try:
+                return deserialize(data) if deserialize is not None else data
+            except Exception:
+                return _UNDECODABLE
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             token = current_request_id.set(request_id)
             try:
+                if request is _UNDECODABLE:
+                    context.abort_with_status(rpc_status.to_status(MalformedRequest().to_status()))
                 return inner(request, context)
             finally:
                 current_request_id.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
-            with_request_id,
-            request_deserializer=handler.request_deserializer,
+            behavior,
+            request_deserializer=lenient_deserialize,
             response_serializer=handler.response_serializer,
         )
 

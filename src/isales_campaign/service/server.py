@@ -26,7 +26,7 @@ from isales_campaign.service.campaigns import CampaignService, Clock, system_clo
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.interceptors import RequestIdInterceptor
+from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def start_server(
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[RequestIdInterceptor()],
+        interceptors=[RequestInterceptor()],
         options=[("grpc.so_reuseport", 0)],
     )
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
