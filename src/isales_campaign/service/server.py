@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from isales_campaign.config import Settings
 from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
-from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.engine import create_database_engine, read_only
 from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.interceptors import RequestInterceptor
@@ -118,7 +118,7 @@ def serve_forever(settings: Settings) -> None:
 
 def _database_ok(engine: Engine) -> bool:
     try:
-        with engine.connect() as connection:
+        with read_only(engine) as connection:
             connection.execute(text("SELECT 1"))
     except Exception:
         log.warning("database health probe failed", exc_info=True)

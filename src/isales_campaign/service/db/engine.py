@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+
+#: Execution option of connections that only read (see `read_only`).
+READ_ONLY = "isales_read_only"
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite it does not take the write lock."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def normalize_url(url: str) -> URL:
@@ -54,8 +62,10 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock at the start: the quota check and the insert
-        # then run serialized across every process sharing the file.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at the start: the quota check and the
+        # insert then run serialized across every process sharing the file.
+        # Readers do not wait for it (WAL lets them read alongside a writer).
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

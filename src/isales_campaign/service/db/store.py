@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.db.engine import read_only
 from isales_campaign.service.db.schema import app_keys, campaigns, skill_queues, tenants
 from isales_campaign.service.domain import Family
 from isales_campaign.service.errors import (
@@ -58,13 +59,13 @@ class CampaignStore:
         self._engine = engine
 
     def tenant(self, vdn_id: int) -> Tenant | None:
-        with self._engine.connect() as connection:
+        with read_only(self._engine) as connection:
             zone = connection.scalar(select(tenants.c.time_zone).where(tenants.c.vdn_id == vdn_id))
         return None if zone is None else Tenant(vdn_id, ZoneInfo(zone))
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
-        with self._engine.connect() as connection:
+        with read_only(self._engine) as connection:
             row = connection.execute(
                 select(app_keys.c.vdn_id, app_keys.c.secret_key).where(
                     app_keys.c.access_key == access_key
