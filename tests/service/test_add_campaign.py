@@ -215,3 +215,50 @@ def test_database_failure_is_unavailable(
     failure = rejected(stub, example_campaign())
     assert failure.code == grpc.StatusCode.UNAVAILABLE
     assert failure.reason == "0200006"
+
+
+def test_validate_only_checks_everything_and_stores_nothing(
+    stub: CampaignServiceStub, database_url: str
+) -> None:
+    request = add_request(example_campaign())
+    request.validate_only = True
+    response = stub.AddCampaign(request, timeout=10)
+    assert (response.id, response.status) == (0, pb.CAMPAIGN_STATUS_EXECUTING)
+    assert stored_rows(database_url) == []
+    # Database rules are checked too.
+    stub.AddCampaign(add_request(example_campaign()), timeout=10)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(request, timeout=10)
+    assert failure_of(caught.value).reason == "0200005"
+    assert len(stored_rows(database_url)) == 1
+
+
+def test_retries_with_an_idempotency_key_add_once(
+    stub: CampaignServiceStub, database_url: str
+) -> None:
+    request = add_request(example_campaign())
+    request.idempotency_key = "order-4711:attempt"
+    first = stub.AddCampaign(request, timeout=10)
+    again = stub.AddCampaign(request, timeout=10)
+    assert (again.id, again.status, again.replayed) == (first.id, first.status, True)
+    assert not first.replayed
+    assert len(stored_rows(database_url)) == 1
+    # The same key for another campaign is a mistake of the caller.
+    request.campaign.name = "something else"
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(request, timeout=10)
+    failure = failure_of(caught.value)
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.codes_by_field() == {"idempotency_key": {"02000009"}}
+    # Keys are per VDN.
+    other = add_request(tomorrow("other tenant"), vdn_id=2)
+    other.idempotency_key = "order-4711:attempt"
+    assert not stub.AddCampaign(other, timeout=10).replayed
+
+
+def test_idempotency_key_characters(stub: CampaignServiceStub) -> None:
+    request = add_request(example_campaign())
+    request.idempotency_key = "no spaces allowed"
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(request, timeout=10)
+    assert failure_of(caught.value).codes_by_field() == {"idempotency_key": {"02000002"}}

@@ -61,3 +61,19 @@ def test_quota_holds_across_processes(two_servers: list[CampaignServiceStub]) ->
 def test_exactly_one_of_the_same_name_succeeds(two_servers: list[CampaignServiceStub]) -> None:
     outcomes = add_in_parallel(two_servers, ["one name"] * 12)
     assert outcomes == {"OK": 1, "ALREADY_EXISTS": 11}
+
+
+def test_parallel_retries_with_one_idempotency_key_add_once(
+    two_servers: list[CampaignServiceStub],
+) -> None:
+    request = add_request(example_campaign("retried"))
+    request.idempotency_key = "retry-me"
+
+    def add(index: int) -> tuple[int, bool]:
+        response = two_servers[index % 2].AddCampaign(request, timeout=60)
+        return response.id, response.replayed
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(add, range(10)))
+    assert len({campaign_id for campaign_id, _ in answers}) == 1
+    assert sorted(replayed for _, replayed in answers) == [False] + [True] * 9

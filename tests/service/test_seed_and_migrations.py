@@ -11,7 +11,7 @@ from sqlalchemy import func, inspect, select
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import is_current, upgrade
-from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
+from isales_campaign.service.db.schema import app_keys, campaigns, skill_queues, tenants
 from isales_campaign.service.seed import SeedError, parse_seed
 
 SEED = """
@@ -120,3 +120,24 @@ def test_bad_configuration_is_reported() -> None:
     )
     assert result.returncode == 2
     assert "ISALES_MAX_ACTIVE_TASKS" in result.stderr
+
+
+def test_upgrade_keeps_existing_campaigns(database_url: str) -> None:
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as connection:
+            connection.execute(tenants.insert().values(vdn_id=1, time_zone="UTC"))
+            connection.exec_driver_sql(
+                "INSERT INTO campaigns (vdn_id, name, family, device_type, status, begin_at,"
+                " end_at, config, version, created_at, updated_at) VALUES (1, 'old', 1, 2, 2,"
+                " '2026-01-01 00:00:00', '2026-01-02 00:00:00', '', 1,"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        upgrade(engine)
+        assert is_current(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(select(campaigns.c.name, campaigns.c.idempotency_key)).all()
+        assert [tuple(r) for r in rows] == [("old", None)]
+    finally:
+        engine.dispose()

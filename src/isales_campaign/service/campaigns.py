@@ -42,6 +42,7 @@ def system_clock() -> datetime:
 class AddedCampaign:
     id: int
     status: CampaignStatus.ValueType
+    replayed: bool = False
 
 
 class CampaignService:
@@ -73,18 +74,30 @@ class CampaignService:
             problems += self._domain_problems(campaign, tenant, now, problems)
             if problems:
                 raise InvalidArgument(problems)
-            new = self._new_campaign(request.vdn_id, campaign, tenant)
-            new_id = self._store.add(new, max_active=self._max_active_tasks, now=utc_naive(now))
+            new = self._new_campaign(request, tenant)
+            stored = self._store.add(
+                new,
+                max_active=self._max_active_tasks,
+                now=utc_naive(now),
+                validate_only=request.validate_only,
+            )
         except ServiceError:
             raise
         except SQLAlchemyError:
             log.exception("database operation failed while adding a campaign")
             raise DatabaseUnavailable() from None
-        log.info(
-            "campaign added",
-            extra={"vdn_id": request.vdn_id, "campaign_id": new_id, "family": new.family.label},
+        if not request.validate_only and not stored.replayed:
+            log.info(
+                "campaign added",
+                extra={
+                    "vdn_id": request.vdn_id,
+                    "campaign_id": stored.id,
+                    "family": new.family.label,
+                },
+            )
+        return AddedCampaign(
+            id=stored.id, status=CampaignStatus.ValueType(stored.status), replayed=stored.replayed
         )
-        return AddedCampaign(id=new_id, status=CampaignStatus.ValueType(new.status))
 
     def _domain_problems(
         self, campaign: Campaign, tenant: Tenant, now: datetime, found: list[FieldProblem]
@@ -124,11 +137,12 @@ class CampaignService:
         return problems
 
     @staticmethod
-    def _new_campaign(vdn_id: int, campaign: Campaign, tenant: Tenant) -> NewCampaign:
+    def _new_campaign(request: AddCampaignRequest, tenant: Tenant) -> NewCampaign:
+        campaign = request.campaign
         family = Family.of(campaign.device_type)
         paused = campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         return NewCampaign(
-            vdn_id=vdn_id,
+            vdn_id=request.vdn_id,
             name=campaign.name,
             family=family,
             device_type=int(campaign.device_type),
@@ -141,6 +155,7 @@ class CampaignService:
             begin_at=parse_local_time(campaign.str_begin_time, tenant.time_zone),
             end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
             config=campaign.SerializeToString(deterministic=True),
+            idempotency_key=request.idempotency_key or None,
         )
 
 

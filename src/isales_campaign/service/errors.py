@@ -158,6 +158,20 @@ class NameTaken(ServiceError):
         )
 
 
+class IdempotencyKeyReused(ServiceError):
+    status_code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, vdn_id: int) -> None:
+        message = f"the idempotency key was used in VDN {vdn_id} for a different campaign"
+        super().__init__(
+            ResultCode.RESULT_CODE_INVALID_COMBINATION,
+            message,
+            fields=[
+                FieldProblem("idempotency_key", ResultCode.RESULT_CODE_INVALID_COMBINATION, message)
+            ],
+        )
+
+
 class QuotaExceeded(ServiceError):
     status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 

@@ -29,4 +29,4 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
         except Exception:
             log.exception("AddCampaign failed unexpectedly")
             context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was stored")
-        return AddCampaignResponse(id=added.id, status=added.status)
+        return AddCampaignResponse(id=added.id, status=added.status, replayed=added.replayed)

@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from isales.campaign.v2 import campaign_pb2 as isales_dot_campaign_dot_v2_dot_campaign__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)isales/campaign/v2/campaign_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\x1a!isales/campaign/v2/campaign.proto\"h\n\x12\x41\x64\x64\x43\x61mpaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x36\n\x08\x63\x61mpaign\x18\x02 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\"U\n\x13\x41\x64\x64\x43\x61mpaignResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus2q\n\x0f\x43\x61mpaignService\x12^\n\x0b\x41\x64\x64\x43\x61mpaign\x12&.isales.campaign.v2.AddCampaignRequest\x1a\'.isales.campaign.v2.AddCampaignResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)isales/campaign/v2/campaign_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\x1a!isales/campaign/v2/campaign.proto\"\x8b\x02\n\x12\x41\x64\x64\x43\x61mpaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x36\n\x08\x63\x61mpaign\x18\x02 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\x12\x89\x01\n\x0fidempotency_key\x18\x04 \x01(\tBp\xbaHm\xba\x01j\n\x05\x63hars\x12\x38may contain letters, digits and - _ . : only, at most 64\x1a\'this.matches(\'^[A-Za-z0-9._:-]{0,64}$\')\"g\n\x13\x41\x64\x64\x43\x61mpaignResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus\x12\x10\n\x08replayed\x18\x03 \x01(\x08\x32q\n\x0f\x43\x61mpaignService\x12^\n\x0b\x41\x64\x64\x43\x61mpaign\x12&.isales.campaign.v2.AddCampaignRequest\x1a\'.isales.campaign.v2.AddCampaignResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDCAMPAIGNREQUEST'].fields_by_name['vdn_id']._serialized_options = b'\272H\007\032\005\030\217N(\001'
   _globals['_ADDCAMPAIGNREQUEST'].fields_by_name['campaign']._loaded_options = None
   _globals['_ADDCAMPAIGNREQUEST'].fields_by_name['campaign']._serialized_options = b'\272H\003\310\001\001'
-  _globals['_ADDCAMPAIGNREQUEST']._serialized_start=129
-  _globals['_ADDCAMPAIGNREQUEST']._serialized_end=233
-  _globals['_ADDCAMPAIGNRESPONSE']._serialized_start=235
-  _globals['_ADDCAMPAIGNRESPONSE']._serialized_end=320
-  _globals['_CAMPAIGNSERVICE']._serialized_start=322
-  _globals['_CAMPAIGNSERVICE']._serialized_end=435
+  _globals['_ADDCAMPAIGNREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
+  _globals['_ADDCAMPAIGNREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\272Hm\272\001j\n\005chars\0228may contain letters, digits and - _ . : only, at most 64\032\'this.matches(\'^[A-Za-z0-9._:-]{0,64}$\')'
+  _globals['_ADDCAMPAIGNREQUEST']._serialized_start=130
+  _globals['_ADDCAMPAIGNREQUEST']._serialized_end=397
+  _globals['_ADDCAMPAIGNRESPONSE']._serialized_start=399
+  _globals['_ADDCAMPAIGNRESPONSE']._serialized_end=502
+  _globals['_CAMPAIGNSERVICE']._serialized_start=504
+  _globals['_CAMPAIGNSERVICE']._serialized_end=617
 # @@protoc_insertion_point(module_scope)

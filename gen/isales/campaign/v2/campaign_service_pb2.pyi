@@ -23,8 +23,17 @@ class AddCampaignRequest(_message.Message):
 
     VDN_ID_FIELD_NUMBER: _builtins.int
     CAMPAIGN_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     vdn_id: _builtins.int
     """The tenant: 1-9999."""
+    validate_only: _builtins.bool
+    """Check every rule, the database ones included, and store nothing."""
+    idempotency_key: _builtins.str
+    """Makes retries safe: a request with the key of an earlier successful add in
+    the same VDN answers that campaign again instead of adding it twice (the
+    campaign must be the same). Letters, digits, `-`, `_`, `.`, `:`; at most 64.
+    """
     @_builtins.property
     def campaign(self) -> _campaign_pb2.Campaign: ...
     def __init__(
@@ -32,10 +41,12 @@ class AddCampaignRequest(_message.Message):
         *,
         vdn_id: _builtins.int = ...,
         campaign: _campaign_pb2.Campaign | None = ...,
+        validate_only: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "vdn_id", b"vdn_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "idempotency_key", b"idempotency_key", "validate_only", b"validate_only", "vdn_id", b"vdn_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -47,19 +58,23 @@ class AddCampaignResponse(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     id: _builtins.int
-    """Identifier of the new campaign."""
+    """Identifier of the new campaign (0 for validate_only requests)."""
     status: _campaign_pb2.CampaignStatus.ValueType
     """Its status: executing (2) or paused (3, with INIT_STATUS_PAUSED)."""
+    replayed: _builtins.bool
+    """True when an earlier add with the same idempotency key is answered again."""
     def __init__(
         self,
         *,
         id: _builtins.int = ...,
         status: _campaign_pb2.CampaignStatus.ValueType = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "replayed", b"replayed", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -65,6 +65,9 @@ campaigns = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Set by callers that retry; NULLs never collide.
+    Column("idempotency_key", String(64), nullable=True),
     UniqueConstraint("vdn_id", "name", name="uq_campaigns_vdn_id_name"),
+    UniqueConstraint("vdn_id", "idempotency_key", name="uq_campaigns_vdn_id_idempotency_key"),
     Index("ix_campaigns_vdn_id_family_end_at", "vdn_id", "family", "end_at"),
 )

@@ -21,6 +21,7 @@ from isales_campaign.service.db.engine import read_only
 from isales_campaign.service.db.schema import app_keys, campaigns, skill_queues, tenants
 from isales_campaign.service.domain import Family
 from isales_campaign.service.errors import (
+    IdempotencyKeyReused,
     NameTaken,
     QuotaExceeded,
     QuotaProblem,
@@ -52,6 +53,15 @@ class NewCampaign:
     begin_at: datetime
     end_at: datetime
     config: bytes
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCampaign:
+    id: int
+    status: int
+    #: An earlier add with the same idempotency key, answered again.
+    replayed: bool = False
 
 
 class CampaignStore:
@@ -73,14 +83,26 @@ class CampaignStore:
             ).first()
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
-    def add(self, campaign: NewCampaign, *, max_active: int, now: datetime) -> int:
-        """Store the campaign and return its id; `now` is naive UTC."""
+    def add(
+        self,
+        campaign: NewCampaign,
+        *,
+        max_active: int,
+        now: datetime,
+        validate_only: bool = False,
+    ) -> StoredCampaign:
+        """Store the campaign (unless `validate_only`); `now` is naive UTC."""
         try:
             with self._engine.begin() as connection:
                 self._lock_tenant(connection, campaign.vdn_id)
+                earlier = self._earlier_add(connection, campaign)
+                if earlier is not None:
+                    return earlier
                 self._check_skill_queue(connection, campaign)
                 self._check_name(connection, campaign)
                 self._check_quota(connection, campaign, max_active, now)
+                if validate_only:
+                    return StoredCampaign(id=0, status=campaign.status)
                 new_id = connection.scalar(
                     insert(campaigns)
                     .values(
@@ -95,6 +117,7 @@ class CampaignStore:
                         version=1,
                         created_at=now,
                         updated_at=now,
+                        idempotency_key=campaign.idempotency_key,
                     )
                     .returning(campaigns.c.id)
                 )
@@ -103,7 +126,7 @@ class CampaignStore:
                 raise NameTaken(campaign.vdn_id, campaign.name) from None
             raise
         assert new_id is not None
-        return int(new_id)
+        return StoredCampaign(id=int(new_id), status=campaign.status)
 
     @staticmethod
     def _lock_tenant(connection: Connection, vdn_id: int) -> None:
@@ -113,6 +136,22 @@ class CampaignStore:
         )
         if found is None:
             raise TenantNotFound(vdn_id)
+
+    @staticmethod
+    def _earlier_add(connection: Connection, campaign: NewCampaign) -> StoredCampaign | None:
+        if campaign.idempotency_key is None:
+            return None
+        row = connection.execute(
+            select(campaigns.c.id, campaigns.c.status, campaigns.c.config).where(
+                campaigns.c.vdn_id == campaign.vdn_id,
+                campaigns.c.idempotency_key == campaign.idempotency_key,
+            )
+        ).first()
+        if row is None:
+            return None
+        if bytes(row.config) != campaign.config:
+            raise IdempotencyKeyReused(campaign.vdn_id)
+        return StoredCampaign(id=int(row.id), status=int(row.status), replayed=True)
 
     @staticmethod
     def _check_skill_queue(connection: Connection, campaign: NewCampaign) -> None:
