@@ -47,7 +47,41 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser("seed", help="load tenants, app keys and skill queues")
     command.add_argument("file", type=Path, help="TOML seed file")
     command.set_defaults(handler=_seed)
+    _sign_parser(commands)
     return parser
+
+
+def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "sign",
+        help="print an auth-v2 Authorization header value for a legacy REST request",
+        description="Keys come from --seed FILE (the app key of --vdn, by default the VDN at the "
+        "end of the URL), or --access-key/--secret-key, or ISALES_ACCESS_KEY/ISALES_SECRET_KEY.",
+    )
+    command.add_argument("url", help="the full request URL, e.g. http://127.0.0.1:8080/rest/...")
+    command.add_argument("--method", default="POST", help="HTTP method (default POST)")
+    command.add_argument(
+        "--body", type=Path, help="file holding the exact request body ('-' for stdin)"
+    )
+    command.add_argument("--seed", type=Path, help="TOML seed file to read the keys from")
+    command.add_argument("--vdn", type=int, help="VDN whose app key to use with --seed")
+    command.add_argument("--access-key", help="access key (AK)")
+    command.add_argument("--secret-key", help="secret key (SK); prefer --seed or the environment")
+    command.add_argument(
+        "--signed-headers",
+        default="host",
+        choices=["host", "content-length;content-type;host"],
+        help="headers to sign (default host)",
+    )
+    command.add_argument(
+        "--content-type",
+        default="application/json;charset=UTF-8",
+        help="Content-Type the request is sent with (signed with content-type)",
+    )
+    command.add_argument(
+        "--millis", action="store_true", help="timestamp with milliseconds (...ss.SSSZ)"
+    )
+    command.set_defaults(handler=_sign)
 
 
 def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
@@ -107,6 +141,60 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     log.info("seed applied", extra={"file": str(args.file), "tenants": len(seeds)})
+    return 0
+
+
+def _sign(_settings: Settings, args: argparse.Namespace) -> int:
+    from isales_campaign.client import CredentialsError, from_seed_file, sign_request
+    from isales_campaign.client.auth_v2 import format_timestamp
+    from isales_campaign.client.http import Target
+
+    try:
+        target = Target.parse(args.url)
+    except ValueError as error:
+        print(f"isales sign: {error}", file=sys.stderr)
+        return 2
+    access_key = args.access_key or os.environ.get("ISALES_ACCESS_KEY", "")
+    secret_key = args.secret_key or os.environ.get("ISALES_SECRET_KEY", "")
+    if args.seed is not None:
+        vdn = args.vdn
+        if vdn is None:
+            last = target.path.rstrip("/").rpartition("/")[2]
+            vdn = int(last) if last.isdigit() else None
+        if vdn is None:
+            print("isales sign: --seed needs --vdn (the URL names no VDN)", file=sys.stderr)
+            return 2
+        try:
+            credentials = from_seed_file(args.seed, vdn)
+        except CredentialsError as error:
+            print(f"isales sign: {error}", file=sys.stderr)
+            return 2
+        access_key, secret_key = credentials.access_key, credentials.secret_key
+    if not access_key or not secret_key:
+        print("isales sign: no access key / secret key given", file=sys.stderr)
+        return 2
+    if args.body is None:
+        body = b""
+    elif str(args.body) == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        try:
+            body = args.body.read_bytes()
+        except OSError as error:
+            print(f"isales sign: {error}", file=sys.stderr)
+            return 2
+    print(
+        sign_request(
+            access_key,
+            secret_key,
+            method=args.method,
+            url=args.url,
+            body=body,
+            content_type=args.content_type,
+            signed=args.signed_headers.split(";"),
+            timestamp=format_timestamp(millis=args.millis),
+        )
+    )
     return 0
 
 

@@ -10,8 +10,13 @@ from typing import Any
 
 import orjson
 
-#: Attributes every LogRecord has; anything else came in through `extra`.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+#: Attributes every LogRecord has; anything else came in through `extra`
+#: (uvicorn's `color_message` repeats the message with terminal colours).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 #: The request being served, added to every log line written while serving it.

@@ -1,0 +1,96 @@
+"""auth-v2 verification. The secret key stays in the service: the gateway asks it for the
+signing key of the header's prefix and checks the signature over the request itself."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+from starlette.datastructures import Headers
+
+from isales_campaign.client import auth_v2
+from isales_campaign.gateway.backend import Backend
+
+#: Answered for every authentication failure; the reason goes to the log only.
+FAILURE_DESC = "authentication failed"
+
+
+class AuthFailure(Exception):
+    """The request is not authentic. `reason` is for the log, never for the client."""
+
+    def __init__(self, reason: str, access_key: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.access_key = access_key
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What the signature covers, as it arrived."""
+
+    method: str
+    raw_path: bytes
+    query: bytes
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    access_key: str
+    vdn_id: int
+
+
+async def authenticate(
+    request: SignedRequest,
+    backend: Backend,
+    *,
+    max_skew_seconds: int,
+    request_id: str,
+    now: datetime | None = None,
+) -> Caller:
+    """The verified caller. Raises AuthFailure, or grpc.RpcError when the service fails."""
+    value = request.headers.get("authorization")
+    if not value:
+        raise AuthFailure("no Authorization header")
+    try:
+        header = auth_v2.parse_authorization(value)
+    except auth_v2.AuthHeaderError as error:
+        raise AuthFailure(f"garbled Authorization header: {error}") from None
+    ak = header.access_key
+    try:
+        moment = auth_v2.parse_timestamp(header.timestamp)
+    except ValueError:
+        raise AuthFailure("timestamp is not a valid date", ak) from None
+    skew = abs(((now or datetime.now(UTC)) - moment).total_seconds())
+    if skew > max_skew_seconds:
+        raise AuthFailure(f"timestamp is {skew:.0f} s away from the server clock", ak)
+    names = header.header_names
+    if "host" not in names:
+        raise AuthFailure("host is not among the signed headers", ak)
+    signed: dict[str, str] = {}
+    for name in names:
+        values = request.headers.getlist(name)
+        if not values:
+            raise AuthFailure(f"signed header {name} is not in the request", ak)
+        signed[name] = ",".join(values)
+    try:
+        path = request.raw_path.decode()
+        query = request.query.decode()
+    except UnicodeDecodeError:
+        raise AuthFailure("request target is not UTF-8", ak) from None
+    try:
+        derived = await backend.derive_signing_key(ak, header.prefix, request_id)
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise AuthFailure(f"access key rejected: {error.code().name}", ak) from None
+        raise
+    canonical = auth_v2.canonical_request(
+        request.method, path, query, header.signed_headers, signed, request.body
+    )
+    expected = auth_v2.signature(derived.signing_key, canonical)
+    if not hmac.compare_digest(expected, header.signature):
+        raise AuthFailure("signature does not match", ak)
+    return Caller(ak, derived.vdn_id)

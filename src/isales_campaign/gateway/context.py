@@ -1,0 +1,89 @@
+"""Per-request context: the request id, one JSON log line per request, and a last-resort 500.
+
+Pure ASGI (not BaseHTTPMiddleware) so the request body is streamed untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from isales_campaign.gateway import envelope
+
+log = logging.getLogger("isales_campaign.gateway")
+
+REQUEST_ID_HEADER = "x-request-id"
+#: A caller's id is kept only when it is safe in headers, gRPC metadata and logs.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Bad input never ends here; this is a fault of the gateway itself.
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if status == 0:
+                body = envelope.render(
+                    envelope.PARAMETER_ERROR, f"internal error (request id {request_id})"
+                )
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json;charset=UTF-8"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "result_code": state.get("result_code"),
+                    "access_key": state.get("access_key"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text: str = bytes(value).decode("latin-1")
+            if _SAFE_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex

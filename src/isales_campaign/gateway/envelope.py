@@ -1,0 +1,135 @@
+"""The legacy response envelope, and how problems and gRPC statuses become one.
+
+`{"resultCode","resultDesc","returnCode","returnDesc"[,"returnObject"]}`, keys in that order,
+code and description repeated, as the vendor's example response shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import orjson
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from isales_campaign.gateway.problems import Problem, lower_camel
+from isales_campaign.result_codes import ResultCode, from_legacy, legacy_code
+
+SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
+PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
+DATABASE_ERROR = legacy_code(ResultCode.RESULT_CODE_DATABASE_ERROR)
+#: Descriptions list at most this many problems (a body can hold thousands of bad items).
+MAX_LISTED = 50
+
+_SEGMENT = re.compile(r"([a-z0-9_]+)((?:\[\d+\])*)")
+#: Proto fields the legacy API names differently.
+_RENAMED = {"common_policy": "policy", "result_policy": "policy"}
+
+
+def render(code: str, desc: str = "", return_object: dict[str, Any] | None = None) -> bytes:
+    document: dict[str, Any] = {
+        "resultCode": code,
+        "resultDesc": desc,
+        "returnCode": code,
+        "returnDesc": desc,
+    }
+    if return_object is not None:
+        document["returnObject"] = return_object
+    return orjson.dumps(document)
+
+
+def json_path(proto_path: str) -> str:
+    """`campaign.caller_no[1].access_code` -> `callerNo[1].accessCode`; `vdn_id` -> `vdnId`."""
+    path = proto_path.removeprefix("campaign.")
+    if path == "campaign":
+        return ""
+    parts = []
+    for segment in path.split("."):
+        match = _SEGMENT.fullmatch(segment)
+        if match is None:  # not a proto path: keep it as it came
+            parts.append(segment)
+            continue
+        name, index = match.groups()
+        parts.append(_RENAMED.get(name, lower_camel(name)) + index)
+    return ".".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to answer: HTTP status, legacy code and description."""
+
+    http_status: int
+    code: str
+    desc: str
+
+
+def from_problems(problems: Sequence[Problem]) -> Outcome:
+    """One kind of problem keeps its code; a mix is 0200001 listing each problem's code."""
+    codes = {p.code for p in problems}
+    mixed = len(codes) > 1
+    code = legacy_code(codes.pop()) if not mixed else PARAMETER_ERROR
+    items = [(p.path, p.message, legacy_code(p.code)) for p in problems]
+    return Outcome(200, code, describe(items, mixed=mixed))
+
+
+def describe(items: Sequence[tuple[str, str, str]], *, mixed: bool) -> str:
+    """`path: message[ (code)]; ...` naming every offending field by its JSON path."""
+    parts = []
+    for path, message, code in items[:MAX_LISTED]:
+        text = f"{path}: {message}" if path else message
+        parts.append(f"{text} ({code})" if mixed else text)
+    if len(items) > MAX_LISTED:
+        parts.append(f"and {len(items) - MAX_LISTED} more problems")
+    return "; ".join(parts)
+
+
+def from_rpc_error(error: grpc.RpcError, *, unavailable: str) -> Outcome | None:
+    """The answer for a failed call; None when it is no documented outcome (an internal fault)."""
+    status_code = error.code()
+    if status_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        rich = _rich_status(error)
+        desc = rich.message if rich is not None and _reason(rich) == DATABASE_ERROR else unavailable
+        return Outcome(503, DATABASE_ERROR, desc)
+    rich = _rich_status(error)
+    if rich is None:
+        return None
+    code = _reason(rich)
+    if code is None or from_legacy(code) is None:
+        return None
+    violations = _violations(rich)
+    if not violations:
+        return Outcome(200, code, rich.message)
+    items = [(json_path(v.field), v.description, v.reason) for v in violations]
+    return Outcome(200, code, describe(items, mixed=code == PARAMETER_ERROR))
+
+
+def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
+    try:
+        status: status_pb2.Status | None = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:  # details that contradict the call's status: not trustworthy
+        return None
+    return status
+
+
+def _reason(status: status_pb2.Status) -> str | None:
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason: str = info.reason
+            return reason
+    return None
+
+
+def _violations(status: status_pb2.Status) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    found: list[error_details_pb2.BadRequest.FieldViolation] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            found.extend(request.field_violations)
+    return found

@@ -1,0 +1,257 @@
+"""The OpenAPI 3.1 document of the REST surface, its request schema derived from the contract."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+from buf.validate import validate_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from isales.campaign.v2 import campaign_pb2
+
+from isales_campaign import __version__
+from isales_campaign.gateway.problems import lower_camel
+from isales_campaign.result_codes import ResultCode, legacy_code
+
+#: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
+CODE_MEANINGS: dict[int, str] = {
+    ResultCode.RESULT_CODE_SUCCESS: "Success.",
+    ResultCode.RESULT_CODE_PARAMETER_ERROR: "Parameter error; resultDesc lists every problem "
+    "with its own code. Also answered with HTTP 401 (authentication failed), 413 (body too "
+    "large), 415 (media type), 404/405 and 500 (internal fault).",
+    ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY: "strBeginTime is earlier than 00:00 of the "
+    "current day (tenant's time zone).",
+    ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT: "Too many skill-queue campaigns.",
+    ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT: "Too many IVR campaigns.",
+    ResultCode.RESULT_CODE_NAME_NOT_UNIQUE: "The campaign name is already used in this VDN.",
+    ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable "
+    "(HTTP 503 with Retry-After).",
+    ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND: "The skill queue does not exist.",
+    ResultCode.RESULT_CODE_EMPTY_PARAMETER: "Empty (missing) parameter.",
+    ResultCode.RESULT_CODE_INVALID_CHARACTERS: "The parameter contains invalid characters.",
+    ResultCode.RESULT_CODE_TOO_LONG: "The parameter is longer than the maximum length.",
+    ResultCode.RESULT_CODE_TOO_SHORT: "The parameter is shorter than the minimum length.",
+    ResultCode.RESULT_CODE_LENGTH_OUT_OF_RANGE: "The parameter length is outside the range.",
+    ResultCode.RESULT_CODE_WRONG_TYPE: "Incorrect parameter type (a JSON value of the wrong "
+    "type); also a body that is not a JSON object or not valid JSON.",
+    ResultCode.RESULT_CODE_INVALID_VALUE: "Incorrect parameter value (range, enum, vdnId, "
+    "integer beyond 32 bits).",
+    ResultCode.RESULT_CODE_CONVERSION_ERROR: "Conversion error: unparseable JSON in "
+    "resultRetry/policyJson/busiPolicy, a non-integer string inside them, a bad date.",
+    ResultCode.RESULT_CODE_INVALID_COMBINATION: "Incorrect parameter combination.",
+    ResultCode.RESULT_CODE_INCOMPLETE_TIME_PAIR: "Begin and end of a time segment must be set "
+    "together.",
+    ResultCode.RESULT_CODE_TOO_MANY_ITEMS: "Too many items in a list parameter.",
+}
+
+_EMBEDDED = {"resultRetry", "policyJson", "busiPolicy"}
+
+_AUTH = (
+    "auth-v2 AK/SK signature: `auth-v2/{AK}/{timestamp}/{signedHeaders}/{signature}`; "
+    "timestamp `yyyy-MM-ddTHH:mm:ssZ` (or with `.SSS`), at most 15 minutes (configurable) "
+    "from the server clock; signedHeaders must include `host`. See `isales sign`."
+)
+
+
+def documented_codes() -> list[str]:
+    return [legacy_code(ResultCode.ValueType(number)) for number in CODE_MEANINGS]
+
+
+@cache
+def document_bytes() -> bytes:
+    return orjson.dumps(document())
+
+
+def document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    _message_schema(campaign_pb2.Campaign.DESCRIPTOR, schemas)
+    schemas["Envelope"] = _envelope_schema()
+    code_table = "\n".join(
+        f"- `{legacy_code(ResultCode.ValueType(n))}`: {text}" for n, text in CODE_MEANINGS.items()
+    )
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "iSales outbound campaigns (legacy REST gateway)",
+            "version": __version__,
+            "description": "The vendor's legacy call, served by translating it to gRPC.\n\n"
+            "Result codes:\n" + code_table,
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "authV2": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": _AUTH,
+                }
+            },
+        },
+        "security": [{"authV2": []}],
+        "paths": {
+            "/rest/isales/v2/openapi/campaigns/{vdnId}": {
+                "post": {
+                    "operationId": "addCampaign",
+                    "summary": "Adding an Outbound Campaign (V2)",
+                    "parameters": [
+                        {
+                            "name": "vdnId",
+                            "in": "path",
+                            "required": True,
+                            "description": "VDN ID, 1-9999 (otherwise 02000007). The access "
+                            "key must belong to it (otherwise 401).",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 9999},
+                        },
+                        {
+                            "name": "X-Request-Id",
+                            "in": "header",
+                            "required": False,
+                            "description": "Echoed in the response; generated when absent.",
+                            "schema": {"type": "string", "maxLength": 128},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Campaign"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The envelope: resultCode 0200000 with returnObject "
+                            "{id} on success, otherwise a legacy error code and a description "
+                            "naming every offending field by its JSON path.",
+                            "content": error,
+                        },
+                        "401": {
+                            "description": "Authentication failed (code 0200001).",
+                            "content": error,
+                        },
+                        "404": {"description": "No such resource (0200001).", "content": error},
+                        "405": {"description": "Only POST (0200001).", "content": error},
+                        "413": {
+                            "description": "Body larger than the limit (0200001).",
+                            "content": error,
+                        },
+                        "415": {
+                            "description": "Content-Type is not application/json with UTF-8 "
+                            "(0200001).",
+                            "content": error,
+                        },
+                        "500": {
+                            "description": "Internal fault of the gateway or the service "
+                            "(0200001, with the request id).",
+                            "content": error,
+                        },
+                        "503": {
+                            "description": "The campaign service is unavailable or timed out "
+                            "(0200006).",
+                            "headers": {
+                                "Retry-After": {"schema": {"type": "integer"}},
+                            },
+                            "content": error,
+                        },
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "This document."}},
+                }
+            },
+        },
+    }
+
+
+def _envelope_schema() -> dict[str, Any]:
+    code = {"type": "string", "enum": documented_codes()}
+    return {
+        "type": "object",
+        "required": ["resultCode", "resultDesc", "returnCode", "returnDesc"],
+        "properties": {
+            "resultCode": code,
+            "resultDesc": {"type": "string"},
+            "returnCode": code,
+            "returnDesc": {"type": "string"},
+            "returnObject": {
+                "type": "object",
+                "properties": {"id": {"type": "integer", "format": "int64"}},
+            },
+        },
+    }
+
+
+def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{descriptor.name}"}
+    if descriptor.name in schemas:
+        return ref
+    schema: dict[str, Any] = {"type": "object"}
+    schemas[descriptor.name] = schema
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for fd in descriptor.fields:
+        key = lower_camel(fd.name)
+        rules = fd.GetOptions().Extensions[validate_pb2.field]
+        if rules.required:
+            required.append(key)
+        if key in _EMBEDDED and fd.message_type is not None:
+            items = _message_schema(fd.message_type, schemas)
+            properties[key] = {
+                "type": "string",
+                "description": "A JSON array as a string (single quotes accepted; integers "
+                "may be written as strings).",
+                "contentMediaType": "application/json",
+                "contentSchema": {"type": "array", "items": items},
+            }
+            continue
+        properties[key] = _field_schema(fd, rules, schemas)
+    if descriptor.name == "NumberTypePolicy":
+        common = properties.pop("commonPolicy")
+        result = properties.pop("resultPolicy")
+        properties["policy"] = {
+            "description": "type 0: {retryDay, retryTimes}; type 1: a list of {result, "
+            "retryNumber, callInterval} (or one such object).",
+            "oneOf": [common, result, result["items"]],
+        }
+        required.append("policy")
+    schema["properties"] = properties
+    if required:
+        schema["required"] = required
+    return ref
+
+
+def _field_schema(
+    fd: FieldDescriptor, rules: validate_pb2.FieldRules, schemas: dict[str, Any]
+) -> dict[str, Any]:
+    item: dict[str, Any]
+    if fd.message_type is not None:
+        item = _message_schema(fd.message_type, schemas)
+    elif fd.enum_type is not None:
+        numbers = [v.number for v in fd.enum_type.values if not v.name.endswith("_UNSPECIFIED")]
+        item = {"type": "integer", "enum": numbers}
+    elif fd.type == FieldDescriptor.TYPE_STRING:
+        item = {"type": "string"}
+        string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
+        if string_rules.HasField("max_len"):
+            item["maxLength"] = string_rules.max_len
+        if string_rules.HasField("min_len"):
+            item["minLength"] = string_rules.min_len
+    else:
+        item = {"type": "integer", "format": "int32"}
+        if rules.int32.HasField("gte"):
+            item["minimum"] = rules.int32.gte
+        if rules.int32.HasField("lte"):
+            item["maximum"] = rules.int32.lte
+    if not fd.is_repeated:
+        return item
+    array: dict[str, Any] = {"type": "array", "items": item}
+    if rules.repeated.HasField("max_items"):
+        array["maxItems"] = rules.repeated.max_items
+    return array

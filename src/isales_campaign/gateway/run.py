@@ -1,0 +1,62 @@
+"""Serving the gateway with uvicorn, with a graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+from types import FrameType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from isales_campaign.config import Settings
+from isales_campaign.gateway.app import create_app
+
+log = logging.getLogger("isales_campaign.gateway")
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn re-raises a caught SIGTERM/SIGINT after shutting down, which would kill
+    `isales serve` before it stops its gRPC server; this server just returns instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for in-flight requests
+        else:
+            log.info("gateway shutting down", extra={"signal": signal.Signals(sig).name})
+            self.should_exit = True
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"ISALES_HTTP_LISTEN must be host:port, not {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewayServer:
+    host, port = split_listen(settings.http_listen)
+    config = uvicorn.Config(
+        app or create_app(settings),
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,  # keep the JSON logging of isales_campaign.logs
+        access_log=False,  # the gateway logs one line per request itself, with its id
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+    )
+    return GatewayServer(config)
+
+
+def run_gateway(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, let in-flight requests finish, then return."""
+    server = gateway_server(settings)
+    log.info(
+        "gateway listening",
+        extra={"address": settings.http_listen, "grpc_target": settings.grpc_target},
+    )
+    server.run()
+    log.info("gateway stopped")

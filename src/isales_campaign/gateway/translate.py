@@ -1,0 +1,301 @@
+"""Legacy JSON body -> `AddCampaignRequest`, walking the message descriptors.
+
+The mapping is mechanical (lowerCamel JSON key = snake_case proto field, enums keep the
+vendor's numbers) except for what only the legacy API does:
+
+* `retryPolicy.resultRetry`, `.policyJson` and `.busiPolicy` travel as JSON *strings*, possibly
+  single-quoted as in the vendor's own example; inside them integers may be written as strings.
+* `policyJson[i].policy` holds `common_policy` (an object) or `result_policy` (a list, or a
+  single object) of the proto, chosen by its shape and `type`.
+
+At the top level types are strict. Every problem is collected; nothing is validated beyond
+JSON types and conversions (the service owns the contract rules).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from isales.campaign.v2 import campaign_pb2
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
+
+from isales_campaign.gateway.problems import Problem, lower_camel
+from isales_campaign.result_codes import ResultCode
+
+__all__ = ["Problem", "parse_embedded_json", "translate_add_campaign"]
+
+_WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
+_INVALID_VALUE = ResultCode.RESULT_CODE_INVALID_VALUE
+_CONVERSION = ResultCode.RESULT_CODE_CONVERSION_ERROR
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT_TEXT = re.compile(r"\s*-?[0-9]+\s*")
+
+#: Repeated message fields that the legacy API sends as a JSON string.
+_EMBEDDED = {
+    ("isales.campaign.v2.RetryPolicy", "result_retry"),
+    ("isales.campaign.v2.RetryPolicy", "policy_json"),
+    ("isales.campaign.v2.RetryPolicy", "busi_policy"),
+}
+_NUMBER_TYPE_POLICY = "isales.campaign.v2.NumberTypePolicy"
+
+
+# Field kinds: plain ints, not an Enum, because the walk compares them for every key.
+_INT, _STRING, _MESSAGE, _MESSAGES, _STRINGS, _EMBEDDED_LIST, _POLICY = range(7)
+
+
+@dataclass(slots=True)
+class _Field:
+    name: str
+    kind: int
+    plan: dict[str, _Field] = field(default_factory=dict)
+    #: For POLICY: the plans of common_policy and result_policy.
+    alt: dict[str, _Field] = field(default_factory=dict)
+
+
+_plans: dict[str, dict[str, _Field]] = {}
+
+
+def _plan(descriptor: Descriptor) -> dict[str, _Field]:
+    """JSON key -> how to read it, for one message type (built once)."""
+    cached = _plans.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    plan: dict[str, _Field] = {}
+    _plans[descriptor.full_name] = plan
+    for fd in descriptor.fields:
+        repeated = fd.is_repeated
+        if fd.type == FieldDescriptor.TYPE_MESSAGE:
+            assert fd.message_type is not None
+            kind = _MESSAGES if repeated else _MESSAGE
+            if (descriptor.full_name, fd.name) in _EMBEDDED:
+                kind = _EMBEDDED_LIST
+            plan[lower_camel(fd.name)] = _Field(fd.name, kind, _plan(fd.message_type))
+        elif fd.type == FieldDescriptor.TYPE_STRING:
+            kind = _STRINGS if repeated else _STRING
+            plan[lower_camel(fd.name)] = _Field(fd.name, kind)
+        elif fd.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_ENUM) and not repeated:
+            plan[lower_camel(fd.name)] = _Field(fd.name, _INT)
+        else:  # the contract has no other field types; fail loudly if it grows one
+            raise TypeError(f"unsupported field {descriptor.full_name}.{fd.name}")
+    if descriptor.full_name == _NUMBER_TYPE_POLICY:
+        common = plan.pop("commonPolicy")
+        result = plan.pop("resultPolicy")
+        plan["policy"] = _Field("", _POLICY, alt={"common": common, "result": result})
+    return plan
+
+
+_CAMPAIGN_PLAN = _plan(campaign_pb2.Campaign.DESCRIPTOR)
+
+
+def translate_add_campaign(body: bytes, vdn_id: int) -> AddCampaignRequest | list[Problem]:
+    """The gRPC request for a legacy request body, or every problem that prevents it."""
+    try:
+        document = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as error:
+        return [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
+    if type(document) is not dict:
+        return [Problem("", _WRONG_TYPE, "the body must be a JSON object")]
+    problems: list[Problem] = []
+    campaign = _message(document, _CAMPAIGN_PLAN, "", False, problems)
+    if problems:
+        return problems
+    try:
+        return AddCampaignRequest(vdn_id=vdn_id, campaign=campaign_pb2.Campaign(**campaign))
+    except (ValueError, TypeError) as error:  # not expected: every value was checked above
+        return [Problem("", _CONVERSION, f"the body cannot be converted ({error})")]
+
+
+def parse_embedded_json(text: str) -> Any:
+    """Decode a JSON-in-a-string value, accepting single-quoted strings. Raises ValueError."""
+    if "'" not in text:
+        return orjson.loads(text)
+    if '"' not in text and "\\" not in text:
+        # Without double quotes or escapes, every ' delimits a string: a plain swap is exact.
+        return orjson.loads(text.replace("'", '"'))
+    try:
+        return orjson.loads(text)  # valid JSON whose strings merely contain apostrophes
+    except orjson.JSONDecodeError:
+        return orjson.loads(_requote(text))
+
+
+def _requote(text: str) -> str:
+    """Rewrite single-quoted strings as double-quoted ones, leaving double-quoted ones alone."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif char == "'":
+            j = i + 1
+            out.append('"')
+            while j < n and text[j] != "'":
+                if text[j] == "\\" and j + 1 < n:
+                    out.append("'" if text[j + 1] == "'" else text[j : j + 2])
+                    j += 2
+                    continue
+                out.append('\\"' if text[j] == '"' else text[j])
+                j += 1
+            out.append('"' if j < n else "")  # an unterminated string stays invalid
+            i = j + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _message(
+    obj: dict[str, Any], plan: dict[str, _Field], path: str, lenient: bool, problems: list[Problem]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        spec = plan.get(key)
+        if spec is None or value is None:  # unknown keys are ignored, null is "not given"
+            continue
+        kind = spec.kind
+        # Fast paths first: the common, valid scalar needs no path string.
+        if kind == _INT and type(value) is int and _INT32_MIN <= value <= _INT32_MAX:
+            out[spec.name] = value
+            continue
+        if kind == _STRING and type(value) is str:
+            out[spec.name] = value
+            continue
+        where = f"{path}.{key}" if path else key
+        if kind == _INT:
+            number = _int(value, where, lenient, problems)
+            if number is not None:
+                out[spec.name] = number
+        elif kind == _STRING:
+            problems.append(Problem(where, _WRONG_TYPE, "must be a string"))
+        elif kind == _MESSAGE:
+            if type(value) is dict:
+                out[spec.name] = _message(value, spec.plan, where, lenient, problems)
+            else:
+                problems.append(Problem(where, _WRONG_TYPE, "must be an object"))
+        elif kind == _MESSAGES:
+            items = _objects(value, where, problems)
+            out[spec.name] = [
+                _message(item, spec.plan, f"{where}[{i}]", lenient, problems) for i, item in items
+            ]
+        elif kind == _STRINGS:
+            out[spec.name] = _strings(value, where, problems)
+        elif kind == _EMBEDDED_LIST:
+            decoded = _embedded(value, where, problems)
+            if decoded is not None:
+                items = _objects(decoded, where, problems, single_ok=True)
+                out[spec.name] = [
+                    _message(item, spec.plan, f"{where}[{i}]", True, problems) for i, item in items
+                ]
+        else:
+            _policy(obj, value, spec, where, out, problems)
+    return out
+
+
+def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int | None:
+    if type(value) is int:  # `type is`, not isinstance: a JSON true is not an integer
+        if _INT32_MIN <= value <= _INT32_MAX:
+            return value
+        problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
+        return None
+    if lenient and type(value) is str:
+        # The vendor's examples write integers as strings inside the embedded JSON.
+        if not _INT_TEXT.fullmatch(value):
+            problems.append(Problem(where, _CONVERSION, "is not an integer"))
+            return None
+        if len(value.strip().lstrip("-")) > 10:
+            problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
+            return None
+        return _int(int(value), where, lenient, problems)
+    if type(value) is float and value.is_integer() and abs(value) >= 2**63:
+        # orjson turns integer literals beyond 64 bits into floats.
+        problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
+        return None
+    problems.append(Problem(where, _WRONG_TYPE, "must be an integer"))
+    return None
+
+
+def _objects(
+    value: Any, where: str, problems: list[Problem], *, single_ok: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, object) pairs of an array of objects; other items are reported, in order."""
+    if single_ok and type(value) is dict:
+        yield 0, value
+        return
+    if type(value) is not list:
+        expected = "an array of objects" + (" (or one object)" if single_ok else "")
+        problems.append(Problem(where, _WRONG_TYPE, f"must be {expected}"))
+        return
+    for i, item in enumerate(value):
+        if type(item) is dict:
+            yield i, item
+        else:
+            problems.append(Problem(f"{where}[{i}]", _WRONG_TYPE, "must be an object"))
+
+
+def _strings(value: Any, where: str, problems: list[Problem]) -> list[str]:
+    if type(value) is not list:
+        problems.append(Problem(where, _WRONG_TYPE, "must be an array of strings"))
+        return []
+    good: list[str] = []
+    for i, item in enumerate(value):
+        if type(item) is str:
+            good.append(item)
+        else:
+            problems.append(Problem(f"{where}[{i}]", _WRONG_TYPE, "must be a string"))
+    return good
+
+
+def _embedded(value: Any, where: str, problems: list[Problem]) -> Any:
+    """The decoded content of a JSON-in-a-string field; None when absent or broken."""
+    if type(value) is not str:
+        problems.append(Problem(where, _WRONG_TYPE, "must be a string holding JSON"))
+        return None
+    if not value.strip():  # legacy clients send "" for an unused policy
+        return None
+    try:
+        return parse_embedded_json(value)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        problems.append(Problem(where, _CONVERSION, "is not valid JSON"))
+        return None
+
+
+def _policy(
+    obj: dict[str, Any],
+    value: Any,
+    spec: _Field,
+    where: str,
+    out: dict[str, Any],
+    problems: list[Problem],
+) -> None:
+    """`policyJson[i].policy`: result policies (type 1 or a list) or a common policy."""
+    if type(value) is str:  # the vendor types `policy` as String: it may be JSON once more
+        value = _embedded(value, where, problems)
+        if value is None:
+            return
+    declared = obj.get("type")
+    result_type = (type(declared) is int and declared == 1) or (
+        type(declared) is str and declared.strip() == "1"
+    )
+    if type(value) is list or (type(value) is dict and result_type):
+        result = spec.alt["result"]
+        items = _objects(value, where, problems, single_ok=True)
+        prefix = where if type(value) is dict else None
+        out[result.name] = [
+            _message(item, result.plan, prefix or f"{where}[{i}]", True, problems)
+            for i, item in items
+        ]
+    elif type(value) is dict:
+        common = spec.alt["common"]
+        out[common.name] = _message(value, common.plan, where, True, problems)
+    else:
+        problems.append(Problem(where, _WRONG_TYPE, "must be an object or an array of objects"))

@@ -1,0 +1,204 @@
+"""End to end over loopback: uvicorn, the real gRPC server, SQLite; one test per legacy code."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from isales_campaign.client.auth_v2 import format_timestamp
+from tests.gateway.conftest import Stack, example_body, ivr_body
+
+SUCCESS = re.compile(
+    rb'\{"resultCode":"0200000","resultDesc":"","returnCode":"0200000","returnDesc":"",'
+    rb'"returnObject":\{"id":(\d+)\}\}'
+)
+
+
+def answer(stack: Stack, body: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
+    """(resultCode, resultDesc) of an HTTP 200 envelope, checking its shape."""
+    response = stack.post(body, **kwargs)
+    assert response.status_code == 200, response.text
+    envelope = response.json()
+    assert list(envelope)[:4] == ["resultCode", "resultDesc", "returnCode", "returnDesc"]
+    assert envelope["resultCode"] == envelope["returnCode"]
+    assert envelope["resultDesc"] == envelope["returnDesc"]
+    return envelope["resultCode"], envelope["resultDesc"]
+
+
+def test_documented_example_succeeds_with_the_project_client(stack: Stack) -> None:
+    response = stack.client().add_campaign(1, example_body())
+    assert response.status == 200
+    assert response.result_code == "0200000"
+    assert isinstance(response.body["returnObject"]["id"], int)
+    assert response.headers["content-type"] == "application/json;charset=UTF-8"
+
+
+def test_success_body_is_byte_compatible(stack: Stack) -> None:
+    response = stack.post(example_body())
+    assert SUCCESS.fullmatch(response.content), response.content
+
+
+def test_signing_content_headers_with_a_millisecond_timestamp(stack: Stack) -> None:
+    response = stack.post(
+        example_body(),
+        signed=("content-length", "content-type", "host"),
+        timestamp=format_timestamp(millis=True),
+    )
+    assert SUCCESS.fullmatch(response.content), response.content
+
+
+def test_vendor_string_forms_of_the_embedded_policies(stack: Stack) -> None:
+    """Integers as strings, double quotes, a single result object, busiPolicy."""
+    body = example_body()
+    body["retryPolicy"] = {
+        "policyType": 1,
+        "policyJson": '[{"dataType":"ST","type":"0","policy":{"retryDay":"2","retryTimes":"2"}},'
+        " {'dataType':'SI','type':1,'policy':{'result':'4','retryNumber':3,'callInterval':600}}]",
+        "busiPolicy": "[{'busiResultCode':'a','busiResultPolicy':0}]",
+    }
+    body["callPolicy"]["turns"] = [{"turnType": "ST"}, {"turnType": "SI"}]
+    assert answer(stack, body)[0] == "0200000"
+    body = ivr_body()
+    body["retryPolicy"] = {
+        "policyType": 0,
+        "resultRetry": '[{"result":"2","retryNumber":"1","callInterval":600}]',
+        "noRetryPolicy": ["11"],
+    }
+    assert answer(stack, body)[0] == "0200000"
+
+
+def test_0200001_mixed_problems_name_every_field(stack: Stack) -> None:
+    body = example_body()
+    del body["name"]
+    body["maxAlertingTime"] = 500
+    body["skillParam"]["predictParam"]["expPredictParam"]["minAvgCallTime"] = 150
+    code, desc = answer(stack, body)
+    assert code == "0200001"
+    assert "name: is mandatory (02000001)" in desc
+    assert "maxAlertingTime:" in desc
+    assert (
+        "skillParam.predictParam.expPredictParam.minAvgCallTime: "
+        "must be less than or equal to maxAvgCallTime" in desc
+    )
+
+
+def test_0200001_gateway_problems_are_collected_at_once(stack: Stack) -> None:
+    body = example_body()
+    body["maxAlertingTime"] = "20"
+    body["callerNo"][1]["priority"] = True
+    body["retryPolicy"]["policyJson"] = "[{bad"
+    code, desc = answer(stack, body)
+    assert code == "0200001"
+    assert "maxAlertingTime: must be an integer (02000006)" in desc
+    assert "callerNo[1].priority: must be an integer (02000006)" in desc
+    assert "retryPolicy.policyJson: is not valid JSON (02000008)" in desc
+
+
+def test_0200002_start_before_today(stack: Stack) -> None:
+    body = example_body()
+    body["strBeginTime"] = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d 00:00:00")
+    code, desc = answer(stack, body)
+    assert code == "0200002"
+    assert desc.startswith("strBeginTime:")
+
+
+def test_0200003_skill_queue_quota(quota_stack: Stack) -> None:
+    assert answer(quota_stack, example_body())[0] == "0200000"
+    code, desc = answer(quota_stack, example_body())
+    assert code == "0200003"
+    assert desc
+
+
+def test_0200004_ivr_quota(quota_stack: Stack) -> None:
+    assert answer(quota_stack, ivr_body(), vdn=2)[0] == "0200000"
+    assert answer(quota_stack, ivr_body(), vdn=2)[0] == "0200004"
+
+
+def test_0200005_name_taken(stack: Stack) -> None:
+    body = example_body()
+    assert answer(stack, body)[0] == "0200000"
+    code, desc = answer(stack, body)
+    assert code == "0200005"
+    assert desc.startswith("name:")
+
+
+def test_0200017_unknown_skill_queue(stack: Stack) -> None:
+    body = example_body()
+    body["skillParam"]["skillId"] = 7
+    code, desc = answer(stack, body)
+    assert code == "0200017"
+    assert desc.startswith("skillParam.skillId:")
+
+
+@pytest.mark.parametrize(
+    ("code", "path", "change"),
+    [
+        ("02000001", "name", lambda b: b.pop("name")),
+        ("02000002", "callerNo[1].accessCode", lambda b: b["callerNo"][1].update(accessCode="1a")),
+        ("02000003", "name", lambda b: b.update(name="n" * 33)),
+        ("02000005", "strBeginTime", lambda b: b.update(strBeginTime=b["strBeginTime"][:-1])),
+        ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="20")),
+        ("02000006", "skillParam", lambda b: b.update(skillParam=[b["skillParam"]])),
+        ("02000007", "maxAlertingTime", lambda b: b.update(maxAlertingTime=121)),
+        ("02000007", "priority", lambda b: b.update(priority=2**31)),
+        ("02000007", "priority", lambda b: b.update(priority=10**30)),
+        ("02000008", "retryPolicy.policyJson", lambda b: b["retryPolicy"].update(policyJson="[{")),
+        ("02000008", "strEndTime", lambda b: b.update(strEndTime="2999-13-45 00:00:00")),
+        (
+            "02000008",
+            "retryPolicy.policyJson[0].policy[0].result",
+            lambda b: b["retryPolicy"].update(
+                policyJson="[{'dataType':'SI','type':1,'policy':[{'result':'four',"
+                "'retryNumber':3,'callInterval':600}]}]"
+            ),
+        ),
+        (
+            "02000010",
+            "scheduleParam.workdayEndTime2",
+            lambda b: b["scheduleParam"].update(workdayBeginTime2="10:00"),
+        ),
+        (
+            "02000011",
+            "callerNo",
+            lambda b: b.update(callerNo=[{"accessCode": "1", "priority": 1}] * 101),
+        ),
+    ],
+)
+def test_single_code(stack: Stack, code: str, path: str, change: Any) -> None:
+    body = example_body()
+    change(body)
+    got, desc = answer(stack, body)
+    assert (got, desc.partition(":")[0]) == (code, path), desc
+
+
+def test_02000004_too_short(stack: Stack) -> None:
+    body = ivr_body()
+    body["retryPolicy"]["noRetryPolicy"] = [""]
+    code, desc = answer(stack, body)
+    assert code == "02000004"
+    assert desc.startswith("retryPolicy.noRetryPolicy[0]:")
+
+
+def test_02000007_vdn_id_out_of_range(stack: Stack) -> None:
+    for vdn in ("0", "10000", "abc", "-1", "1.0"):
+        code, desc = answer(stack, example_body(), vdn=vdn, keys=("gw-ak-1", "gw-sk-1"))
+        assert (code, desc.partition(":")[0]) == ("02000007", "vdnId")
+
+
+def test_02000009_combination(stack: Stack) -> None:
+    body = ivr_body()
+    body["callPolicy"] = {"callType": 1, "chooseType": 0, "turns": [{"turnType": "SI"}]}
+    code, desc = answer(stack, body)
+    assert code == "02000009"
+    assert desc.startswith("retryPolicy.policyType:")
+
+
+def test_unknown_keys_are_ignored(stack: Stack) -> None:
+    body = example_body()
+    body["somethingNew"] = {"deep": [1, 2, 3]}
+    body["skillParam"]["extra"] = None
+    body["description"] = None  # null is "not given"
+    assert answer(stack, body)[0] == "0200000"

@@ -1,0 +1,168 @@
+"""auth-v2 failures: each is a 401 envelope and creates nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from isales_campaign.client import sign_request
+from isales_campaign.client.auth_v2 import format_timestamp
+from isales_campaign.logs import JsonFormatter
+from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.json() == {
+        "resultCode": "0200001",
+        "resultDesc": "authentication failed",
+        "returnCode": "0200001",
+        "returnDesc": "authentication failed",
+    }
+    assert response.headers["www-authenticate"] == "auth-v2"
+
+
+def assert_not_created(stack: Stack, body: dict[str, Any]) -> None:
+    """The same campaign, properly signed, is still new (no 0200005)."""
+    assert stack.post(body).json()["resultCode"] == "0200000"
+
+
+def _signature_for(stack: Stack, body: bytes, **kwargs: Any) -> str:
+    ak, sk = KEYS[1]
+    return sign_request(ak, sk, method="POST", url=stack.url(1), body=body, **kwargs)
+
+
+def test_no_header(stack: Stack) -> None:
+    body = example_body()
+    assert_unauthorized(stack.post(body, keys=("", "")))
+    assert_not_created(stack, body)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer abc",
+        "auth-v2",
+        "auth-v2/gw-ak-1/2024-01-01T00:00:00Z/host",
+        "auth-v2/gw-ak-1/yesterday/host/" + "0" * 64,
+        "auth-v2/gw-ak-1/{now}/host/" + "A" * 64,
+        "auth-v2/gw-ak-1/{now}/host/" + "0" * 63,
+        "auth-v2/gw-ak-1/{now}/Host/" + "0" * 64,
+        "auth-v2/gw-ak-1/{now}/host;host/" + "0" * 64,
+        "auth-v2/gw-ak-1/2024-02-30T00:00:00Z/host/" + "0" * 64,
+        "auth-v2//{now}/host/" + "0" * 64,
+        "auth-v2/gw-ak-1/{now}//" + "0" * 64,
+    ],
+)
+def test_garbled_header(stack: Stack, value: str) -> None:
+    body = example_body()
+    header = value.format(now=format_timestamp())
+    assert_unauthorized(stack.post(body, headers={"Authorization": header}))
+    assert_not_created(stack, body)
+
+
+def test_bad_signature(stack: Stack) -> None:
+    body = example_body()
+    assert_unauthorized(stack.post(body, keys=("gw-ak-1", "not-the-secret")))
+    assert_not_created(stack, body)
+
+
+def test_unknown_access_key(stack: Stack) -> None:
+    body = example_body()
+    assert_unauthorized(stack.post(body, keys=("no-such-ak", "whatever")))
+    assert_unauthorized(stack.post(body, keys=("x" * 300, "whatever")))
+    assert_not_created(stack, body)
+
+
+def test_access_key_of_another_vdn(stack: Stack) -> None:
+    body = example_body()
+    assert_unauthorized(stack.post(body, vdn=1, keys=KEYS[2]))
+    assert_not_created(stack, body)
+
+
+@pytest.mark.parametrize("minutes", [-16, 16])
+def test_timestamp_outside_the_window(stack: Stack, minutes: int) -> None:
+    body = example_body()
+    moment = datetime.now(UTC) + timedelta(minutes=minutes)
+    assert_unauthorized(stack.post(body, timestamp=format_timestamp(moment)))
+    assert_not_created(stack, body)
+
+
+def test_timestamp_inside_the_window(stack: Stack) -> None:
+    moment = datetime.now(UTC) - timedelta(minutes=14)
+    response = stack.post(example_body(), timestamp=format_timestamp(moment, millis=True))
+    assert response.json()["resultCode"] == "0200000"
+
+
+def test_body_changed_after_signing(stack: Stack) -> None:
+    body = example_body()
+    signed_for = orjson.dumps({**body, "maxAlertingTime": 21})
+    assert_unauthorized(stack.post(body, sign_body=signed_for))
+    assert_not_created(stack, body)
+
+
+def test_host_not_signed(stack: Stack) -> None:
+    body = example_body()
+    assert_unauthorized(stack.post(body, signed=("content-length", "content-type")))
+    assert_not_created(stack, body)
+
+
+def test_signed_header_missing_from_the_request(stack: Stack) -> None:
+    body = example_body()
+    raw = orjson.dumps(body)
+    signature = _signature_for(
+        stack, raw, signed=("host", "x-extra"), extra_headers={"X-Extra": "1"}
+    )
+    headers = {"Content-Type": CONTENT_TYPE, "Authorization": signature}
+    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    assert_not_created(stack, body)
+
+
+def test_other_host_or_content_type_than_signed(stack: Stack) -> None:
+    body = example_body()
+    raw = orjson.dumps(body)
+    other_host = _signature_for(stack, raw)  # signed for 127.0.0.1:port
+    headers = {"Content-Type": CONTENT_TYPE, "Authorization": other_host, "Host": "example.com"}
+    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    signed = _signature_for(
+        stack, raw, signed=("content-type", "host"), content_type="application/json"
+    )
+    headers = {"Content-Type": CONTENT_TYPE, "Authorization": signed}
+    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    assert_not_created(stack, body)
+
+
+def test_query_string_is_signed(stack: Stack) -> None:
+    ak, sk = KEYS[1]
+    body = example_body()
+    raw = orjson.dumps(body)
+    url = stack.url(1) + "?b=2&a=x%20y"
+    signature = sign_request(ak, sk, method="POST", url=url, body=raw)
+    headers = {"Content-Type": CONTENT_TYPE, "Authorization": signature}
+    tampered = httpx.post(stack.url(1) + "?b=3&a=x%20y", content=raw, headers=headers)
+    assert_unauthorized(tampered)
+    assert httpx.post(url, content=raw, headers=headers).json()["resultCode"] == "0200000"
+
+
+def test_the_log_names_the_reason_but_no_secret(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = stack.post(example_body(), keys=("gw-ak-1", "sk-that-is-wrong"))
+    assert_unauthorized(response)
+    signature = response.request.headers["authorization"].rpartition("/")[2]
+    lines = [JsonFormatter().format(r) for r in caplog.records]
+    failures = [orjson.loads(line) for line in lines if "authentication failed" in line]
+    assert failures
+    assert failures[0]["reason"] == "signature does not match"
+    assert failures[0]["access_key"] == "gw-ak-1"
+    assert failures[0]["request_id"] == response.headers["x-request-id"]
+    for line in lines:
+        assert signature not in line
+        assert "sk-that-is-wrong" not in line
+        assert "gw-sk-1" not in line

@@ -1,0 +1,149 @@
+"""HTTP-level behaviour: limits, media types, bad bodies, routing, request ids, 503, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from isales_campaign.gateway.openapi import documented_codes
+from isales_campaign.logs import JsonFormatter
+from tests.gateway.conftest import Stack, example_body
+
+
+def envelope_of(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["resultCode"] == body["returnCode"] == code
+    assert "Traceback" not in response.text
+    return str(body["resultDesc"])
+
+
+def test_413_declared_length(offline_stack: Stack) -> None:
+    response = offline_stack.post(b"{" + b" " * 5000 + b"}")
+    assert "4096 bytes" in envelope_of(response, 413, "0200001")
+
+
+def test_413_counted_while_streaming(offline_stack: Stack) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"{"
+        for _ in range(5):
+            yield b" " * 1000
+        yield b"}"
+
+    response = httpx.post(
+        offline_stack.url(1),
+        content=chunks(),
+        headers={"Content-Type": "application/json", "Authorization": "x"},
+    )
+    assert "content-length" not in response.request.headers  # chunked
+    envelope_of(response, 413, "0200001")
+
+
+def test_body_at_the_limit_is_read(offline_stack: Stack) -> None:
+    # 4096 bytes pass the limit; without a backend the signed request then gets 503.
+    body = orjson.dumps({"name": "x" * (4096 - 11)})
+    assert len(body) == 4096
+    envelope_of(offline_stack.post(body), 503, "0200006")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/json;charset=ISO-8859-1", "application/xml", ""],
+)
+def test_415_media_type(stack: Stack, content_type: str) -> None:
+    response = stack.post(example_body(), headers={"Content-Type": content_type})
+    assert "application/json" in envelope_of(response, 415, "0200001")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", 'Application/JSON;charset="UTF-8"'],
+)
+def test_json_media_types_accepted(stack: Stack, content_type: str) -> None:
+    response = stack.post(example_body(), headers={"Content-Type": content_type})
+    envelope_of(response, 200, "0200000")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"name":', b"", b"\xff\xfe{}", b"{'name': 'x'}", b"NaN", b"[" * 5000]
+)
+def test_malformed_json_is_02000006(stack: Stack, body: bytes) -> None:
+    desc = envelope_of(stack.post(body), 200, "02000006")
+    assert "not valid JSON" in desc
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"null", b'"campaign"', b"42", b"true"])
+def test_non_object_json_is_02000006(stack: Stack, body: bytes) -> None:
+    assert envelope_of(stack.post(body), 200, "02000006") == "the body must be a JSON object"
+
+
+def test_503_when_the_service_is_unreachable(offline_stack: Stack) -> None:
+    response = offline_stack.post(example_body())
+    envelope_of(response, 503, "0200006")
+    assert response.headers["retry-after"] == "5"
+
+
+def test_404_and_405_in_the_envelope(stack: Stack) -> None:
+    response = httpx.get(stack.base_url + "/nothing/here")
+    envelope_of(response, 404, "0200001")
+    response = httpx.get(stack.url(1))
+    envelope_of(response, 405, "0200001")
+    assert response.headers["allow"] == "POST"
+    response = httpx.post(stack.url(1) + "/")  # no redirect: it would lose the body
+    envelope_of(response, 404, "0200001")
+
+
+class _JsonLines(logging.Handler):
+    """Formats at emit time, in the emitting thread (the service adds the id from context)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(orjson.loads(self.format(record)))
+
+
+def test_request_id_is_echoed_or_generated(stack: Stack) -> None:
+    handler = _JsonLines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        response = stack.post(example_body(), headers={"X-Request-Id": "trace-42"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert response.headers["x-request-id"] == "trace-42"
+    # The id travels to the service as gRPC metadata and shows in its log lines too.
+    ids = [(str(line["logger"]), line.get("request_id")) for line in handler.lines]
+    loggers = {name for name, request_id in ids if request_id == "trace-42"}
+    assert "isales_campaign.gateway" in loggers
+    assert any(name.startswith("isales_campaign.service") for name in loggers), ids
+    generated = stack.post(example_body()).headers["x-request-id"]
+    assert len(generated) == 32
+    unsafe = stack.post(example_body(), headers={"X-Request-Id": "a b\tc"})
+    assert unsafe.headers["x-request-id"] != "a b\tc"
+
+
+def test_openapi_document(stack: Stack) -> None:
+    response = httpx.get(stack.base_url + "/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"] == "3.1.0"
+    operation = document["paths"]["/rest/isales/v2/openapi/campaigns/{vdnId}"]["post"]
+    assert {"200", "401", "413", "415", "503"} <= set(operation["responses"])
+    schemas = document["components"]["schemas"]
+    assert set(example_body()) <= set(schemas["Campaign"]["properties"])
+    assert schemas["RetryPolicy"]["properties"]["policyJson"]["type"] == "string"
+    codes = set(schemas["Envelope"]["properties"]["resultCode"]["enum"])
+    assert codes == set(documented_codes())
+    for code in ["0200000", "0200001", "0200006", "0200017", "02000006", "02000011"]:
+        assert code in codes
+        assert f"`{code}`" in document["info"]["description"]
