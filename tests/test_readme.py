@@ -1,27 +1,108 @@
-"""The README's examples work as written."""
+"""The README's examples work as written, against `isales serve` as `make run` starts it."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
+import pytest
 
 from tests.conftest import ServerFactory
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BIN = Path(sys.executable).parent
 
 
-def python_examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
     running = make_server(sqlite_url)
-    grpc_example = next(e for e in python_examples() if "CampaignServiceStub" in e)
-    code = grpc_example.replace("127.0.0.1:50051", f"127.0.0.1:{running.port}")
+    example = next(e for e in blocks("python") if "CampaignServiceStub" in e)
+    code = example.replace("127.0.0.1:50051", f"127.0.0.1:{running.port}")
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "CAMPAIGN_STATUS_EXECUTING"]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
+    """`make run` in a scratch directory: demo seed, then `isales serve`."""
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ISALES_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'isales.db'}",
+        "ISALES_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+        "ISALES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+    }
+    run = {"cwd": tmp_path, "env": env, "check": True, "timeout": 60}
+    subprocess.run([sys.executable, ROOT / "scripts" / "demo_seed.py", "var/demo-seed.toml"], **run)  # type: ignore[call-overload]
+    subprocess.run([BIN / "isales", "seed", "var/demo-seed.toml"], **run)  # type: ignore[call-overload]
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [BIN / "isales", "serve"], cwd=tmp_path, env=env, stdout=log, stderr=log
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{http_port}/openapi.json", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail((tmp_path / "serve.log").read_text())
+            time.sleep(0.1)
+    yield tmp_path, http_port, env
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(30) == 0, (tmp_path / "serve.log").read_text()
+
+
+def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
+    directory, http_port, env = served
+    [shell] = [b for b in blocks("sh") if "curl" in b]
+    result = subprocess.run(
+        ["bash", "-euc", shell.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        '{"resultCode":"0200000","resultDesc":"","returnCode":"0200000",'
+        '"returnDesc":"","returnObject":{"id":1}}'
+    )
+    example = next(e for e in blocks("python") if "LegacyClient" in e)
+    result = subprocess.run(
+        [sys.executable, "-c", example.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "200 0200000 {'id': 2}"
