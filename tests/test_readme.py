@@ -77,32 +77,23 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
     assert server.wait(30) == 0, (tmp_path / "serve.log").read_text()
 
 
+def run_in(directory: Path, env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        command, cwd=directory, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
     directory, http_port, env = served
     [shell] = [b for b in blocks("sh") if "curl" in b]
-    result = subprocess.run(
-        ["bash", "-euc", shell.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    here = f"127.0.0.1:{http_port}"
+    result = run_in(directory, env, "bash", "-euc", shell.replace("127.0.0.1:8080", here))
     assert result.stdout == (
         '{"resultCode":"0200000","resultDesc":"","returnCode":"0200000",'
         '"returnDesc":"","returnObject":{"id":1}}'
     )
     example = next(e for e in blocks("python") if "LegacyClient" in e)
-    result = subprocess.run(
-        [sys.executable, "-c", example.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_in(directory, env, sys.executable, "-c", example.replace("127.0.0.1:8080", here))
     assert result.stdout.strip() == "200 0200000 {'id': 2}"

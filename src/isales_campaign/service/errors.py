@@ -116,59 +116,54 @@ class InvalidArgument(ServiceError):
         super().__init__(code, f"invalid request: {summary}", fields=problems)
 
 
-class TenantNotFound(ServiceError):
+class FieldError(ServiceError):
+    """A problem with one field that only the service's state reveals."""
+
+    def __init__(self, code: ResultCode.ValueType, path: str, message: str) -> None:
+        super().__init__(code, message, fields=[FieldProblem(path, code, message)])
+
+
+class TenantNotFound(FieldError):
     status_code = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, vdn_id: int) -> None:
-        message = f"VDN {vdn_id} is not configured in this service"
         super().__init__(
             ResultCode.RESULT_CODE_INVALID_VALUE,
-            message,
-            fields=[FieldProblem("vdn_id", ResultCode.RESULT_CODE_INVALID_VALUE, message)],
+            "vdn_id",
+            f"VDN {vdn_id} is not configured in this service",
         )
 
 
-class SkillQueueNotFound(ServiceError):
+class SkillQueueNotFound(FieldError):
     status_code = grpc.StatusCode.FAILED_PRECONDITION
 
     def __init__(self, vdn_id: int, skill_id: int) -> None:
-        message = f"skill queue {skill_id} does not exist in VDN {vdn_id}"
         super().__init__(
             ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND,
-            message,
-            fields=[
-                FieldProblem(
-                    "campaign.skill_param.skill_id",
-                    ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND,
-                    message,
-                )
-            ],
+            "campaign.skill_param.skill_id",
+            f"skill queue {skill_id} does not exist in VDN {vdn_id}",
         )
 
 
-class NameTaken(ServiceError):
+class NameTaken(FieldError):
     status_code = grpc.StatusCode.ALREADY_EXISTS
 
     def __init__(self, vdn_id: int, name: str) -> None:
-        message = f"a campaign named {name!r} already exists in VDN {vdn_id}"
         super().__init__(
             ResultCode.RESULT_CODE_NAME_NOT_UNIQUE,
-            message,
-            fields=[FieldProblem("campaign.name", ResultCode.RESULT_CODE_NAME_NOT_UNIQUE, message)],
+            "campaign.name",
+            f"a campaign named {name!r} already exists in VDN {vdn_id}",
         )
 
 
-class IdempotencyKeyReused(ServiceError):
+class IdempotencyKeyReused(FieldError):
     status_code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, vdn_id: int) -> None:
-        message = f"the idempotency key was used in VDN {vdn_id} for a different campaign"
         super().__init__(
             ResultCode.RESULT_CODE_INVALID_COMBINATION,
-            message,
-            fields=[
-                FieldProblem("idempotency_key", ResultCode.RESULT_CODE_INVALID_COMBINATION, message)
-            ],
+            "idempotency_key",
+            f"the idempotency key was used in VDN {vdn_id} for a different campaign",
         )
 
 
