@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
@@ -82,7 +83,7 @@ def test_dynamic_client_adds_the_documented_example(
         },
         request_class(),
     )
-    call = channel.unary_unary(
+    call: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
         "/isales.campaign.v2.CampaignService/AddCampaign",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=response_class.FromString,

@@ -143,7 +143,7 @@ def test_malformed_protobuf_is_invalid_argument(
 ) -> None:
     running = make_server(sqlite_url)
     channel = channel_to(running.port)
-    raw = channel.unary_unary(
+    raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
         "/isales.campaign.v2.CampaignService/AddCampaign",
         request_serializer=None,
         response_deserializer=None,

@@ -25,10 +25,8 @@ REQUEST_ID_KEY = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 if TYPE_CHECKING:
-    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
     _Handler = grpc.RpcMethodHandler[Any, Any]
 else:  # not subscriptable at run time
-    _ServerInterceptor = grpc.ServerInterceptor
     _Handler = grpc.RpcMethodHandler
 
 
@@ -49,7 +47,7 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
-class RequestInterceptor(_ServerInterceptor):
+class RequestInterceptor(grpc.ServerInterceptor):
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], _Handler | None],
