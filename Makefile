@@ -43,5 +43,9 @@ run: $(STAMP)
 	$(BIN)/isales seed var/demo-seed.toml
 	$(BIN)/isales serve
 
+# Throughput, latency, CPU and memory against no-op baselines; writes bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf build var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,264 @@
+"""`python -m bench` (`make bench`): real servers on loopback, driven by a separate load process.
+
+Scenarios, each at every concurrency with a fixed warm-up and measured window:
+no-op gRPC and Starlette baselines; gRPC AddCampaign and REST (gateway + service) on SQLite,
+and on PostgreSQL when ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created
+and dropped) is set; gRPC AddCampaign again with 100,000 campaigns stored. Then the
+in-process micro-costs. Prints one table and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import data, micro, procs, report
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+#: Quotas must never trip: every request adds an active campaign.
+MAX_ACTIVE_TASKS = "100000000"
+#: A 1-minute load average above this before the run means the machine is not idle.
+BUSY_LOAD = 0.5
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work_dir: Path) -> None:
+        self.args = args
+        self.work_dir = work_dir
+        self.scenarios: list[dict[str, Any]] = []
+        self.generator_checks: list[dict[str, Any]] = []
+
+    def drive(
+        self, name: str, kind: str, target: str, servers: list[procs.Server], **extra: Any
+    ) -> None:
+        """Run the load process at every concurrency against `target`."""
+        for concurrency in self.args.concurrency:
+            _progress(f"{name} c={concurrency}")
+            result = self._load(kind, target, concurrency, servers)
+            result.update(name=name, kind=kind, concurrency=concurrency, **extra)
+            self.scenarios.append(result)
+
+    def _load(
+        self,
+        kind: str,
+        target: str,
+        concurrency: int,
+        servers: list[procs.Server],
+        processes: int = 1,
+    ) -> dict[str, Any]:
+        """One closed-loop run; with several load processes they share the concurrency."""
+        command = [sys.executable, "-m", "bench.load", kind, target]
+        command += ["--concurrency", str(concurrency // processes)]
+        command += ["--warmup", str(self.args.warmup), "--duration", str(self.args.duration)]
+        loads = [
+            subprocess.Popen(command, cwd=procs.ROOT, stdout=subprocess.PIPE, text=True)
+            for _ in range(processes)
+        ]
+        outputs: list[dict[str, Any]] = []
+        marks: dict[str, list[float]] = {}
+        try:
+            for index, load in enumerate(loads):
+                assert load.stdout is not None
+                for line in load.stdout:
+                    if line.strip() in ("measure", "end") and index == 0:
+                        marks[line.strip()] = [s.cpu_seconds() for s in servers]
+                    elif line.startswith("{"):
+                        outputs.append(orjson.loads(line))
+                if load.wait() != 0 or len(outputs) != index + 1:
+                    raise RuntimeError(f"the load generator failed (exit {load.returncode})")
+        finally:
+            for load in loads:
+                if load.poll() is None:
+                    load.kill()
+                    load.wait()
+        result = outputs[0]
+        for other in outputs[1:]:  # only the sums are exact; latencies are the worst of each
+            for key in ("requests", "total_requests", "rps", "errors", "load_cpu_cores"):
+                result[key] += other[key]
+            for key in ("p50_ms", "p90_ms", "p99_ms"):
+                result[key] = max(result[key], other[key])
+        cpu = sum(b - a for a, b in zip(marks["measure"], marks["end"], strict=True))
+        result["cpu_s_per_1k"] = cpu / result["requests"] * 1000 if result["requests"] else 0.0
+        result["server_cpu_cores"] = cpu / self.args.duration
+        result["peak_rss_mb"] = {s.label: s.peak_rss_mb() for s in servers}
+        return result
+
+    def baselines(self) -> None:
+        for kind, name in (("grpc", "noop gRPC"), ("http", "noop Starlette")):
+            server = procs.baseline(kind, self.work_dir)
+            try:
+                self.drive(name, kind, server.target, [server])
+                # Is one load process the limit? The same load from two must not do much better.
+                most = max(self.args.concurrency)
+                if self.args.generator_check and most >= 2:
+                    _progress(f"{name} c={most} from 2 load processes")
+                    two = self._load(kind, server.target, most, [server], processes=2)
+                    one = next(
+                        s for s in self.scenarios if s["name"] == name and s["concurrency"] == most
+                    )
+                    self.generator_checks.append(
+                        {
+                            "name": name,
+                            "concurrency": most,
+                            "one_process_rps": one["rps"],
+                            "two_processes_rps": two["rps"],
+                            "one_process_load_cores": one["load_cpu_cores"],
+                            "two_processes_load_cores": two["load_cpu_cores"],
+                            "server_cpu_cores": [one["server_cpu_cores"], two["server_cpu_cores"]],
+                        }
+                    )
+            finally:
+                server.stop()
+
+    def service(self, database: str) -> None:
+        """gRPC add and REST add on empty databases, then gRPC add on a preloaded one."""
+        env = {"ISALES_MAX_ACTIVE_TASKS": MAX_ACTIVE_TASKS}
+        admin = self.args.database_url
+
+        with data.database(database, self.work_dir, admin) as url:
+            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
+            service = procs.grpc_server(self.work_dir, url, **env)
+            try:
+                self.drive(
+                    f"gRPC add {database}", "grpc", service.target, [service],
+                    baseline="noop gRPC", database=database,
+                )  # fmt: skip
+            finally:
+                service.stop()
+
+        with data.database(database, self.work_dir, admin) as url:
+            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
+            service = procs.grpc_server(self.work_dir, url, **env)
+            gateway = None
+            try:
+                gateway = procs.gateway(self.work_dir, service.target)
+                self.drive(
+                    f"REST add {database}", "http", gateway.target, [gateway, service],
+                    baseline="noop Starlette", database=database,
+                )  # fmt: skip
+            finally:
+                if gateway is not None:
+                    gateway.stop()
+                service.stop()
+
+        if not self.args.scale_rows:
+            return
+        with data.database(database, self.work_dir, admin) as url:
+            rows = self.args.scale_rows
+            _progress(f"preloading {rows:,} campaigns ({data.prepare(url, rows):.1f} s)")
+            service = procs.grpc_server(self.work_dir, url, **env)
+            try:
+                self.drive(
+                    f"gRPC add {database} +{rows // 1000}k", "grpc", service.target, [service],
+                    baseline="noop gRPC", database=database, preload=rows,
+                )  # fmt: skip
+            finally:
+                service.stop()
+
+    def ratios(self) -> None:
+        """Throughput against the baseline, and a preloaded run against the empty one."""
+        by_key = {(s["name"], s["concurrency"]): s for s in self.scenarios}
+        for s in self.scenarios:
+            base = by_key.get((s.get("baseline", ""), s["concurrency"]))
+            if base is not None and base["rps"]:
+                s["ratio"] = s["rps"] / base["rps"]
+            if "preload" in s:
+                empty = by_key.get((f"gRPC add {s['database']}", s["concurrency"]))
+                if empty is not None:
+                    s["empty"] = {"rps": empty["rps"], "p50_ms": empty["p50_ms"]}
+
+
+def _progress(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _concurrency(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds (default 5)")
+    parser.add_argument("--concurrency", type=_concurrency, default=[1, 32], help="e.g. 1,32")
+    parser.add_argument("--scale-rows", type=int, default=100_000, help="0 skips the scale run")
+    parser.add_argument(
+        "--no-generator-check",
+        dest="generator_check",
+        action="store_false",
+        help="skip re-running the baselines from two load processes",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("ISALES_BENCH_DATABASE_URL") or None,
+        help="PostgreSQL admin URL (default $ISALES_BENCH_DATABASE_URL); unset: SQLite only",
+    )
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    if load_before > BUSY_LOAD:
+        _progress(
+            f"load average {load_before:.1f} before starting: other work will skew the numbers"
+        )
+    (procs.ROOT / "var").mkdir(exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=procs.ROOT / "var"))
+    bench = Bench(args, work_dir)
+    steps: list[Callable[[], None]] = [bench.baselines, lambda: bench.service("sqlite")]
+    if args.database_url:
+        steps.append(lambda: bench.service("postgresql"))
+    try:
+        for step in steps:
+            step()
+        _progress("micro-costs")
+        micro_costs = micro.measure()
+    except BaseException:
+        print(f"bench: failed; server logs are kept in {work_dir}", file=sys.stderr)
+        raise
+    shutil.rmtree(work_dir, ignore_errors=True)
+    bench.ratios()
+
+    results: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+        },
+        "settings": {
+            "warmup_s": args.warmup,
+            "duration_s": args.duration,
+            "concurrency": args.concurrency,
+            "scale_rows": args.scale_rows,
+            "postgresql": bool(args.database_url),
+        },
+        "scenarios": bench.scenarios,
+        "generator_checks": bench.generator_checks,
+        "micro": micro_costs,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    text = report.render(results)
+    print(text)
+    print(
+        f"\n{len(bench.scenarios)} load scenarios in {results['wall_s']:.0f} s; see {args.output}"
+    )
+    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    return 1 if any(s["errors"] for s in bench.scenarios) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The load generator, run as its own process: `python -m bench.load KIND HOST:PORT ...`.
+
+N tasks on one asyncio loop each send the next request as soon as the previous answer is in
+(closed loop). gRPC goes over one `grpc.aio` channel (raw bytes in and out, no protobuf work
+here), HTTP over N keep-alive HTTP/1.1 connections of a minimal client on asyncio streams,
+every request signed with the project's auth-v2 client. Protocol on stdout: a line `measure`
+when the measured window opens, `end` when it closes, then one JSON line with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import orjson
+
+from bench import payloads
+from isales_campaign.client.http import sign_request
+
+#: A sender makes one request and returns None on success, or a short description of the error.
+Sender = Callable[[], Awaitable[str | None]]
+
+_PLACEHOLDER = payloads.PLACEHOLDER.encode()
+_SUCCESS = b'"resultCode":"0200000"'
+
+
+class GrpcLoad:
+    def __init__(self, target: str) -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        # No serializers: the request is sent as the bytes given, the response kept as bytes.
+        self._call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            payloads.ADD_METHOD, None, None
+        )
+        self._templates = payloads.grpc_templates()
+        self._names = payloads.Names()
+
+    def sender(self) -> Sender:
+        async def send() -> str | None:
+            vdn_id, name = self._names.next()
+            request = self._templates[vdn_id - 1].replace(_PLACEHOLDER, name)
+            try:
+                await self._call(request, timeout=30)
+            except grpc.aio.AioRpcError as error:
+                return f"gRPC {error.code().name}: {error.details()}"
+            return None
+
+        return send
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+
+class HttpLoad:
+    def __init__(self, target: str) -> None:
+        self._host, _, port = target.rpartition(":")
+        self._port = int(port)
+        self._target = target
+        self._body = payloads.example_body(payloads.PLACEHOLDER).decode()
+        self._names = payloads.Names()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    def sender(self) -> Sender:
+        connection: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+        async def send() -> str | None:
+            if not connection:
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+                connection.append((reader, writer))
+                self._writers.append(writer)
+            reader, writer = connection[0]
+            vdn_id, name = self._names.next()
+            body = self._body.replace(payloads.PLACEHOLDER, name.decode()).encode()
+            path = payloads.REST_PATH.format(vdn_id=vdn_id)
+            ak, sk = payloads.access_key(vdn_id)
+            auth = sign_request(
+                ak, sk, method="POST", url=f"http://{self._target}{path}", body=body
+            )
+            writer.write(
+                (
+                    f"POST {path} HTTP/1.1\r\nHost: {self._target}\r\n"
+                    f"Content-Type: {payloads.CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
+                    f"Authorization: {auth}\r\n\r\n"
+                ).encode()
+                + body
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            close = False
+            for line in head.split(b"\r\n")[1:]:
+                name_, _, value = line.partition(b":")
+                key = name_.strip().lower()
+                if key == b"content-length":
+                    length = int(value)
+                elif key == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            answer = await reader.readexactly(length)
+            if close:
+                writer.close()
+                connection.clear()
+            if status != 200 or _SUCCESS not in answer:
+                return f"HTTP {status}: {answer[:300].decode(errors='replace')}"
+            return None
+
+        return send
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, round(fraction * len(ordered) + 0.5))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+async def run(kind: str, target: str, concurrency: int, warmup: float, duration: float) -> None:
+    load: GrpcLoad | HttpLoad = GrpcLoad(target) if kind == "grpc" else HttpLoad(target)
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    total = 0
+    start = time.perf_counter()
+    opens, closes = start + warmup, start + warmup + duration
+
+    async def worker(send: Sender) -> None:
+        nonlocal total
+        while (began := time.perf_counter()) < closes:
+            try:
+                error = await send()
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            done = time.perf_counter()
+            total += 1
+            if error is not None:
+                errors[error] += 1
+            elif opens <= done <= closes:
+                latencies.append(done - began)
+
+    async def markers() -> tuple[float, float]:
+        await asyncio.sleep(opens - time.perf_counter())
+        print("measure", flush=True)
+        cpu = time.process_time()
+        await asyncio.sleep(closes - time.perf_counter())
+        print("end", flush=True)
+        return cpu, time.process_time()
+
+    tasks = [asyncio.ensure_future(worker(load.sender())) for _ in range(concurrency)]
+    cpu_open, cpu_close = await markers()
+    await asyncio.gather(*tasks)
+    await load.close()
+    latencies.sort()
+    result: dict[str, Any] = {
+        "requests": len(latencies),
+        "total_requests": total,
+        "rps": len(latencies) / duration,
+        "p50_ms": _percentile(latencies, 0.50) * 1000,
+        "p90_ms": _percentile(latencies, 0.90) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "errors": sum(errors.values()),
+        "error_samples": dict(errors.most_common(3)),
+        "load_cpu_cores": (cpu_close - cpu_open) / duration,
+    }
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.load")
+    parser.add_argument("kind", choices=("grpc", "http"))
+    parser.add_argument("target", help="host:port")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=5.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.kind, args.target, args.concurrency, args.warmup, args.duration))
+
+
+if __name__ == "__main__":
+    main()

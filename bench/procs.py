@@ -1,0 +1,106 @@
+"""Server processes on loopback, started as an operator would, and their CPU and memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A child process serving on 127.0.0.1:`port`; its output goes to `log_path`."""
+
+    def __init__(self, label: str, args: list[str], log_dir: Path, env: dict[str, str]) -> None:
+        self.label = label
+        self.port = free_port()
+        self.log_path = log_dir / f"{label}-{self.port}.log"
+        own = {name: value.replace("{port}", str(self.port)) for name, value in env.items()}
+        environment = {**os.environ, **own}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *[a.replace("{port}", str(self.port)) for a in args]],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_listening()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _wait_until_listening(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            return
+        self.stop()
+        raise RuntimeError(f"{self.label} did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every thread so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def peak_rss_mb(self) -> float:
+        """The high-water mark of the resident set (VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, as an orchestrator would; SIGKILL when it does not end in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def grpc_server(log_dir: Path, database_url: str, **env: str) -> Server:
+    """`isales grpc-server` on the given database."""
+    return Server(
+        "grpc-server",
+        ["isales_campaign.cli", "grpc-server"],
+        log_dir,
+        {"ISALES_GRPC_LISTEN": "127.0.0.1:{port}", "ISALES_DATABASE_URL": database_url, **env},
+    )
+
+
+def gateway(log_dir: Path, grpc_target: str, **env: str) -> Server:
+    """`isales gateway` in front of the gRPC server at `grpc_target`."""
+    return Server(
+        "gateway",
+        ["isales_campaign.cli", "gateway"],
+        log_dir,
+        {"ISALES_HTTP_LISTEN": "127.0.0.1:{port}", "ISALES_GRPC_TARGET": grpc_target, **env},
+    )
+
+
+def baseline(kind: str, log_dir: Path) -> Server:
+    """A no-op server of `bench.baselines`: "grpc" or "http"."""
+    return Server(f"noop-{kind}", ["bench.baselines", kind, "{port}"], log_dir, {})

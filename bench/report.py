@@ -1,0 +1,142 @@
+"""The printed table and the targets of issue 4, checked against the numbers (not asserted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Targets: a scenario's throughput as a share of its baseline's, and the rest.
+GRPC_SHARE, REST_SHARE = 0.50, 0.35
+MICRO_LIMIT_US = 50.0
+TAIL_FACTOR = 5.0
+RSS_LIMIT_MB = 150.0
+SCALE_TOLERANCE = 0.10
+#: A load generator using more than this many cores may be what limits a run (2-core machine).
+LOAD_CPU_WARNING = 0.9
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        cell.ljust(width) if i == 0 else cell.rjust(width)
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def table(scenarios: list[dict[str, Any]]) -> str:
+    head = [
+        "scenario", "conc", "req/s", "vs base", "p50 ms", "p90 ms", "p99 ms", "p99/p50",
+        "CPU s/1k", "srv cores", "load cores", "peak RSS MB", "errors",
+    ]  # fmt: skip
+    rows = [head]
+    for s in scenarios:
+        ratio = s.get("ratio")
+        rows.append(
+            [
+                s["name"],
+                str(s["concurrency"]),
+                f"{s['rps']:.0f}",
+                "-" if ratio is None else f"{ratio:.0%}",
+                f"{s['p50_ms']:.2f}",
+                f"{s['p90_ms']:.2f}",
+                f"{s['p99_ms']:.2f}",
+                f"{s['p99_ms'] / s['p50_ms']:.1f}" if s["p50_ms"] else "-",
+                f"{s['cpu_s_per_1k']:.3f}",
+                f"{s['server_cpu_cores']:.2f}",
+                f"{s['load_cpu_cores']:.2f}",
+                " + ".join(f"{mb:.0f}" for mb in s["peak_rss_mb"].values()),
+                str(s["errors"]) if not s["errors"] else f"!!{s['errors']}!!",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [_row(row, widths) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def micro_table(micro: dict[str, dict[str, Any]]) -> str:
+    width = max(len(name) for name in micro)
+    lines = [f"{'micro-cost (in-process)'.ljust(width)}  {'best us':>8}  {'median us':>9}"]
+    lines += [
+        f"{name.ljust(width)}  {m['us']:8.1f}  {m['median_us']:9.1f}" for name, m in micro.items()
+    ]
+    return "\n".join(lines)
+
+
+def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
+    """(met, text) for every target, from the issue."""
+    checks: list[tuple[bool, str]] = []
+    for s in results["scenarios"]:
+        share = GRPC_SHARE if s["kind"] == "grpc" else REST_SHARE
+        if s.get("ratio") is not None and "preload" not in s:
+            checks.append(
+                (
+                    s["ratio"] >= share,
+                    f"{s['name']} c={s['concurrency']}: {s['ratio']:.0%} of {s['baseline']} "
+                    f"(target >= {share:.0%})",
+                )
+            )
+    micro = results["micro"]
+    for name in ("translate JSON -> AddCampaignRequest", "validate (protovalidate + domain)"):
+        us = micro[name]["us"]
+        checks.append((us < MICRO_LIMIT_US, f"{name}: {us:.1f} us (target < {MICRO_LIMIT_US:g})"))
+    for s in results["scenarios"]:
+        if s["concurrency"] >= 32 and s["p50_ms"]:
+            factor = s["p99_ms"] / s["p50_ms"]
+            checks.append(
+                (
+                    factor <= TAIL_FACTOR,
+                    f"{s['name']} c={s['concurrency']}: p99 = {factor:.1f} x p50 "
+                    f"(target <= {TAIL_FACTOR:g})",
+                )
+            )
+    for s in results["scenarios"]:
+        for process, mb in s["peak_rss_mb"].items():
+            if mb > RSS_LIMIT_MB:
+                checks.append((False, f"{s['name']}: peak RSS of {process} {mb:.0f} MB"))
+    largest = max((mb for s in results["scenarios"] for mb in s["peak_rss_mb"].values()), default=0)
+    checks.append((largest <= RSS_LIMIT_MB, f"largest peak RSS {largest:.0f} MB (target <= 150)"))
+    for s in results["scenarios"]:
+        empty = s.get("empty")
+        if empty is None:
+            continue
+        rps, p50 = s["rps"] / empty["rps"], s["p50_ms"] / empty["p50_ms"]
+        ok = rps >= 1 - SCALE_TOLERANCE and p50 <= 1 + SCALE_TOLERANCE
+        checks.append(
+            (
+                ok,
+                f"{s['name']} c={s['concurrency']}: {rps:.0%} of the empty database's req/s, "
+                f"p50 x {p50:.2f} (target within 10%)",
+            )
+        )
+    errors = sum(s["errors"] for s in results["scenarios"])
+    checks.append((errors == 0, f"errors in all scenarios: {errors} (must be 0)"))
+    return checks
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [
+        table(results["scenarios"]),
+        "",
+        micro_table(results["micro"]),
+        "",
+        "targets:",
+        *(f"  [{'met' if ok else 'MISSED'}] {text}" for ok, text in targets(results)),
+    ]
+    for check in results.get("generator_checks", []):
+        gain = check["two_processes_rps"] / check["one_process_rps"] - 1
+        parts.append(
+            f"  [generator] {check['name']} c={check['concurrency']}: one load process "
+            f"{check['one_process_rps']:.0f} req/s ({check['one_process_load_cores']:.2f} cores), "
+            f"two {check['two_processes_rps']:.0f} req/s ({gain:+.0%}): "
+            + ("one process is not the limit" if gain < 0.15 else "ONE PROCESS MAY BE THE LIMIT")
+        )
+    loaded = [s for s in results["scenarios"] if s["load_cpu_cores"] > LOAD_CPU_WARNING]
+    for s in loaded:
+        parts.append(
+            f"  [note] load generator used {s['load_cpu_cores']:.2f} cores in "
+            f"{s['name']} c={s['concurrency']}: it may be part of the limit there"
+        )
+    for s in results["scenarios"]:
+        if s["errors"]:
+            parts.append(f"!! {s['errors']} ERRORS in {s['name']} c={s['concurrency']}:")
+            parts += [f"!!   {n} x {text}" for text, n in s["error_samples"].items()]
+    return "\n".join(parts)
