@@ -5,15 +5,21 @@ checks and the insert happen under a lock taken at the start of the
 transaction: `BEGIN IMMEDIATE` on SQLite (one writer per file), a row lock on
 the tenant on PostgreSQL (one writer per tenant). The unique constraint on
 (vdn_id, name) backs the name check up.
+
+Statements are built once with bind parameters: building them per call cost
+more than running them.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, exists, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from isales_campaign.result_codes import ResultCode
@@ -33,6 +39,43 @@ _QUOTA_CODES = {
     Family.SKILL_QUEUE: ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT,
     Family.IVR: ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT,
 }
+#: Seconds a tenant's time zone is cached; `isales seed` changes show up after this.
+TENANT_CACHE_SECONDS = 10.0
+
+_TENANT_ZONE = select(tenants.c.time_zone).where(tenants.c.vdn_id == bindparam("vdn_id"))
+_APP_KEY = select(app_keys.c.vdn_id, app_keys.c.secret_key).where(
+    app_keys.c.access_key == bindparam("access_key")
+)
+# FOR UPDATE is a no-op on SQLite, whose BEGIN IMMEDIATE already locks.
+_LOCK_TENANT = (
+    select(tenants.c.vdn_id).where(tenants.c.vdn_id == bindparam("vdn_id")).with_for_update()
+)
+_EARLIER_ADD = select(campaigns.c.id, campaigns.c.status, campaigns.c.config).where(
+    campaigns.c.vdn_id == bindparam("vdn_id"),
+    campaigns.c.idempotency_key == bindparam("idempotency_key"),
+)
+#: Every check of an add in one round trip.
+_CHECKS = select(
+    exists()
+    .where(
+        skill_queues.c.vdn_id == bindparam("vdn_id"),
+        skill_queues.c.skill_id == bindparam("skill_id"),
+    )
+    .label("queue_exists"),
+    exists()
+    .where(campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.name == bindparam("name"))
+    .label("name_taken"),
+    select(func.count())
+    .select_from(campaigns)
+    .where(
+        campaigns.c.vdn_id == bindparam("vdn_id"),
+        campaigns.c.family == bindparam("family"),
+        campaigns.c.end_at > bindparam("now"),
+    )
+    .scalar_subquery()
+    .label("active"),
+)
+_INSERT = insert(campaigns).returning(campaigns.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,20 +110,30 @@ class StoredCampaign:
 class CampaignStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._tenants: dict[int, tuple[float, Tenant]] = {}
+        # SQLite has one writer per file. Threads of this process queue here
+        # instead of in SQLite's busy handler, which sleeps in steps of up to
+        # 100 ms and is not woken when the lock frees.
+        self._writer: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     def tenant(self, vdn_id: int) -> Tenant | None:
+        cached = self._tenants.get(vdn_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         with read_only(self._engine) as connection:
-            zone = connection.scalar(select(tenants.c.time_zone).where(tenants.c.vdn_id == vdn_id))
-        return None if zone is None else Tenant(vdn_id, ZoneInfo(zone))
+            zone = connection.scalar(_TENANT_ZONE, {"vdn_id": vdn_id})
+        if zone is None:
+            return None
+        tenant = Tenant(vdn_id, ZoneInfo(zone))
+        self._tenants[vdn_id] = (time.monotonic() + TENANT_CACHE_SECONDS, tenant)
+        return tenant
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
         with read_only(self._engine) as connection:
-            row = connection.execute(
-                select(app_keys.c.vdn_id, app_keys.c.secret_key).where(
-                    app_keys.c.access_key == access_key
-                )
-            ).first()
+            row = connection.execute(_APP_KEY, {"access_key": access_key}).first()
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
     def add(
@@ -93,33 +146,31 @@ class CampaignStore:
     ) -> StoredCampaign:
         """Store the campaign (unless `validate_only`); `now` is naive UTC."""
         try:
-            with self._engine.begin() as connection:
-                self._lock_tenant(connection, campaign.vdn_id)
+            with self._writer, self._engine.begin() as connection:
+                if connection.scalar(_LOCK_TENANT, {"vdn_id": campaign.vdn_id}) is None:
+                    raise TenantNotFound(campaign.vdn_id)
                 earlier = self._earlier_add(connection, campaign)
                 if earlier is not None:
                     return earlier
-                self._check_skill_queue(connection, campaign)
-                self._check_name(connection, campaign)
-                self._check_quota(connection, campaign, max_active, now)
+                self._check(connection, campaign, max_active, now)
                 if validate_only:
                     return StoredCampaign(id=0, status=campaign.status)
                 new_id = connection.scalar(
-                    insert(campaigns)
-                    .values(
-                        vdn_id=campaign.vdn_id,
-                        name=campaign.name,
-                        family=int(campaign.family),
-                        device_type=campaign.device_type,
-                        status=campaign.status,
-                        begin_at=campaign.begin_at,
-                        end_at=campaign.end_at,
-                        config=campaign.config,
-                        version=1,
-                        created_at=now,
-                        updated_at=now,
-                        idempotency_key=campaign.idempotency_key,
-                    )
-                    .returning(campaigns.c.id)
+                    _INSERT,
+                    {
+                        "vdn_id": campaign.vdn_id,
+                        "name": campaign.name,
+                        "family": int(campaign.family),
+                        "device_type": campaign.device_type,
+                        "status": campaign.status,
+                        "begin_at": campaign.begin_at,
+                        "end_at": campaign.end_at,
+                        "config": campaign.config,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                        "idempotency_key": campaign.idempotency_key,
+                    },
                 )
         except IntegrityError as error:
             if "uq_campaigns_vdn_id_name" in str(error.orig) or "campaigns.name" in str(error.orig):
@@ -129,23 +180,12 @@ class CampaignStore:
         return StoredCampaign(id=int(new_id), status=campaign.status)
 
     @staticmethod
-    def _lock_tenant(connection: Connection, vdn_id: int) -> None:
-        # FOR UPDATE is a no-op on SQLite, whose BEGIN IMMEDIATE already locks.
-        found = connection.scalar(
-            select(tenants.c.vdn_id).where(tenants.c.vdn_id == vdn_id).with_for_update()
-        )
-        if found is None:
-            raise TenantNotFound(vdn_id)
-
-    @staticmethod
     def _earlier_add(connection: Connection, campaign: NewCampaign) -> StoredCampaign | None:
         if campaign.idempotency_key is None:
             return None
         row = connection.execute(
-            select(campaigns.c.id, campaigns.c.status, campaigns.c.config).where(
-                campaigns.c.vdn_id == campaign.vdn_id,
-                campaigns.c.idempotency_key == campaign.idempotency_key,
-            )
+            _EARLIER_ADD,
+            {"vdn_id": campaign.vdn_id, "idempotency_key": campaign.idempotency_key},
         ).first()
         if row is None:
             return None
@@ -154,46 +194,25 @@ class CampaignStore:
         return StoredCampaign(id=int(row.id), status=int(row.status), replayed=True)
 
     @staticmethod
-    def _check_skill_queue(connection: Connection, campaign: NewCampaign) -> None:
-        if campaign.skill_id is None:
-            return
-        found = connection.scalar(
-            select(
-                exists().where(
-                    skill_queues.c.vdn_id == campaign.vdn_id,
-                    skill_queues.c.skill_id == campaign.skill_id,
-                )
-            )
-        )
-        if not found:
-            raise SkillQueueNotFound(campaign.vdn_id, campaign.skill_id)
-
-    @staticmethod
-    def _check_name(connection: Connection, campaign: NewCampaign) -> None:
-        taken = connection.scalar(
-            select(
-                exists().where(
-                    campaigns.c.vdn_id == campaign.vdn_id, campaigns.c.name == campaign.name
-                )
-            )
-        )
-        if taken:
-            raise NameTaken(campaign.vdn_id, campaign.name)
-
-    @staticmethod
-    def _check_quota(
+    def _check(
         connection: Connection, campaign: NewCampaign, max_active: int, now: datetime
     ) -> None:
-        active = connection.scalar(
-            select(func.count())
-            .select_from(campaigns)
-            .where(
-                campaigns.c.vdn_id == campaign.vdn_id,
-                campaigns.c.family == int(campaign.family),
-                campaigns.c.end_at > now,
-            )
-        )
-        usage = int(active or 0)
+        checks = connection.execute(
+            _CHECKS,
+            {
+                "vdn_id": campaign.vdn_id,
+                # IVR campaigns name no queue: -1 matches none, and is not asked about.
+                "skill_id": -1 if campaign.skill_id is None else campaign.skill_id,
+                "name": campaign.name,
+                "family": int(campaign.family),
+                "now": now,
+            },
+        ).one()
+        if campaign.skill_id is not None and not checks.queue_exists:
+            raise SkillQueueNotFound(campaign.vdn_id, campaign.skill_id)
+        if checks.name_taken:
+            raise NameTaken(campaign.vdn_id, campaign.name)
+        usage = int(checks.active)
         if usage >= max_active:
             family = campaign.family.label
             raise QuotaExceeded(
