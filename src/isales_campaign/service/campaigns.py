@@ -39,6 +39,14 @@ def system_clock() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainCheck:
+    problems: list[FieldProblem]
+    #: The parsed times, naive UTC, where they parse.
+    begin_at: datetime | None
+    end_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AddedCampaign:
     id: int
     status: CampaignStatus.ValueType
@@ -71,10 +79,14 @@ class CampaignService:
                 raise TenantNotFound(request.vdn_id)
             now = self._clock()
             campaign = request.campaign
-            problems += self._domain_problems(campaign, tenant, now, problems)
+            checked = self._domain_rules(campaign, tenant, now, problems)
+            problems += checked.problems
             if problems:
                 raise InvalidArgument(problems)
-            new = self._new_campaign(request, tenant)
+            # Without problems both times parsed.
+            assert checked.begin_at is not None
+            assert checked.end_at is not None
+            new = self._new_campaign(request, checked.begin_at, checked.end_at)
             stored = self._store.add(
                 new,
                 max_active=self._max_active_tasks,
@@ -99,11 +111,12 @@ class CampaignService:
             id=stored.id, status=CampaignStatus.ValueType(stored.status), replayed=stored.replayed
         )
 
-    def _domain_problems(
+    def _domain_rules(
         self, campaign: Campaign, tenant: Tenant, now: datetime, found: list[FieldProblem]
-    ) -> list[FieldProblem]:
+    ) -> DomainCheck:
         """Rules that need the tenant's zone, the clock or the deployment."""
         problems: list[FieldProblem] = []
+        begin = end = None
         begin_path = "campaign.str_begin_time"
         if not _flagged(begin_path, found):
             try:
@@ -123,7 +136,7 @@ class CampaignService:
         end_path = "campaign.str_end_time"
         if not _flagged(end_path, found):
             try:
-                parse_local_time(campaign.str_end_time, tenant.time_zone)
+                end = parse_local_time(campaign.str_end_time, tenant.time_zone)
             except ValueError:
                 problems.append(_not_a_time(end_path))
         if self._deployment is Deployment.OP and not campaign.HasField("cc_id"):
@@ -134,10 +147,10 @@ class CampaignService:
                     "is mandatory in the OP deployment",
                 )
             )
-        return problems
+        return DomainCheck(problems, begin, end)
 
     @staticmethod
-    def _new_campaign(request: AddCampaignRequest, tenant: Tenant) -> NewCampaign:
+    def _new_campaign(request: AddCampaignRequest, begin: datetime, end: datetime) -> NewCampaign:
         campaign = request.campaign
         family = Family.of(campaign.device_type)
         paused = campaign.init_status == InitStatus.INIT_STATUS_PAUSED
@@ -152,8 +165,8 @@ class CampaignService:
                 if paused
                 else CampaignStatus.CAMPAIGN_STATUS_EXECUTING
             ),
-            begin_at=parse_local_time(campaign.str_begin_time, tenant.time_zone),
-            end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
+            begin_at=begin,
+            end_at=end,
             config=campaign.SerializeToString(deterministic=True),
             idempotency_key=request.idempotency_key or None,
         )

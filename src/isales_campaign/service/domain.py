@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -31,9 +32,15 @@ class Family(enum.IntEnum):
         return "skill-queue" if self is Family.SKILL_QUEUE else "IVR"
 
 
+_LEGACY_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
 def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
     """A legacy `yyyy-MM-dd HH:mm:ss` in `zone`, as naive UTC. Raises ValueError."""
-    local = datetime.strptime(text, LEGACY_TIME_FORMAT).replace(tzinfo=zone)
+    # fromisoformat is exact on this shape and many times faster than strptime.
+    if not _LEGACY_TIME.fullmatch(text):
+        raise ValueError(f"not formatted as {LEGACY_TIME_FORMAT}: {text!r}")
+    local = datetime.fromisoformat(text).replace(tzinfo=zone)
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
