@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import (
@@ -10,6 +12,12 @@ from isales.campaign.v2.access_key_service_pb2 import (
 )
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
+#: Derived signing keys are kept this long. A key only verifies signatures with its own
+#: prefix (access key, timestamp, signed headers), so a client that signs several requests
+#: in the same second costs one DeriveSigningKey; a revoked key stops working within this.
+SIGNING_KEY_CACHE_SECONDS = 30.0
+SIGNING_KEY_CACHE_SIZE = 10_000
+
 
 class Backend:
     """Open with `await start()` inside the event loop that makes the calls."""
@@ -17,6 +25,7 @@ class Backend:
     def __init__(self, target: str, timeout: float) -> None:
         self._target = target
         self._timeout = timeout
+        self._signing_keys: dict[str, tuple[float, DeriveSigningKeyResponse]] = {}
         self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
@@ -35,10 +44,20 @@ class Backend:
         self, access_key: str, prefix: str, request_id: str
     ) -> DeriveSigningKeyResponse:
         assert self._keys is not None, "Backend.start() was not awaited"
+        now = time.monotonic()
+        cached = self._signing_keys.get(prefix)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         request = DeriveSigningKeyRequest(access_key=access_key, prefix=prefix)
-        return await self._keys.DeriveSigningKey(
+        derived = await self._keys.DeriveSigningKey(
             request, timeout=self._timeout, metadata=_metadata(request_id)
         )
+        if len(self._signing_keys) >= SIGNING_KEY_CACHE_SIZE:
+            # Dicts keep insertion order: drop the oldest tenth.
+            for stale in list(self._signing_keys)[: SIGNING_KEY_CACHE_SIZE // 10]:
+                del self._signing_keys[stale]
+        self._signing_keys[prefix] = (now + SIGNING_KEY_CACHE_SECONDS, derived)
+        return derived
 
     async def add_campaign(
         self, request: AddCampaignRequest, request_id: str
