@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -117,6 +118,12 @@ def test_request_id_is_echoed_or_generated(stack: Stack) -> None:
     root.setLevel(logging.INFO)
     try:
         response = stack.post(example_body(), headers={"X-Request-Id": "trace-42"})
+        # The gateway writes its access line once the response has gone out.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            line["logger"] == "isales_campaign.gateway" for line in handler.lines
+        ):
+            time.sleep(0.01)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)

@@ -31,7 +31,11 @@ class Backend:
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
 
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._target)
+        # round_robin spreads calls over every address a `dns:///` target resolves to,
+        # so one gateway uses all service replicas.
+        self._channel = grpc.aio.insecure_channel(
+            self._target, options=[("grpc.lb_policy_name", "round_robin")]
+        )
         self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
         self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
 
