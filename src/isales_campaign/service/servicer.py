@@ -9,6 +9,7 @@ from grpc_status import rpc_status
 from isales.campaign.v2 import campaign_service_pb2_grpc
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
+from isales_campaign.result_codes import legacy_code
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.errors import ServiceError
 
@@ -25,6 +26,15 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
         try:
             added = self._service.add(request)
         except ServiceError as error:
+            log.info(
+                "AddCampaign rejected",
+                extra={
+                    "vdn_id": request.vdn_id,
+                    "grpc_code": error.status_code.name,
+                    "result_code": legacy_code(error.code),
+                    "fields": [problem.path for problem in error.fields],
+                },
+            )
             context.abort_with_status(rpc_status.to_status(error.to_status()))
         except Exception:
             log.exception("AddCampaign failed unexpectedly")
