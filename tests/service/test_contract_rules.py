@@ -1151,3 +1151,21 @@ def test_valid_variants_pass_the_contract(
         return
     response = rules_stub.AddCampaign(add_request(campaign), timeout=10)
     assert response.id > 0
+
+
+def test_long_lists_are_counted_not_crashed(rules_stub: CampaignServiceStub) -> None:
+    campaign = example_campaign()
+    first = campaign.retry_policy.policy_json[0]
+    campaign.retry_policy.policy_json.extend([first] * 150)
+    failure = rejected(rules_stub, add_request(campaign))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert TOO_MANY in failure.codes_by_field()["campaign.retry_policy.policy_json"]
+
+
+def test_time_beyond_the_calendar_in_utc(rules_stub: CampaignServiceStub) -> None:
+    campaign = example_campaign()
+    campaign.str_end_time = "9999-12-31 23:59:59"
+    # VDN 2 is in Asia/Shanghai: 0001-01-01 00:00 there is before year 1 in UTC.
+    campaign.str_begin_time = "0001-01-01 00:00:00"
+    failure = rejected(rules_stub, add_request(campaign, vdn_id=2))
+    assert failure.codes_by_field()["campaign.str_begin_time"] == {FORMAT}

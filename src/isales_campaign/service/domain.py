@@ -41,7 +41,10 @@ def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
     if not _LEGACY_TIME.fullmatch(text):
         raise ValueError(f"not formatted as {LEGACY_TIME_FORMAT}: {text!r}")
     local = datetime.fromisoformat(text).replace(tzinfo=zone)
-    return local.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return local.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999 shifted out of the calendar
+        raise ValueError(f"out of range in UTC: {text!r}") from None
 
 
 def start_of_local_day(now: datetime, zone: ZoneInfo) -> datetime:
