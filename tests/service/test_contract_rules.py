@@ -377,6 +377,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         for ch in ['"', "[", "]", "=", ";", "<", ">", "'", "&", "|", "\\", "\x01"]
     ],
     # 02000003 too long
+    ("name with NUL", _set("name", "a\x00b"), C + "name", CHARS),
     ("name 33 characters", _set("name", "n" * 33), C + "name", TOO_LONG),
     ("description 201 characters", _set("description", "d" * 201), C + "description", TOO_LONG),
     (
