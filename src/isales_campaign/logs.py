@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,9 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
     "color_message",
 }
 
+
+#: Request ids accepted from callers (they are echoed into logs: short and printable).
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 #: The request being served, added to every log line written while serving it.
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(

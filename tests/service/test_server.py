@@ -110,6 +110,8 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
         time.sleep(0.01)
         assert server.stop() == 0, server.log_text()
         errors = [call.exception() for call in calls]
+    # Calls already in flight when the signal came are finished, not dropped.
+    assert any(error is None for error in errors), errors
     # Calls that had not reached the server yet are refused, never half-done.
     for error in errors:
         if error is not None:
@@ -156,3 +158,14 @@ def test_malformed_protobuf_is_invalid_argument(
     # The server keeps serving.
     stub = CampaignServiceStub(channel)
     assert stub.AddCampaign(add_request(example_campaign()), timeout=10).id
+
+
+def test_gateway_style_request_ids_are_kept(sqlite_url: str, tmp_path: Path) -> None:
+    seed_database(sqlite_url)
+    server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        CampaignServiceStub(channel).AddCampaign(
+            add_request(example_campaign()), metadata=(("x-request-id", "a/b+c=@d"),), timeout=10
+        )
+    assert server.stop() == 0
+    assert '"request_id":"a/b+c=@d"' in server.log_text()

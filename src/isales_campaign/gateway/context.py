@@ -6,19 +6,18 @@ Pure ASGI (not BaseHTTPMiddleware) so the request body is streamed untouched.
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import envelope
+from isales_campaign.logs import REQUEST_ID_PATTERN
 
 log = logging.getLogger("isales_campaign.gateway")
 
 REQUEST_ID_HEADER = "x-request-id"
 #: A caller's id is kept only when it is safe in headers, gRPC metadata and logs.
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 class RequestContext:
@@ -83,7 +82,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text: str = bytes(value).decode("latin-1")
-            if _SAFE_ID.fullmatch(text):
+            if REQUEST_ID_PATTERN.fullmatch(text):
                 return text
             break
     return uuid.uuid4().hex

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,13 +15,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_status import rpc_status
 
-from isales_campaign.logs import current_request_id
+from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.errors import ServiceError
 
 REQUEST_ID_KEY = "x-request-id"
-#: Request ids are echoed into logs: keep them short and printable.
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 if TYPE_CHECKING:
     _Handler = grpc.RpcMethodHandler[Any, Any]
@@ -84,6 +81,6 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
 def _request_id(metadata: Any) -> str:
     for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and _VALID_REQUEST_ID.match(value):
+        if key == REQUEST_ID_KEY and isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
             return value
     return uuid.uuid4().hex
