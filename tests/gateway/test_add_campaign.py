@@ -139,7 +139,12 @@ def test_0200017_unknown_skill_queue(stack: Stack) -> None:
         ("02000001", "name", lambda b: b.pop("name")),
         ("02000002", "callerNo[1].accessCode", lambda b: b["callerNo"][1].update(accessCode="1a")),
         ("02000003", "name", lambda b: b.update(name="n" * 33)),
-        ("02000005", "strBeginTime", lambda b: b.update(strBeginTime=b["strBeginTime"][:-1])),
+        (
+            "02000005",
+            "scheduleParam.workdayBeginTime1",
+            lambda b: b["scheduleParam"].update(workdayBeginTime1="9:00"),
+        ),
+        ("02000008", "strBeginTime", lambda b: b.update(strBeginTime=b["strBeginTime"][:-1])),
         ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="20")),
         ("02000006", "skillParam", lambda b: b.update(skillParam=[b["skillParam"]])),
         ("02000007", "maxAlertingTime", lambda b: b.update(maxAlertingTime=121)),

@@ -439,12 +439,6 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     # 02000005 length out of range (fixed-length formats)
     (
-        "strBeginTime without time",
-        lambda c: setattr(c, "str_begin_time", c.str_begin_time[:10]),
-        C + "str_begin_time",
-        LENGTH,
-    ),
-    (
         "segment time 9:00",
         _set("schedule_param.workday_begin_time1", "9:00"),
         SCH + "workday_begin_time1",
@@ -778,6 +772,14 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         C + "call_back_url",
         VALUE,
     ),
+    ("callBackUrl without host", _set("call_back_url", "http://"), C + "call_back_url", VALUE),
+    (
+        "callBackUrl with an empty host",
+        _set("call_back_url", "https:///results"),
+        C + "call_back_url",
+        VALUE,
+    ),
+    ("callBackUrl port only", _set("call_back_url", "http://:80/x"), C + "call_back_url", VALUE),
     ("initStatus 2", _set("init_status", 2), C + "init_status", VALUE),
     ("ccId 0", _set("cc_id", 0), C + "cc_id", VALUE),
     (
@@ -787,6 +789,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         VALUE,
     ),
     # 02000008 conversion errors
+    (
+        "strBeginTime without time",
+        lambda c: setattr(c, "str_begin_time", c.str_begin_time[:10]),
+        C + "str_begin_time",
+        FORMAT,
+    ),
+    (
+        "strEndTime one character short",
+        lambda c: setattr(c, "str_end_time", c.str_end_time[:-1]),
+        C + "str_end_time",
+        FORMAT,
+    ),
     (
         "strBeginTime slashes",
         lambda c: setattr(c, "str_begin_time", c.str_begin_time.replace("-", "/")),
@@ -1065,6 +1079,25 @@ def test_all_problems_are_reported_at_once(rules_stub: CampaignServiceStub) -> N
     }
 
 
+@pytest.mark.parametrize(
+    ("mutation", "path"),
+    [
+        (lambda c: c.retry_policy.ClearField("policy_type"), RP + "policy_type"),
+        (lambda c: c.retry_policy.policy_json[0].ClearField("type"), RP + "policy_json[0].type"),
+    ],
+    ids=["policyType", "policyJson type"],
+)
+def test_a_missing_policy_type_is_reported_alone(
+    rules_stub: CampaignServiceStub, mutation: Mutation, path: str
+) -> None:
+    # An absent type is not type 0: no combination rule of type 0 may fire.
+    campaign = example_campaign()
+    mutation(campaign)
+    failure = rejected(rules_stub, add_request(campaign))
+    assert failure.codes_by_field() == {path: {EMPTY}}
+    assert failure.reason == EMPTY
+
+
 def test_vdn_id_out_of_range(rules_stub: CampaignServiceStub) -> None:
     for vdn_id in (0, 10000):
         failure = rejected(rules_stub, add_request(example_campaign(), vdn_id=vdn_id))
@@ -1112,6 +1145,7 @@ def test_missing_campaign(rules_stub: CampaignServiceStub) -> None:
         _set("description", "plain text, with commas (and brackets) — ünïcode 描述"),
         _set("name", "名" * 32),
         _set("call_back_url", "http://callback.example:8080/results?x=1"),
+        _set("call_back_url", "https://user:secret@callback.example"),
         _set("init_status", 1),
         _all(
             _set("schedule_param.workday_begin_time2", "23:59"),
@@ -1137,6 +1171,7 @@ def test_missing_campaign(rules_stub: CampaignServiceStub) -> None:
         "description with allowed punctuation",
         "32 CJK characters",
         "http callback",
+        "callback with user info",
         "paused",
         "begin equals end is rejected elsewhere",
     ],
