@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from isales_campaign.config import Deployment
 from isales_campaign.result_codes import ResultCode
@@ -95,6 +95,11 @@ class CampaignService:
             )
         except ServiceError:
             raise
+        except DataError:
+            # A value the contract let through but the database refuses: the
+            # request's fault, so retrying would not help.
+            log.warning("the database refused a value of an AddCampaign request")
+            raise InvalidArgument([_UNSTORABLE]) from None
         except SQLAlchemyError:
             log.exception("database operation failed while adding a campaign")
             raise DatabaseUnavailable() from None
@@ -170,6 +175,11 @@ class CampaignService:
             config=campaign.SerializeToString(deterministic=True),
             idempotency_key=request.idempotency_key or None,
         )
+
+
+_UNSTORABLE = FieldProblem(
+    "campaign", ResultCode.RESULT_CODE_PARAMETER_ERROR, "holds a value the database cannot store"
+)
 
 
 def _flagged(path: str, problems: list[FieldProblem]) -> bool:

@@ -7,8 +7,10 @@ here. Custom CEL rules name their category and the offending field in their id
 
 from __future__ import annotations
 
+import logging
+
 from google.protobuf.message import Message
-from protovalidate import Validator, Violation
+from protovalidate import EvaluationError, Validator, Violation
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.errors import FieldProblem
@@ -40,10 +42,19 @@ _CEL_CATEGORIES: dict[str, ResultCode.ValueType] = {
 
 _validator = Validator()
 
+log = logging.getLogger(__name__)
+
 
 def contract_problems(message: Message) -> list[FieldProblem]:
     """Every violation of the rules declared in the contract, in field order."""
-    return [_to_problem(v) for v in _validator.collect_violations(message)]
+    try:
+        violations = _validator.collect_violations(message)
+    except EvaluationError as error:
+        # A rule that fails at run time (an input no rule anticipated) is the
+        # request's problem, never a server error.
+        log.warning("contract rule failed to evaluate: %s", type(error).__name__)
+        return [FieldProblem("", ResultCode.RESULT_CODE_PARAMETER_ERROR, "could not be validated")]
+    return [_to_problem(v) for v in violations]
 
 
 def _to_problem(violation: Violation) -> FieldProblem:
