@@ -189,8 +189,12 @@ def start_stack(directory: Path, **overrides: Any) -> Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The shared stack; the active-campaign limit is high so tests do not interfere."""
-    started = start_stack(tmp_path_factory.mktemp("gateway"), max_active_tasks=10_000)
+    """The shared stack; the campaign limits are high so tests do not interfere."""
+    started = start_stack(
+        tmp_path_factory.mktemp("gateway"),
+        max_active_tasks=10_000,
+        max_campaigns_per_family=10_000,
+    )
     yield started
     started.stop()
 

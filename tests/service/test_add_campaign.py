@@ -187,6 +187,27 @@ def test_expired_campaigns_leave_the_quota(stub_with: StubFactory) -> None:
     assert stub.AddCampaign(add_request(example_campaign("next", today=date(2026, 11, 26)))).id
 
 
+def test_ended_campaigns_count_towards_the_family_cap(stub_with: StubFactory) -> None:
+    clock = FixedClock(datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+    stub = stub_with(max_campaigns_per_family=2, clock=clock)
+    today = date(2026, 11, 26)
+    short = example_campaign("short", today=today)
+    short.str_end_time = "2026-11-26 11:00:00"
+    stub.AddCampaign(add_request(short), timeout=10)
+    stub.AddCampaign(add_request(example_campaign("long", today=today)), timeout=10)
+    clock.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # "short" has ended
+    failure = rejected(stub, example_campaign("third", today=today))
+    assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failure.reason == "0200003"
+    assert "ended ones included" in failure.message
+    [quota] = failure.quotas
+    assert (quota.subject, quota.quota_value) == ("vdn:1/family:skill-queue", 2)
+    assert failure.metadata["usage"] == "2"
+    for name in ("ivr 0", "ivr 1"):
+        stub.AddCampaign(add_request(ivr_campaign(name, today=today)), timeout=10)
+    assert rejected(stub, ivr_campaign("ivr 2", today=today)).reason == "0200004"
+
+
 def test_cc_id_is_mandatory_in_the_op_deployment(stub_with: StubFactory) -> None:
     stub = stub_with(deployment=Deployment.OP)
     failure = rejected(stub, example_campaign())

@@ -13,7 +13,13 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from isales_campaign.config import Deployment
 from isales_campaign.result_codes import ResultCode
-from isales_campaign.service.db.store import CampaignStore, NewCampaign, Tenant
+from isales_campaign.service.db.store import (
+    VENDOR_LIMITS,
+    CampaignLimits,
+    CampaignStore,
+    NewCampaign,
+    Tenant,
+)
 from isales_campaign.service.domain import (
     Family,
     parse_local_time,
@@ -60,12 +66,12 @@ class CampaignService:
         self,
         store: CampaignStore,
         *,
-        max_active_tasks: int = 20,
+        limits: CampaignLimits = VENDOR_LIMITS,
         deployment: Deployment = Deployment.CLOUD,
         clock: Clock = system_clock,
     ) -> None:
         self._store = store
-        self._max_active_tasks = max_active_tasks
+        self._limits = limits
         self._deployment = deployment
         self._clock = clock
 
@@ -89,7 +95,7 @@ class CampaignService:
             new = self._new_campaign(request, checked.begin_at, checked.end_at)
             stored = self._store.add(
                 new,
-                max_active=self._max_active_tasks,
+                limits=self._limits,
                 now=utc_naive(now),
                 validate_only=request.validate_only,
             )

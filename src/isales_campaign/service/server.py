@@ -25,7 +25,7 @@ from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
 from isales_campaign.service.db.engine import create_database_engine, read_only
 from isales_campaign.service.db.migrate import upgrade
-from isales_campaign.service.db.store import CampaignStore
+from isales_campaign.service.db.store import CampaignLimits, CampaignStore
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
 
@@ -65,7 +65,9 @@ def start_server(
     store = CampaignStore(engine)
     service = CampaignService(
         store,
-        max_active_tasks=settings.max_active_tasks,
+        limits=CampaignLimits(
+            active=settings.max_active_tasks, total=settings.max_campaigns_per_family
+        ),
         deployment=settings.deployment,
         clock=clock,
     )

@@ -74,8 +74,25 @@ _CHECKS = select(
     )
     .scalar_subquery()
     .label("active"),
+    select(func.count())
+    .select_from(campaigns)
+    .where(campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.family == bindparam("family"))
+    .scalar_subquery()
+    .label("total"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignLimits:
+    """Per tenant and device family: campaigns not yet ended, and campaigns at all."""
+
+    active: int = 20
+    total: int = 20
+
+
+#: The vendor's defaults: 20 of each family in all, 20 of them active.
+VENDOR_LIMITS = CampaignLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +157,7 @@ class CampaignStore:
         self,
         campaign: NewCampaign,
         *,
-        max_active: int,
+        limits: CampaignLimits,
         now: datetime,
         validate_only: bool = False,
     ) -> StoredCampaign:
@@ -152,7 +169,7 @@ class CampaignStore:
                 earlier = self._earlier_add(connection, campaign)
                 if earlier is not None:
                     return earlier
-                self._check(connection, campaign, max_active, now)
+                self._check(connection, campaign, limits, now)
                 if validate_only:
                     return StoredCampaign(id=0, status=campaign.status)
                 new_id = connection.scalar(
@@ -195,7 +212,7 @@ class CampaignStore:
 
     @staticmethod
     def _check(
-        connection: Connection, campaign: NewCampaign, max_active: int, now: datetime
+        connection: Connection, campaign: NewCampaign, limits: CampaignLimits, now: datetime
     ) -> None:
         checks = connection.execute(
             _CHECKS,
@@ -212,18 +229,35 @@ class CampaignStore:
             raise SkillQueueNotFound(campaign.vdn_id, campaign.skill_id)
         if checks.name_taken:
             raise NameTaken(campaign.vdn_id, campaign.name)
-        usage = int(checks.active)
-        if usage >= max_active:
-            family = campaign.family.label
+        family = campaign.family.label
+        subject = f"vdn:{campaign.vdn_id}/family:{family}"
+        total = int(checks.total)
+        if total >= limits.total:
             raise QuotaExceeded(
                 _QUOTA_CODES[campaign.family],
                 QuotaProblem(
-                    subject=f"vdn:{campaign.vdn_id}/family:{family}",
+                    subject=subject,
                     description=(
-                        f"VDN {campaign.vdn_id} already has {usage} active {family} campaigns; "
-                        f"the limit is {max_active}: delete or let one end before adding another"
+                        f"VDN {campaign.vdn_id} already has {total} {family} campaigns, ended "
+                        f"ones included; the limit is {limits.total}: delete one before adding "
+                        "another"
                     ),
-                    limit=max_active,
-                    usage=usage,
+                    limit=limits.total,
+                    usage=total,
+                ),
+            )
+        active = int(checks.active)
+        if active >= limits.active:
+            raise QuotaExceeded(
+                _QUOTA_CODES[campaign.family],
+                QuotaProblem(
+                    subject=subject,
+                    description=(
+                        f"VDN {campaign.vdn_id} already has {active} active {family} campaigns; "
+                        f"the limit is {limits.active}: delete or let one end before adding "
+                        "another"
+                    ),
+                    limit=limits.active,
+                    usage=active,
                 ),
             )
