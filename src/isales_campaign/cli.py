@@ -134,13 +134,21 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_database_engine(settings.database_url, pool_size=1)
     try:
         upgrade(engine)
-        apply_seed(engine, seeds)
+        outcome = apply_seed(engine, seeds)
     except SeedError as error:
         print(f"isales seed: {error}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
-    log.info("seed applied", extra={"file": str(args.file), "tenants": len(seeds)})
+    log.info(
+        "seed applied",
+        extra={
+            "file": str(args.file),
+            "tenants": outcome.tenants,
+            "revoked_keys": outcome.revoked_keys,
+            "removed_skill_queues": outcome.removed_queues,
+        },
+    )
     return 0
 
 

@@ -77,6 +77,39 @@ def test_seed_is_idempotent(database_url: str, tmp_path: Path) -> None:
     assert "sk-7" not in result.stderr  # secrets stay out of logs
 
 
+OTHER_TENANT = """
+[[tenants]]
+vdn_id = 8
+[[tenants.app_keys]]
+access_key = "ak-8"
+secret_key = "sk-8"
+[[tenants.skill_queues]]
+id = 2
+name = "defaultAudioSkill"
+"""
+
+
+def test_seed_is_authoritative_for_the_tenants_it_lists(database_url: str, tmp_path: Path) -> None:
+    seed_file = tmp_path / "seed.toml"
+    seed_file.write_text(SEED + OTHER_TENANT)
+    assert isales("seed", str(seed_file), database_url=database_url).returncode == 0
+    # VDN 7 rotates its key and drops queue 3; VDN 8 is not in the file this time.
+    rotated = SEED.replace('"ak-7"', '"ak-7-new"').split("[[tenants.skill_queues]]\nid = 3")[0]
+    seed_file.write_text(rotated)
+    result = isales("seed", str(seed_file), database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert '"revoked_keys":1' in result.stderr
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            keys = set(connection.execute(select(app_keys.c.access_key, app_keys.c.vdn_id)))
+            queues = set(connection.execute(select(skill_queues.c.vdn_id, skill_queues.c.skill_id)))
+    finally:
+        engine.dispose()
+    assert keys == {("ak-7-new", 7), ("ak-8", 8)}
+    assert queues == {(7, 2), (8, 2)}
+
+
 def test_bad_seed_file_is_refused(sqlite_url: str, tmp_path: Path) -> None:
     seed_file = tmp_path / "seed.toml"
     seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "Mars/Olympus"\n')

@@ -1,5 +1,10 @@
 """Tenants, app keys and skill queues from a TOML seed file, applied idempotently.
 
+The file is authoritative for the tenants it lists: their app keys and skill
+queues that the file no longer lists are removed, so a key is revoked by
+deleting it from the file and seeding again. Tenants the file does not list are
+left alone, and no tenant or campaign is ever deleted.
+
 ```toml
 [[tenants]]
 vdn_id = 1
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 
@@ -71,11 +76,43 @@ def parse_seed(document: dict[str, Any]) -> list[TenantSeed]:
     return seeds
 
 
-def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> None:
-    """Insert or update everything in one transaction."""
+@dataclass(frozen=True, slots=True)
+class SeedOutcome:
+    tenants: int
+    #: App keys and skill queues removed because the file no longer lists them.
+    revoked_keys: int
+    removed_queues: int
+
+
+def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> SeedOutcome:
+    """Insert, update and remove everything in one transaction."""
+    revoked_keys = removed_queues = 0
     with engine.begin() as connection:
         for seed in seeds:
             _upsert_tenant(connection, seed)
+            revoked_keys += _remove_unlisted_keys(connection, seed)
+            removed_queues += _remove_unlisted_queues(connection, seed)
+    return SeedOutcome(len(seeds), revoked_keys, removed_queues)
+
+
+def _remove_unlisted_keys(connection: Connection, seed: TenantSeed) -> int:
+    listed = [key.access_key for key in seed.app_keys]
+    result = connection.execute(
+        delete(app_keys).where(
+            app_keys.c.vdn_id == seed.vdn_id, app_keys.c.access_key.not_in(listed)
+        )
+    )
+    return result.rowcount
+
+
+def _remove_unlisted_queues(connection: Connection, seed: TenantSeed) -> int:
+    listed = [queue.id for queue in seed.skill_queues]
+    result = connection.execute(
+        delete(skill_queues).where(
+            skill_queues.c.vdn_id == seed.vdn_id, skill_queues.c.skill_id.not_in(listed)
+        )
+    )
+    return result.rowcount
 
 
 def _tenant(raw: Any, where: str) -> TenantSeed:
