@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -81,13 +82,22 @@ class Server:
             self.process.wait()
 
 
+#: Shared by the servers and gateways this run starts.
+INTERNAL_TOKEN = secrets.token_urlsafe(32)
+
+
 def grpc_server(log_dir: Path, database_url: str, **env: str) -> Server:
     """`isales grpc-server` on the given database."""
     return Server(
         "grpc-server",
         ["isales_campaign.cli", "grpc-server"],
         log_dir,
-        {"ISALES_GRPC_LISTEN": "127.0.0.1:{port}", "ISALES_DATABASE_URL": database_url, **env},
+        {
+            "ISALES_GRPC_LISTEN": "127.0.0.1:{port}",
+            "ISALES_DATABASE_URL": database_url,
+            "ISALES_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            **env,
+        },
     )
 
 
@@ -97,7 +107,12 @@ def gateway(log_dir: Path, grpc_target: str, **env: str) -> Server:
         "gateway",
         ["isales_campaign.cli", "gateway"],
         log_dir,
-        {"ISALES_HTTP_LISTEN": "127.0.0.1:{port}", "ISALES_GRPC_TARGET": grpc_target, **env},
+        {
+            "ISALES_HTTP_LISTEN": "127.0.0.1:{port}",
+            "ISALES_GRPC_TARGET": grpc_target,
+            "ISALES_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            **env,
+        },
     )
 
 

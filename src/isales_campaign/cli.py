@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from isales_campaign import logs
@@ -102,6 +104,10 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.run import run_gateway
     from isales_campaign.service.server import start_server
 
+    if not settings.internal_token:
+        # Both halves live in this process: a fresh token keeps the signing keys
+        # from anyone else who can reach the gRPC port.
+        settings = replace(settings, internal_token=secrets.token_urlsafe(32))
     running = start_server(settings)
     try:
         run_gateway(settings)  # returns on SIGTERM/SIGINT, after the gateway drained

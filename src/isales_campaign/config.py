@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Deployment(enum.StrEnum):
@@ -51,6 +51,8 @@ class Settings:
     grpc_timeout_seconds: float = 10.0
     #: Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: float = 10.0
+    #: Shared by the service and its gateways: only holders get auth-v2 signing keys.
+    internal_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
+            internal_token=env.get("ISALES_INTERNAL_TOKEN", ""),
         )
 
 

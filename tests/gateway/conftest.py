@@ -171,16 +171,25 @@ def serve_gateway(settings: Settings) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{port}", stop
 
 
-def start_stack(directory: Path, **overrides: Any) -> Stack:
+def start_stack(directory: Path, gateway_token: str | None = None, **overrides: Any) -> Stack:
+    """A service on SQLite and a gateway in front of it; `gateway_token` makes the
+    gateway present another internal token than the service expects."""
     url = f"sqlite:///{directory / 'isales.db'}"
     engine = create_database_engine(url, pool_size=1)
     settings = replace(
-        Settings(), database_url=url, grpc_listen="127.0.0.1:0", grpc_workers=4, **overrides
+        Settings(),
+        database_url=url,
+        grpc_listen="127.0.0.1:0",
+        grpc_workers=4,
+        internal_token="gateway-token",
     )
+    settings = replace(settings, **overrides)
     running = start_server(settings)  # migrates
     apply_seed(engine, parse_seed(SEED))
     engine.dispose()
     settings = replace(settings, grpc_target=f"127.0.0.1:{running.port}")
+    if gateway_token is not None:
+        settings = replace(settings, internal_token=gateway_token)
     base_url, stop_gateway = serve_gateway(settings)
     stack = Stack(settings, base_url, running)
     stack._stops += [lambda: running.stop(0), stop_gateway]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from isales_campaign.client import sign_request
 from isales_campaign.client.auth_v2 import format_timestamp
 from isales_campaign.logs import JsonFormatter
-from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body
+from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
 
 
 def assert_unauthorized(response: httpx.Response) -> None:
@@ -166,3 +168,21 @@ def test_the_log_names_the_reason_but_no_secret(
         assert signature not in line
         assert "sk-that-is-wrong" not in line
         assert "gw-sk-1" not in line
+
+
+def test_a_gateway_with_another_internal_token_verifies_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = start_stack(tmp_path, gateway_token="not-the-service-token")
+    try:
+        body = example_body()
+        with caplog.at_level(logging.ERROR, logger="isales_campaign.gateway"):
+            response = stack.post(body)
+        assert response.status_code == 500
+        assert response.json()["resultCode"] == "0200001"
+        assert "ISALES_INTERNAL_TOKEN" in caplog.text
+        assert "not-the-service-token" not in caplog.text
+    finally:
+        stack.stop()
+    with sqlite3.connect(stack.settings.database_url.removeprefix("sqlite:///")) as db:
+        assert db.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)

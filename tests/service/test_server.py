@@ -17,6 +17,7 @@ from isales.campaign.v2.access_key_service_pb2 import DeriveSigningKeyRequest
 from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
+from isales_campaign.internal_token import bearer
 from isales_campaign.service.access_keys import derive_signing_key
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
@@ -75,24 +76,58 @@ def test_reflection_lists_the_services(
 def test_derive_signing_key(
     sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
 ) -> None:
-    running = make_server(sqlite_url)
+    running = make_server(sqlite_url, internal_token="gateway-token")
     stub = AccessKeyServiceStub(channel_to(running.port))
+    token = (bearer("gateway-token"),)
     prefix = "auth-v2/ak-vdn-2/2026-11-26T10:00:00Z/host"
-    response = stub.DeriveSigningKey(
-        DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix), timeout=5
-    )
+    request = DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix)
+    response = stub.DeriveSigningKey(request, timeout=5, metadata=token)
     assert response.vdn_id == 2
     assert response.signing_key == derive_signing_key("sk-vdn-2", prefix)
     with pytest.raises(grpc.RpcError) as unknown:
         stub.DeriveSigningKey(
-            DeriveSigningKeyRequest(access_key="nope", prefix="auth-v2/nope/x/host"), timeout=5
+            DeriveSigningKeyRequest(access_key="nope", prefix="auth-v2/nope/x/host"),
+            timeout=5,
+            metadata=token,
         )
     assert failure_of(unknown.value).code == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as foreign_prefix:
         stub.DeriveSigningKey(
-            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix="anything else"), timeout=5
+            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix="anything else"),
+            timeout=5,
+            metadata=token,
         )
     assert failure_of(foreign_prefix.value).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("configured", "metadata"),
+    [
+        ("gateway-token", ()),
+        ("gateway-token", (bearer("guess"),)),
+        ("gateway-token", (bearer("gateway-token"), bearer("guess"))),
+        ("gateway-token", (("authorization", "gateway-token"),)),
+        ("", (bearer(""),)),
+    ],
+    ids=["no token", "wrong token", "two tokens", "not bearer", "none configured"],
+)
+def test_signing_keys_need_the_internal_token(
+    sqlite_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    configured: str,
+    metadata: tuple[tuple[str, str], ...],
+) -> None:
+    running = make_server(sqlite_url, internal_token=configured)
+    stub = AccessKeyServiceStub(channel_to(running.port))
+    prefix = "auth-v2/ak-vdn-2/2026-11-26T10:00:00Z/host"
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.DeriveSigningKey(
+            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix),
+            timeout=5,
+            metadata=metadata,
+        )
+    assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ def create_app(settings: Settings) -> Starlette:
 class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.backend = Backend(settings.grpc_target, settings.grpc_timeout_seconds)
+        self.backend = Backend(
+            settings.grpc_target, settings.grpc_timeout_seconds, settings.internal_token
+        )
 
     async def add_campaign(self, request: Request) -> Response:
         request_id: str = request.state.request_id
@@ -163,19 +165,25 @@ def _unauthorized(request: Request, failure: AuthFailure) -> Response:
 
 
 def _backend_failure(request: Request, error: grpc.aio.AioRpcError, *, adding: bool) -> Response:
+    request_id = request.state.request_id
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+        # The gateway's own credentials, not the caller's: a deployment fault.
+        log.error(
+            "the campaign service refused this gateway's ISALES_INTERNAL_TOKEN",
+            extra={"request_id": request_id},
+        )
+        return _internal_error(request)
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and adding:
         unavailable = "the service did not answer in time; the campaign may have been stored"
     else:
         unavailable = "the campaign service is unavailable; nothing was stored, retry later"
     outcome = envelope.from_rpc_error(error, unavailable=unavailable)
-    request_id = request.state.request_id
     if outcome is None:
         log.error(
             "unexpected answer from the campaign service",
             extra={"request_id": request_id, "grpc_code": error.code().name},
         )
-        desc = f"internal error (request id {request_id})"
-        return _answer(request, 500, envelope.PARAMETER_ERROR, desc)
+        return _internal_error(request)
     if outcome.http_status == 503:
         log.warning(
             "campaign service unavailable",
@@ -184,3 +192,8 @@ def _backend_failure(request: Request, error: grpc.aio.AioRpcError, *, adding: b
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return _answer(request, 503, outcome.code, outcome.desc, headers=headers)
     return _answer(request, outcome.http_status, outcome.code, outcome.desc)
+
+
+def _internal_error(request: Request) -> Response:
+    desc = f"internal error (request id {request.state.request_id})"
+    return _answer(request, 500, envelope.PARAMETER_ERROR, desc)

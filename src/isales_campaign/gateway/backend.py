@@ -12,6 +12,8 @@ from isales.campaign.v2.access_key_service_pb2 import (
 )
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
+from isales_campaign.internal_token import bearer
+
 #: Derived signing keys are kept this long. A key only verifies signatures with its own
 #: prefix (access key, timestamp, signed headers), so a client that signs several requests
 #: in the same second costs one DeriveSigningKey; a revoked key stops working within this.
@@ -22,9 +24,10 @@ SIGNING_KEY_CACHE_SIZE = 10_000
 class Backend:
     """Open with `await start()` inside the event loop that makes the calls."""
 
-    def __init__(self, target: str, timeout: float) -> None:
+    def __init__(self, target: str, timeout: float, internal_token: str) -> None:
         self._target = target
         self._timeout = timeout
+        self._token = bearer(internal_token)
         self._signing_keys: dict[str, tuple[float, DeriveSigningKeyResponse]] = {}
         self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
@@ -54,7 +57,7 @@ class Backend:
             return cached[1]
         request = DeriveSigningKeyRequest(access_key=access_key, prefix=prefix)
         derived = await self._keys.DeriveSigningKey(
-            request, timeout=self._timeout, metadata=_metadata(request_id)
+            request, timeout=self._timeout, metadata=(*_metadata(request_id), self._token)
         )
         if len(self._signing_keys) >= SIGNING_KEY_CACHE_SIZE:
             # Dicts keep insertion order: drop the oldest tenth.

@@ -54,6 +54,10 @@ def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewaySer
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, let in-flight requests finish, then return."""
     server = gateway_server(settings)
+    if not settings.internal_token:
+        log.warning(
+            "ISALES_INTERNAL_TOKEN is not set: the service will refuse to verify signatures"
+        )
     log.info(
         "gateway listening",
         extra={"address": settings.http_listen, "grpc_target": settings.grpc_target},

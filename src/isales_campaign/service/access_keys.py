@@ -1,4 +1,8 @@
-"""auth-v2 signing keys for gateways; the secret keys stay in the service."""
+"""auth-v2 signing keys for gateways; the secret keys stay in the service.
+
+Only callers that present the internal token get a signing key; without a
+configured token nobody does (see `isales_campaign.internal_token`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from isales.campaign.v2.access_key_service_pb2 import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from isales_campaign.internal_token import presents
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.errors import DatabaseUnavailable, InvalidArgument, ServiceError
@@ -30,19 +35,36 @@ class UnknownAccessKey(ServiceError):
         super().__init__(ResultCode.RESULT_CODE_INVALID_VALUE, "unknown access key")
 
 
+class CallerNotAuthorized(ServiceError):
+    status_code = grpc.StatusCode.UNAUTHENTICATED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(ResultCode.RESULT_CODE_PARAMETER_ERROR, reason)
+
+
 def derive_signing_key(secret_key: str, prefix: str) -> str:
     """auth-v2: lower-hex HMAC-SHA256(key = SK, message = prefix)."""
     return hmac.new(secret_key.encode(), prefix.encode(), hashlib.sha256).hexdigest()
 
 
 class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
-    def __init__(self, store: CampaignStore) -> None:
+    def __init__(self, store: CampaignStore, internal_token: str) -> None:
         self._store = store
+        self._token = internal_token
+        if not internal_token:
+            log.warning("ISALES_INTERNAL_TOKEN is not set: AccessKeyService refuses every call")
+
+    def _authorize(self, context: grpc.ServicerContext) -> None:
+        if not self._token:
+            raise CallerNotAuthorized("this service has no internal token (ISALES_INTERNAL_TOKEN)")
+        if not presents(context.invocation_metadata(), self._token):
+            raise CallerNotAuthorized("missing or wrong internal token")
 
     def DeriveSigningKey(
         self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
     ) -> DeriveSigningKeyResponse:
         try:
+            self._authorize(context)
             problems = contract_problems(request)
             if problems:
                 raise InvalidArgument(problems)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from isales_campaign.result_codes import ResultCode, legacy_code
 
@@ -98,7 +98,7 @@ class ServiceError(Exception):
             any_detail.Pack(detail)
             packed.append(any_detail)
         return status_pb2.Status(
-            code=_RPC_CODES[self.status_code], message=self.message, details=packed
+            code=self.status_code.value[0], message=self.message, details=packed
         )
 
 
@@ -187,14 +187,3 @@ class DatabaseUnavailable(ServiceError):
             ResultCode.RESULT_CODE_DATABASE_ERROR,
             "database operation error; nothing was stored, the request may be retried",
         )
-
-
-_RPC_CODES: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
-    grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS: code_pb2.ALREADY_EXISTS,
-    grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
-    grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
-}

@@ -80,7 +80,7 @@ def start_server(
         CampaignServicer(service), server
     )
     access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(
-        AccessKeyServicer(store), server
+        AccessKeyServicer(store, settings.internal_token), server
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,0 +1,28 @@
+"""The token that gateways present to the service on its internal calls.
+
+auth-v2 signing keys let their holder sign requests as a tenant, so the service
+derives them only for callers that present `ISALES_INTERNAL_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+#: gRPC metadata key of the token, sent as `Bearer <token>`.
+METADATA_KEY = "authorization"
+
+
+def bearer(token: str) -> tuple[str, str]:
+    """The metadata entry that presents `token`."""
+    return (METADATA_KEY, f"Bearer {token}")
+
+
+def presents(metadata: Iterable[tuple[str, str | bytes]], token: str) -> bool:
+    """Whether the metadata carries `token`, exactly once; compared in constant time."""
+    if not token:
+        return False
+    presented = [value for key, value in metadata if key == METADATA_KEY]
+    if len(presented) != 1 or not isinstance(presented[0], str):
+        return False
+    return hmac.compare_digest(presented[0].encode(), f"Bearer {token}".encode())
