@@ -25,6 +25,19 @@ DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 
 
 @dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM files of one end of a TLS connection."""
+
+    #: Certificate chain this end presents ("" for a client without a certificate).
+    cert: str = ""
+    #: Private key of `cert`.
+    key: str = ""
+    #: What the peer's certificate must chain to. A server asks clients for a
+    #: certificate (mutual TLS) only when this is set.
+    ca: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything an operator can set, with the defaults of a development machine."""
 
@@ -53,6 +66,10 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     #: Shared by the service and its gateways: only holders get auth-v2 signing keys.
     internal_token: str = field(default="", repr=False)
+    #: TLS of the gRPC server; None serves plaintext.
+    grpc_tls: TlsFiles | None = None
+    #: TLS of the gateway's connection to `grpc_target`; None connects in plaintext.
+    grpc_target_tls: TlsFiles | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,7 +89,38 @@ class Settings:
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
             internal_token=env.get("ISALES_INTERNAL_TOKEN", ""),
+            grpc_tls=_server_tls(env),
+            grpc_target_tls=_target_tls(env),
         )
+
+
+def _server_tls(env: Mapping[str, str]) -> TlsFiles | None:
+    cert, key, ca = (
+        _pem_file(env, f"ISALES_GRPC_TLS_{part}") for part in ("CERT", "KEY", "CLIENT_CA")
+    )
+    if not (cert or key or ca):
+        return None
+    if not (cert and key):
+        raise ConfigError("ISALES_GRPC_TLS_CERT and ISALES_GRPC_TLS_KEY go together")
+    return TlsFiles(cert=cert, key=key, ca=ca)
+
+
+def _target_tls(env: Mapping[str, str]) -> TlsFiles | None:
+    cert, key, ca = (_pem_file(env, f"ISALES_GRPC_TARGET_{part}") for part in ("CERT", "KEY", "CA"))
+    if not (cert or key or ca):
+        return None
+    if not ca:
+        raise ConfigError("ISALES_GRPC_TARGET_CERT/KEY need ISALES_GRPC_TARGET_CA")
+    if bool(cert) != bool(key):
+        raise ConfigError("ISALES_GRPC_TARGET_CERT and ISALES_GRPC_TARGET_KEY go together")
+    return TlsFiles(cert=cert, key=key, ca=ca)
+
+
+def _pem_file(env: Mapping[str, str], name: str) -> str:
+    path = env.get(name, "")
+    if path and not os.path.isfile(path):
+        raise ConfigError(f"{name}: no such file {path!r}")
+    return path
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

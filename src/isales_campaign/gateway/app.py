@@ -67,7 +67,10 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.backend = Backend(
-            settings.grpc_target, settings.grpc_timeout_seconds, settings.internal_token
+            settings.grpc_target,
+            settings.grpc_timeout_seconds,
+            settings.internal_token,
+            settings.grpc_target_tls,
         )
 
     async def add_campaign(self, request: Request) -> Response:

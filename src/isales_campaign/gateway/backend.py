@@ -12,7 +12,9 @@ from isales.campaign.v2.access_key_service_pb2 import (
 )
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
+from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import bearer
+from isales_campaign.tls import channel_credentials
 
 #: Derived signing keys are kept this long. A key only verifies signatures with its own
 #: prefix (access key, timestamp, signed headers), so a client that signs several requests
@@ -24,8 +26,11 @@ SIGNING_KEY_CACHE_SIZE = 10_000
 class Backend:
     """Open with `await start()` inside the event loop that makes the calls."""
 
-    def __init__(self, target: str, timeout: float, internal_token: str) -> None:
+    def __init__(
+        self, target: str, timeout: float, internal_token: str, tls: TlsFiles | None = None
+    ) -> None:
         self._target = target
+        self._tls = tls
         self._timeout = timeout
         self._token = bearer(internal_token)
         self._signing_keys: dict[str, tuple[float, DeriveSigningKeyResponse]] = {}
@@ -36,9 +41,12 @@ class Backend:
     async def start(self) -> None:
         # round_robin spreads calls over every address a `dns:///` target resolves to,
         # so one gateway uses all service replicas.
-        self._channel = grpc.aio.insecure_channel(
-            self._target, options=[("grpc.lb_policy_name", "round_robin")]
-        )
+        options = [("grpc.lb_policy_name", "round_robin")]
+        if self._tls is None:
+            self._channel = grpc.aio.insecure_channel(self._target, options=options)
+        else:
+            credentials = channel_credentials(self._tls)
+            self._channel = grpc.aio.secure_channel(self._target, credentials, options=options)
         self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
         self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
 

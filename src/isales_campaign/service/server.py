@@ -28,6 +28,7 @@ from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.store import CampaignLimits, CampaignStore
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
+from isales_campaign.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,10 @@ def start_server(
         (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
         server,
     )
-    port = server.add_insecure_port(settings.grpc_listen)
+    if settings.grpc_tls is None:
+        port = server.add_insecure_port(settings.grpc_listen)
+    else:
+        port = server.add_secure_port(settings.grpc_listen, server_credentials(settings.grpc_tls))
     server.start()
     stop_probe = threading.Event()
     _set_health(health_servicer, _database_ok(engine))
@@ -98,7 +102,15 @@ def start_server(
         name="health-probe",
         daemon=True,
     ).start()
-    log.info("gRPC server listening", extra={"address": settings.grpc_listen, "port": port})
+    log.info(
+        "gRPC server listening",
+        extra={
+            "address": settings.grpc_listen,
+            "port": port,
+            "tls": settings.grpc_tls is not None,
+            "client_certificates": settings.grpc_tls is not None and bool(settings.grpc_tls.ca),
+        },
+    )
     return RunningServer(server, port, health_servicer, engine, stop_probe)
 
 

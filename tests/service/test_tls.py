@@ -1,0 +1,143 @@
+"""TLS and mutual TLS on the gRPC port, with certificates made for the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import grpc
+import pytest
+import trustme
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+
+from isales_campaign.config import ConfigError, Settings, TlsFiles
+from isales_campaign.tls import channel_credentials
+from tests.conftest import ServerFactory
+from tests.examples import add_request, example_campaign
+from tests.gateway.conftest import example_body, start_stack
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A server CA with a certificate for localhost, and a client CA with one client."""
+
+    #: The server's files, asking for client certificates of the client CA.
+    server: TlsFiles
+    #: A client's files, trusting the server CA.
+    client: TlsFiles
+    #: A client whose certificate comes from a CA the server does not know.
+    stranger: TlsFiles
+
+
+def _write(
+    directory: Path, name: str, ca: trustme.CA, peer_ca: trustme.CA, *hosts: str
+) -> TlsFiles:
+    """A certificate for `hosts` from `ca`, and trust in `peer_ca`, as PEM files."""
+    issued = ca.issue_cert(*hosts)
+    files = TlsFiles(
+        cert=str(directory / f"{name}.pem"),
+        key=str(directory / f"{name}-key.pem"),
+        ca=str(directory / f"{name}-trusts.pem"),
+    )
+    issued.cert_chain_pems[0].write_to_path(files.cert)
+    issued.private_key_pem.write_to_path(files.key)
+    peer_ca.cert_pem.write_to_path(files.ca)
+    return files
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    return Pki(
+        server=_write(directory, "server", server_ca, client_ca, "localhost", "127.0.0.1"),
+        client=_write(directory, "client", client_ca, server_ca, "campaign-gateway"),
+        stranger=_write(directory, "stranger", trustme.CA(), server_ca, "campaign-gateway"),
+    )
+
+
+@pytest.fixture
+def channels() -> Iterator[list[grpc.Channel]]:
+    opened: list[grpc.Channel] = []
+    yield opened
+    for channel in opened:
+        channel.close()
+
+
+def _add(channel: grpc.Channel, name: str) -> int:
+    stub = CampaignServiceStub(channel)
+    return stub.AddCampaign(add_request(example_campaign(name)), timeout=5).id
+
+
+def _tls_channel(port: int, channels: list[grpc.Channel], files: TlsFiles) -> grpc.Channel:
+    channel = grpc.secure_channel(f"localhost:{port}", channel_credentials(files))
+    channels.append(channel)
+    return channel
+
+
+def test_server_tls_refuses_plaintext(
+    sqlite_url: str, make_server: ServerFactory, pki: Pki, channels: list[grpc.Channel]
+) -> None:
+    server_only = replace(pki.server, ca="")
+    running = make_server(sqlite_url, grpc_tls=server_only)
+    anonymous = replace(pki.client, cert="", key="")
+    assert _add(_tls_channel(running.port, channels, anonymous), "over tls")
+    plaintext = grpc.insecure_channel(f"localhost:{running.port}")
+    channels.append(plaintext)
+    with pytest.raises(grpc.RpcError) as refused:
+        _add(plaintext, "in plaintext")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("client", ["anonymous", "stranger"])
+def test_mutual_tls_refuses_unknown_clients(
+    sqlite_url: str, make_server: ServerFactory, pki: Pki, channels: list[grpc.Channel], client: str
+) -> None:
+    running = make_server(sqlite_url, grpc_tls=pki.server)
+    files = replace(pki.client, cert="", key="") if client == "anonymous" else pki.stranger
+    with pytest.raises(grpc.RpcError) as refused:
+        _add(_tls_channel(running.port, channels, files), client)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert _add(_tls_channel(running.port, channels, pki.client), "known client")
+
+
+def test_tls_settings_from_the_environment(pki: Pki) -> None:
+    settings = Settings.from_env(
+        {
+            "ISALES_GRPC_TLS_CERT": pki.server.cert,
+            "ISALES_GRPC_TLS_KEY": pki.server.key,
+            "ISALES_GRPC_TLS_CLIENT_CA": pki.server.ca,
+            "ISALES_GRPC_TARGET_CA": pki.client.ca,
+            "ISALES_GRPC_TARGET_CERT": pki.client.cert,
+            "ISALES_GRPC_TARGET_KEY": pki.client.key,
+        }
+    )
+    assert settings.grpc_tls == pki.server
+    assert settings.grpc_target_tls == pki.client
+    assert Settings.from_env({}).grpc_tls is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ISALES_GRPC_TLS_CERT": "{server_cert}"}, "go together"),
+        ({"ISALES_GRPC_TLS_CLIENT_CA": "{server_cert}"}, "go together"),
+        ({"ISALES_GRPC_TARGET_CERT": "{server_cert}"}, "need ISALES_GRPC_TARGET_CA"),
+        ({"ISALES_GRPC_TLS_CERT": "/nonexistent.pem"}, "no such file"),
+    ],
+)
+def test_incomplete_tls_settings_are_refused(pki: Pki, env: dict[str, str], message: str) -> None:
+    resolved = {k: v.format(server_cert=pki.server.cert) for k, v in env.items()}
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(resolved)
+
+
+def test_gateway_calls_the_service_over_mutual_tls(tmp_path: Path, pki: Pki) -> None:
+    stack = start_stack(tmp_path, grpc_tls=pki.server, grpc_target_tls=pki.client)
+    try:
+        answer = stack.post(example_body()).json()
+        assert answer["resultCode"] == "0200000", answer
+        assert answer["returnObject"]["id"] > 0
+    finally:
+        stack.stop()
