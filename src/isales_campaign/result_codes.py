@@ -7,7 +7,11 @@ from functools import cache
 from isales.campaign.v2 import result_code_pb2
 from isales.campaign.v2.result_code_pb2 import ResultCode
 
-__all__ = ["ResultCode", "from_legacy", "legacy_code"]
+__all__ = ["PROBLEM_COUNT_KEY", "ResultCode", "from_legacy", "legacy_code"]
+
+#: `ErrorInfo.metadata` key counting all problems of a rejected request, of which
+#: `BadRequest` lists the first ones only.
+PROBLEM_COUNT_KEY = "problem_count"
 
 
 @cache

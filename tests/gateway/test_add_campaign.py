@@ -207,3 +207,13 @@ def test_unknown_keys_are_ignored(stack: Stack) -> None:
     body["skillParam"]["extra"] = None
     body["description"] = None  # null is "not given"
     assert answer(stack, body)[0] == "0200000"
+
+
+def test_a_request_with_many_problems_lists_the_first_and_counts_the_rest(stack: Stack) -> None:
+    body = example_body()
+    body["callerNo"] += [{"accessCode": "x" * 33, "priority": 9}] * 60
+    code, desc = answer(stack, body)
+    assert code == "0200001"
+    assert desc.startswith("callerNo[2].accessCode: ")
+    assert desc.count("(0200") == 20
+    assert desc.endswith("; and 160 more problems")

@@ -159,7 +159,7 @@ def test_skill_queue_quota(stub_with: StubFactory) -> None:
     assert failure.metadata["usage"] == "2"
     [quota] = failure.quotas
     assert quota.quota_value == 2
-    assert quota.subject == "vdn:1/family:skill-queue"
+    assert (quota.subject, quota.quota_metric) == ("vdn:1/family:skill-queue", "active_campaigns")
     # The IVR family and other tenants have quotas of their own.
     assert stub.AddCampaign(add_request(ivr_campaign("ivr 0")), timeout=10).id
     assert stub.AddCampaign(add_request(tomorrow("skill 0"), vdn_id=2), timeout=10).id
@@ -201,7 +201,11 @@ def test_ended_campaigns_count_towards_the_family_cap(stub_with: StubFactory) ->
     assert failure.reason == "0200003"
     assert "ended ones included" in failure.message
     [quota] = failure.quotas
-    assert (quota.subject, quota.quota_value) == ("vdn:1/family:skill-queue", 2)
+    assert (quota.subject, quota.quota_metric, quota.quota_value) == (
+        "vdn:1/family:skill-queue",
+        "campaigns",
+        2,
+    )
     assert failure.metadata["usage"] == "2"
     for name in ("ivr 0", "ivr 1"):
         stub.AddCampaign(add_request(ivr_campaign(name, today=today)), timeout=10)

@@ -1198,6 +1198,30 @@ def test_long_lists_are_counted_not_crashed(rules_stub: CampaignServiceStub) -> 
     assert TOO_MANY in failure.codes_by_field()["campaign.retry_policy.policy_json"]
 
 
+def test_many_problems_are_counted_and_the_first_listed(
+    rules_stub: CampaignServiceStub,
+) -> None:
+    campaign = example_campaign()
+    for _ in range(60):
+        campaign.caller_no.add(access_code="x" * 33, priority=9)
+    failure = rejected(rules_stub, add_request(campaign))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.reason == "0200001"
+    assert len(failure.violations) == 20
+    assert failure.violations[0][0] == "campaign.caller_no[2].access_code"
+    assert int(failure.metadata["problem_count"]) == 180  # chars, length and priority each
+    assert "; and 175 more" in failure.message
+
+
+def test_items_beyond_a_list_limit_are_not_validated(rules_stub: CampaignServiceStub) -> None:
+    campaign = example_campaign()
+    campaign.caller_no.extend([pb.CallerNo()] * 100_000)
+    failure = rejected(rules_stub, add_request(campaign))
+    assert failure.violations[0][:2] == ("campaign.caller_no", TOO_MANY)
+    # Only the items within the limit of 100 are looked at (two problems each).
+    assert int(failure.metadata["problem_count"]) == 1 + 2 * 98
+
+
 def test_time_beyond_the_calendar_in_utc(rules_stub: CampaignServiceStub) -> None:
     campaign = example_campaign()
     campaign.str_end_time = "9999-12-31 23:59:59"

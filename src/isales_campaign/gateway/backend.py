@@ -41,7 +41,11 @@ class Backend:
     async def start(self) -> None:
         # round_robin spreads calls over every address a `dns:///` target resolves to,
         # so one gateway uses all service replicas.
-        options = [("grpc.lb_policy_name", "round_robin")]
+        options: list[tuple[str, str | int]] = [
+            ("grpc.lb_policy_name", "round_robin"),
+            # Room for rich error details beyond the 8 KiB default.
+            ("grpc.max_metadata_size", 64 * 1024),
+        ]
         if self._tls is None:
             self._channel = grpc.aio.insecure_channel(self._target, options=options)
         else:

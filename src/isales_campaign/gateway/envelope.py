@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from isales_campaign.gateway.problems import Problem, lower_camel
-from isales_campaign.result_codes import ResultCode, from_legacy, legacy_code
+from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, from_legacy, legacy_code
 
 SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
 PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
@@ -76,14 +76,20 @@ def from_problems(problems: Sequence[Problem]) -> Outcome:
     return Outcome(200, code, describe(items, mixed=mixed))
 
 
-def describe(items: Sequence[tuple[str, str, str]], *, mixed: bool) -> str:
-    """`path: message[ (code)]; ...` naming every offending field by its JSON path."""
+def describe(
+    items: Sequence[tuple[str, str, str]], *, mixed: bool, total: int | None = None
+) -> str:
+    """`path: message[ (code)]; ...` naming every offending field by its JSON path.
+
+    `total` counts the problems when `items` lists only the first ones.
+    """
     parts = []
     for path, message, code in items[:MAX_LISTED]:
         text = f"{path}: {message}" if path else message
         parts.append(f"{text} ({code})" if mixed else text)
-    if len(items) > MAX_LISTED:
-        parts.append(f"and {len(items) - MAX_LISTED} more problems")
+    unlisted = max(len(items), total or 0) - len(parts)
+    if unlisted > 0:
+        parts.append(f"and {unlisted} more problems")
     return "; ".join(parts)
 
 
@@ -92,19 +98,28 @@ def from_rpc_error(error: grpc.RpcError, *, unavailable: str) -> Outcome | None:
     status_code = error.code()
     if status_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         rich = _rich_status(error)
-        desc = rich.message if rich is not None and _reason(rich) == DATABASE_ERROR else unavailable
+        info = _error_info(rich) if rich is not None else None
+        desc = (
+            rich.message
+            if rich is not None and info is not None and info.reason == DATABASE_ERROR
+            else unavailable
+        )
         return Outcome(503, DATABASE_ERROR, desc)
     rich = _rich_status(error)
     if rich is None:
         return None
-    code = _reason(rich)
-    if code is None or from_legacy(code) is None:
+    info = _error_info(rich)
+    if info is None or from_legacy(info.reason) is None:
         return None
+    code = info.reason
     violations = _violations(rich)
     if not violations:
         return Outcome(200, code, rich.message)
     items = [(json_path(v.field), v.description, v.reason) for v in violations]
-    return Outcome(200, code, describe(items, mixed=code == PARAMETER_ERROR))
+    # The service lists the first problems only; the count covers them all.
+    count = info.metadata.get(PROBLEM_COUNT_KEY, "")
+    total = int(count) if count.isdigit() else len(items)
+    return Outcome(200, code, describe(items, mixed=code == PARAMETER_ERROR, total=total))
 
 
 def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
@@ -115,13 +130,12 @@ def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
     return status
 
 
-def _reason(status: status_pb2.Status) -> str | None:
+def _error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo | None:
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            reason: str = info.reason
-            return reason
+            return info
     return None
 
 

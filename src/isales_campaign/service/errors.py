@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from isales_campaign.result_codes import ResultCode, legacy_code
+from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, legacy_code
 
 ERROR_DOMAIN = "isales.campaign.v2"
 
@@ -32,9 +32,18 @@ class FieldProblem:
 @dataclass(frozen=True, slots=True)
 class QuotaProblem:
     subject: str
+    #: `campaigns` (ended ones included) or `active_campaigns`.
+    metric: str
     description: str
     limit: int
     usage: int
+
+
+#: Status details travel in a gRPC trailer, which clients refuse beyond 8-16 KiB,
+#: so `BadRequest` lists the first problems only (PROBLEM_COUNT_KEY counts all).
+MAX_REPORTED_PROBLEMS = 20
+#: The status message names this many; `BadRequest` has the rest.
+MAX_SUMMARIZED_PROBLEMS = 5
 
 
 class ServiceError(Exception):
@@ -84,9 +93,8 @@ class ServiceError(Exception):
                         error_details_pb2.QuotaFailure.Violation(
                             subject=q.subject,
                             description=q.description,
-                            quota_metric="active_campaigns",
+                            quota_metric=q.metric,
                             quota_value=q.limit,
-                            future_quota_value=q.limit,
                         )
                         for q in self.quotas
                     ]
@@ -112,8 +120,15 @@ class InvalidArgument(ServiceError):
         # One kind of problem keeps its own code; a mix is a "parameter error"
         # whose description lists every problem.
         code = codes.pop() if len(codes) == 1 else ResultCode.RESULT_CODE_PARAMETER_ERROR
-        summary = "; ".join(f"{p.path}: {p.message}" for p in problems)
-        super().__init__(code, f"invalid request: {summary}", fields=problems)
+        summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:MAX_SUMMARIZED_PROBLEMS])
+        if len(problems) > MAX_SUMMARIZED_PROBLEMS:
+            summary += f"; and {len(problems) - MAX_SUMMARIZED_PROBLEMS} more"
+        super().__init__(
+            code,
+            f"invalid request: {summary}",
+            fields=problems[:MAX_REPORTED_PROBLEMS],
+            metadata={PROBLEM_COUNT_KEY: str(len(problems))},
+        )
 
 
 class FieldError(ServiceError):

@@ -14,6 +14,7 @@ from protovalidate import EvaluationError, Validator, Violation
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.errors import FieldProblem
+from isales_campaign.service.list_limits import over_long_lists
 
 _STANDARD_RULES: dict[str, ResultCode.ValueType] = {
     "required": ResultCode.RESULT_CODE_EMPTY_PARAMETER,
@@ -47,6 +48,17 @@ log = logging.getLogger(__name__)
 
 def contract_problems(message: Message) -> list[FieldProblem]:
     """Every violation of the rules declared in the contract, in field order."""
+    too_long = over_long_lists(message)
+    if too_long:
+        # Validate the items that fit within the limits, in a copy cut to them.
+        cut = type(message)()
+        cut.CopyFrom(message)
+        over_long_lists(cut, cut=True)
+        return too_long + _validate(cut)
+    return _validate(message)
+
+
+def _validate(message: Message) -> list[FieldProblem]:
     try:
         violations = _validator.collect_violations(message)
     except EvaluationError as error:

@@ -237,6 +237,7 @@ class CampaignStore:
                 _QUOTA_CODES[campaign.family],
                 QuotaProblem(
                     subject=subject,
+                    metric="campaigns",
                     description=(
                         f"VDN {campaign.vdn_id} already has {total} {family} campaigns, ended "
                         f"ones included; the limit is {limits.total}: delete one before adding "
@@ -252,6 +253,7 @@ class CampaignStore:
                 _QUOTA_CODES[campaign.family],
                 QuotaProblem(
                     subject=subject,
+                    metric="active_campaigns",
                     description=(
                         f"VDN {campaign.vdn_id} already has {active} active {family} campaigns; "
                         f"the limit is {limits.active}: delete or let one end before adding "
