@@ -120,7 +120,9 @@ def test_0200004_ivr_quota(quota_stack: Stack) -> None:
 def test_0200005_name_taken(stack: Stack) -> None:
     body = example_body()
     assert answer(stack, body)[0] == "0200000"
-    code, desc = answer(stack, body)
+    # Another signature: the same one would be answered as a retry.
+    later = format_timestamp(datetime.now(UTC) + timedelta(seconds=1))
+    code, desc = answer(stack, body, timestamp=later)
     assert code == "0200005"
     assert desc.startswith("name:")
 
@@ -217,3 +219,15 @@ def test_a_request_with_many_problems_lists_the_first_and_counts_the_rest(stack:
     assert desc.startswith("callerNo[2].accessCode: ")
     assert desc.count("(0200") == 20
     assert desc.endswith("; and 160 more problems")
+
+
+def test_the_same_signed_request_again_answers_with_the_same_campaign(stack: Stack) -> None:
+    body = example_body()
+    timestamp = format_timestamp(datetime.now(UTC))
+    first = stack.post(body, timestamp=timestamp).json()
+    again = stack.post(body, timestamp=timestamp).json()
+    assert first["resultCode"] == again["resultCode"] == "0200000"
+    assert again["returnObject"] == first["returnObject"]
+    # Signed anew, the same body is a second attempt at the same name.
+    later = format_timestamp(datetime.now(UTC) + timedelta(seconds=1))
+    assert answer(stack, body, timestamp=later)[0] == "0200005"

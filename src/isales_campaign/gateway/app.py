@@ -116,6 +116,9 @@ class Gateway:
         if isinstance(translated, list):
             outcome = envelope.from_problems(translated)
             return _answer(request, outcome.http_status, outcome.code, outcome.desc)
+        # The same signed request sent again (a retry after a timeout) is answered
+        # with the campaign it created, instead of "name taken".
+        translated.idempotency_key = caller.signature
         try:
             added = await self.backend.add_campaign(translated, request_id)
         except grpc.aio.AioRpcError as error:
@@ -177,7 +180,10 @@ def _backend_failure(request: Request, error: grpc.aio.AioRpcError, *, adding: b
         )
         return _internal_error(request)
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and adding:
-        unavailable = "the service did not answer in time; the campaign may have been stored"
+        unavailable = (
+            "the service did not answer in time; the campaign may have been stored: "
+            "send the same signed request again to learn its id"
+        )
     else:
         unavailable = "the campaign service is unavailable; nothing was stored, retry later"
     outcome = envelope.from_rpc_error(error, unavailable=unavailable)

@@ -41,6 +41,8 @@ class SignedRequest:
 class Caller:
     access_key: str
     vdn_id: int
+    #: The request's verified signature: 64 hex digits that only this request has.
+    signature: str
 
 
 async def authenticate(
@@ -93,4 +95,4 @@ async def authenticate(
     expected = auth_v2.signature(derived.signing_key, canonical)
     if not hmac.compare_digest(expected, header.signature):
         raise AuthFailure("signature does not match", ak)
-    return Caller(ak, derived.vdn_id)
+    return Caller(ak, derived.vdn_id, expected)
