@@ -216,6 +216,26 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         C + "ivr_param.call_count",
         EMPTY,
     ),
+    (
+        "IVR callInterval missing",
+        _all(_ivr, _clear("ivr_param.call_interval")),
+        C + "ivr_param.call_interval",
+        EMPTY,
+    ),
+    ("name blank", _set("name", "   "), C + "name", EMPTY),
+    ("skillName blank", _set("skill_param.skill_name", "\t "), SP + "skill_name", EMPTY),
+    (
+        "deviceSign blank",
+        _all(_ivr, _set("ivr_param.device_sign", " ")),
+        C + "ivr_param.device_sign",
+        EMPTY,
+    ),
+    (
+        "busiResultCode blank",
+        _busi(pb.BusiPolicy(busi_result_code="  ", busi_result_policy=0)),
+        RP + "busi_policy[0].busi_result_code",
+        EMPTY,
+    ),
     ("skillParam missing", _clear("skill_param"), C + "skill_param", EMPTY),
     (
         "skillParam missing for preempted",
@@ -428,6 +448,14 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "busiResultCode too long",
         _busi(pb.BusiPolicy(busi_result_code="b" * 51, busi_result_policy=0)),
         RP + "busi_policy[0].busi_result_code",
+        TOO_LONG,
+    ),
+    (
+        "busiResultSubCode too long",
+        _busi(
+            pb.BusiPolicy(busi_result_code="b", busi_result_sub_code="s" * 51, busi_result_policy=0)
+        ),
+        RP + "busi_policy[0].busi_result_sub_code",
         TOO_LONG,
     ),
     # 02000004 too short
@@ -758,9 +786,16 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("callType 2", _set("call_policy.call_type", 2), C + "call_policy.call_type", VALUE),
     ("chooseType 2", _set("call_policy.choose_type", 2), C + "call_policy.choose_type", VALUE),
     (
+        "strEndTime equal to strBeginTime",
+        lambda c: setattr(c, "str_end_time", c.str_begin_time),
+        C + "str_end_time",
+        VALUE,
+    ),
+    (
         "strEndTime before strBeginTime",
-        lambda c: setattr(
-            c, "str_end_time", c.str_begin_time.replace("00:00:00", "00:00:00")[:11] + "00:00:00"
+        _all(
+            lambda c: setattr(c, "str_begin_time", c.str_begin_time[:11] + "12:00:00"),
+            lambda c: setattr(c, "str_end_time", c.str_begin_time[:11] + "11:59:59"),
         ),
         C + "str_end_time",
         VALUE,
@@ -848,6 +883,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "retryDay with policyType 1",
         _set("retry_policy.retry_day", 2),
         RP + "retry_day",
+        COMBINATION,
+    ),
+    (
+        "retryTimes with policyType 1",
+        _set("retry_policy.retry_times", 2),
+        RP + "retry_times",
+        COMBINATION,
+    ),
+    (
+        "callInterval with policyType 1",
+        _set("retry_policy.call_interval", 2),
+        RP + "call_interval",
         COMBINATION,
     ),
     (
