@@ -268,6 +268,11 @@ def test_retries_with_an_idempotency_key_add_once(
     assert (again.id, again.status, again.replayed) == (first.id, first.status, True)
     assert not first.replayed
     assert len(stored_rows(database_url)) == 1
+    # Validating a retry tells what the retry would answer.
+    request.validate_only = True
+    checked = stub.AddCampaign(request, timeout=10)
+    assert (checked.id, checked.replayed) == (first.id, True)
+    request.validate_only = False
     # The same key for another campaign is a mistake of the caller.
     request.campaign.name = "something else"
     with pytest.raises(grpc.RpcError) as caught:

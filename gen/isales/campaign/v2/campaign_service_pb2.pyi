@@ -60,7 +60,9 @@ class AddCampaignResponse(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
     id: _builtins.int
-    """Identifier of the new campaign (0 for validate_only requests)."""
+    """Identifier of the new campaign; 0 for validate_only requests, unless their
+    idempotency_key names an earlier add, which is then answered (replayed).
+    """
     status: _campaign_pb2.CampaignStatus.ValueType
     """Its status: executing (2) or paused (3, with INIT_STATUS_PAUSED)."""
     replayed: _builtins.bool
