@@ -171,10 +171,16 @@ def serve_gateway(settings: Settings) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{port}", stop
 
 
-def start_stack(directory: Path, gateway_token: str | None = None, **overrides: Any) -> Stack:
-    """A service on SQLite and a gateway in front of it; `gateway_token` makes the
-    gateway present another internal token than the service expects."""
-    url = f"sqlite:///{directory / 'isales.db'}"
+def start_stack(
+    directory: Path,
+    gateway_token: str | None = None,
+    database_url: str | None = None,
+    **overrides: Any,
+) -> Stack:
+    """A service (on SQLite unless `database_url` says otherwise) and a gateway in front
+    of it; `gateway_token` makes the gateway present another internal token than the
+    service expects."""
+    url = database_url or f"sqlite:///{directory / 'isales.db'}"
     engine = create_database_engine(url, pool_size=1)
     settings = replace(
         Settings(),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from isales_campaign.client.auth_v2 import format_timestamp
-from tests.gateway.conftest import Stack, example_body, ivr_body
+from tests.gateway.conftest import Stack, example_body, ivr_body, start_stack
 
 SUCCESS = re.compile(
     rb'\{"resultCode":"0200000","resultDesc":"","returnCode":"0200000","returnDesc":"",'
@@ -231,3 +232,14 @@ def test_the_same_signed_request_again_answers_with_the_same_campaign(stack: Sta
     # Signed anew, the same body is a second attempt at the same name.
     later = format_timestamp(datetime.now(UTC) + timedelta(seconds=1))
     assert answer(stack, body, timestamp=later)[0] == "0200005"
+
+
+def test_documented_example_on_each_database(database_url: str, tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, database_url=database_url)
+    try:
+        body = example_body()
+        assert answer(stack, body)[0] == "0200000"
+        later = format_timestamp(datetime.now(UTC) + timedelta(seconds=1))
+        assert answer(stack, body, timestamp=later)[0] == "0200005"
+    finally:
+        stack.stop()
