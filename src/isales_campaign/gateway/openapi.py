@@ -212,13 +212,18 @@ def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str
             }
             continue
         properties[key] = _field_schema(fd, rules, schemas)
+        # The contract's own rules (characters, formats) in its words.
+        stated = [rule.message for rule in rules.cel if rule.message]
+        if stated:
+            properties[key] = {**properties[key], "description": "; ".join(stated)}
     if descriptor.name == "NumberTypePolicy":
         common = properties.pop("commonPolicy")
         result = properties.pop("resultPolicy")
         properties["policy"] = {
             "description": "type 0: {retryDay, retryTimes}; type 1: a list of {result, "
-            "retryNumber, callInterval} (or one such object).",
-            "oneOf": [common, result, result["items"]],
+            "retryNumber, callInterval} (or one such object). Either may also be sent as a "
+            "JSON string.",
+            "anyOf": [common, result, result["items"], {"type": "string"}],
         }
         required.append("policy")
     schema["properties"] = properties
