@@ -21,12 +21,13 @@ name = "defaultAudioSkill"
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Column, Connection, Engine, delete, select, update
 
 from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 
@@ -90,28 +91,23 @@ def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> SeedOutcome:
     with engine.begin() as connection:
         for seed in seeds:
             _upsert_tenant(connection, seed)
-            revoked_keys += _remove_unlisted_keys(connection, seed)
-            removed_queues += _remove_unlisted_queues(connection, seed)
+            listed_keys = [key.access_key for key in seed.app_keys]
+            listed_queues = [queue.id for queue in seed.skill_queues]
+            revoked_keys += _remove_unlisted(
+                connection, app_keys.c.access_key, seed.vdn_id, listed_keys
+            )
+            removed_queues += _remove_unlisted(
+                connection, skill_queues.c.skill_id, seed.vdn_id, listed_queues
+            )
     return SeedOutcome(len(seeds), revoked_keys, removed_queues)
 
 
-def _remove_unlisted_keys(connection: Connection, seed: TenantSeed) -> int:
-    listed = [key.access_key for key in seed.app_keys]
-    result = connection.execute(
-        delete(app_keys).where(
-            app_keys.c.vdn_id == seed.vdn_id, app_keys.c.access_key.not_in(listed)
-        )
-    )
-    return result.rowcount
-
-
-def _remove_unlisted_queues(connection: Connection, seed: TenantSeed) -> int:
-    listed = [queue.id for queue in seed.skill_queues]
-    result = connection.execute(
-        delete(skill_queues).where(
-            skill_queues.c.vdn_id == seed.vdn_id, skill_queues.c.skill_id.not_in(listed)
-        )
-    )
+def _remove_unlisted(
+    connection: Connection, key: Column[Any], vdn_id: int, listed: Sequence[object]
+) -> int:
+    """Delete the tenant's rows (of `key`'s table) whose `key` is not `listed`; count them."""
+    table = key.table
+    result = connection.execute(delete(table).where(table.c.vdn_id == vdn_id, key.not_in(listed)))
     return result.rowcount
 
 

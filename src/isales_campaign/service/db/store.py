@@ -230,36 +230,37 @@ class CampaignStore:
         if checks.name_taken:
             raise NameTaken(campaign.vdn_id, campaign.name)
         family = campaign.family.label
-        subject = f"vdn:{campaign.vdn_id}/family:{family}"
-        total = int(checks.total)
+        total, active = int(checks.total), int(checks.active)
         if total >= limits.total:
-            raise QuotaExceeded(
-                _QUOTA_CODES[campaign.family],
-                QuotaProblem(
-                    subject=subject,
-                    metric="campaigns",
-                    description=(
-                        f"VDN {campaign.vdn_id} already has {total} {family} campaigns, ended "
-                        f"ones included; the limit is {limits.total}: delete one before adding "
-                        "another"
-                    ),
-                    limit=limits.total,
-                    usage=total,
-                ),
+            raise _quota_exceeded(
+                campaign,
+                "campaigns",
+                limits.total,
+                total,
+                f"{total} {family} campaigns, ended ones included; the limit is "
+                f"{limits.total}: delete one before adding another",
             )
-        active = int(checks.active)
         if active >= limits.active:
-            raise QuotaExceeded(
-                _QUOTA_CODES[campaign.family],
-                QuotaProblem(
-                    subject=subject,
-                    metric="active_campaigns",
-                    description=(
-                        f"VDN {campaign.vdn_id} already has {active} active {family} campaigns; "
-                        f"the limit is {limits.active}: delete or let one end before adding "
-                        "another"
-                    ),
-                    limit=limits.active,
-                    usage=active,
-                ),
+            raise _quota_exceeded(
+                campaign,
+                "active_campaigns",
+                limits.active,
+                active,
+                f"{active} active {family} campaigns; the limit is {limits.active}: "
+                "delete or let one end before adding another",
             )
+
+
+def _quota_exceeded(
+    campaign: NewCampaign, metric: str, limit: int, usage: int, situation: str
+) -> QuotaExceeded:
+    return QuotaExceeded(
+        _QUOTA_CODES[campaign.family],
+        QuotaProblem(
+            subject=f"vdn:{campaign.vdn_id}/family:{campaign.family.label}",
+            metric=metric,
+            description=f"VDN {campaign.vdn_id} already has {situation}",
+            limit=limit,
+            usage=usage,
+        ),
+    )
