@@ -1,0 +1,148 @@
+"""Generated requests against a live server: a documented status every time, never a fault.
+
+Two generators: campaigns whose fields take arbitrary values of their proto
+types (drawn from the contract's descriptors), and the documented example's
+bytes with random damage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from isales.campaign.v2 import campaign_pb2 as pb
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
+
+from isales_campaign.config import Settings
+from isales_campaign.result_codes import from_legacy
+from isales_campaign.service.server import start_server
+from tests.conftest import seed_database
+from tests.examples import add_request, example_campaign
+from tests.rpc_errors import failure_of
+
+#: What a caller may be answered; INTERNAL, UNKNOWN and the rest would be faults.
+DOCUMENTED = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@pytest.fixture(scope="module")
+def add_raw(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[grpc.UnaryUnaryMultiCallable[bytes, bytes]]:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('generated')) / 'isales.db'}"
+    seed_database(url)
+    running = start_server(
+        replace(Settings(), database_url=url, grpc_listen="127.0.0.1:0"), migrate=False
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    yield channel.unary_unary(
+        "/isales.campaign.v2.CampaignService/AddCampaign",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+    channel.close()
+    running.stop(0)
+
+
+def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return st.text(max_size=40)
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return st.booleans()
+    if field.type in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64):
+        return INT64
+    return INT32  # int32 and enums, defined values or not
+
+
+def _message(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Some fields of `descriptor`, each with any value of its type."""
+    fields: dict[str, st.SearchStrategy[Any]] = {}
+    for field in descriptor.fields:
+        if field.message_type is not None:
+            if depth >= 3:
+                continue
+            value = _message(field.message_type, depth + 1)
+        else:
+            value = _scalar(field)
+        fields[field.name] = st.lists(value, max_size=3) if field.is_repeated else value
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+def _build(message: Any, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        field = message.DESCRIPTOR.fields_by_name[name]
+        if field.message_type is not None:
+            if field.is_repeated:
+                for item in value:
+                    _build(getattr(message, name).add(), item)
+            else:
+                _build(getattr(message, name), value)
+                getattr(message, name).SetInParent()
+        elif field.is_repeated:
+            getattr(message, name).extend(value)
+        else:
+            setattr(message, name, value)
+
+
+def _answer(call: grpc.UnaryUnaryMultiCallable[bytes, bytes], payload: bytes) -> grpc.StatusCode:
+    try:
+        call(payload, timeout=10)
+    except grpc.RpcError as error:
+        failure = failure_of(error)
+        assert failure.code in DOCUMENTED, failure
+        assert from_legacy(failure.reason) is not None, failure
+        return failure.code
+    return grpc.StatusCode.OK
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=_message(pb.Campaign.DESCRIPTOR), vdn_id=st.sampled_from([1, 2, 0, 10000, -1]))
+def test_campaigns_of_any_values(
+    add_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes], values: dict[str, Any], vdn_id: int
+) -> None:
+    request = AddCampaignRequest(vdn_id=vdn_id)
+    _build(request.campaign, values)
+    _answer(add_raw, request.SerializeToString())
+
+
+EXAMPLE = add_request(example_campaign("damaged example")).SerializeToString()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_bytes(add_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes], data: Any) -> None:
+    payload = bytearray(EXAMPLE)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=6))):
+        position = data.draw(st.integers(min_value=0, max_value=len(payload) - 1))
+        kind = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+        if kind == "delete":
+            del payload[position]
+        else:
+            byte = data.draw(st.integers(min_value=0, max_value=255))
+            if kind == "insert":
+                payload.insert(position, byte)
+            else:
+                payload[position] = byte
+    _answer(add_raw, bytes(payload))
+
+
+def test_the_server_still_serves_after_the_generated_requests(
+    add_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes],
+) -> None:
+    request = add_request(example_campaign("after generated requests"))
+    assert _answer(add_raw, request.SerializeToString()) == grpc.StatusCode.OK
