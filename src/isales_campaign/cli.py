@@ -13,6 +13,7 @@ from pathlib import Path
 
 from isales_campaign import logs
 from isales_campaign.config import ConfigError, Settings
+from isales_campaign.metrics import serve_metrics
 
 log = logging.getLogger("isales")
 
@@ -89,6 +90,7 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.service.server import serve_forever
 
+    serve_metrics(settings.metrics_listen)
     serve_forever(settings)
     return 0
 
@@ -96,6 +98,7 @@ def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
 def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.run import run_gateway
 
+    serve_metrics(settings.metrics_listen)
     run_gateway(settings)
     return 0
 
@@ -108,6 +111,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         # Both halves live in this process: a fresh token keeps the signing keys
         # from anyone else who can reach the gRPC port.
         settings = replace(settings, internal_token=secrets.token_urlsafe(32))
+    serve_metrics(settings.metrics_listen)
     running = start_server(settings)
     try:
         run_gateway(settings)  # returns on SIGTERM/SIGINT, after the gateway drained

@@ -66,6 +66,8 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     #: Shared by the service and its gateways: only holders get auth-v2 signing keys.
     internal_token: str = field(default="", repr=False)
+    #: host:port of the Prometheus /metrics endpoint; "" serves none.
+    metrics_listen: str = ""
     #: TLS of the gRPC server; None serves plaintext.
     grpc_tls: TlsFiles | None = None
     #: TLS of the gateway's connection to `grpc_target`; None connects in plaintext.
@@ -78,7 +80,7 @@ class Settings:
         return cls(
             database_url=env.get("ISALES_DATABASE_URL", DEFAULT_DATABASE_URL),
             grpc_listen=grpc_listen,
-            http_listen=env.get("ISALES_HTTP_LISTEN", DEFAULT_HTTP_LISTEN),
+            http_listen=_listen(env, "ISALES_HTTP_LISTEN", DEFAULT_HTTP_LISTEN),
             grpc_target=env.get("ISALES_GRPC_TARGET", grpc_listen),
             max_active_tasks=_int(env, "ISALES_MAX_ACTIVE_TASKS", 20, minimum=0),
             max_campaigns_per_family=_int(env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY", 20, minimum=0),
@@ -89,9 +91,18 @@ class Settings:
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
             internal_token=env.get("ISALES_INTERNAL_TOKEN", ""),
+            metrics_listen=_listen(env, "ISALES_METRICS_LISTEN", ""),
             grpc_tls=_server_tls(env),
             grpc_target_tls=_target_tls(env),
         )
+
+
+def split_listen(address: str, name: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port); `name` is the setting, for the error."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{name} must be host:port, not {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _server_tls(env: Mapping[str, str]) -> TlsFiles | None:
@@ -114,6 +125,13 @@ def _target_tls(env: Mapping[str, str]) -> TlsFiles | None:
     if bool(cert) != bool(key):
         raise ConfigError("ISALES_GRPC_TARGET_CERT and ISALES_GRPC_TARGET_KEY go together")
     return TlsFiles(cert=cert, key=key, ca=ca)
+
+
+def _listen(env: Mapping[str, str], name: str, default: str) -> str:
+    address = env.get(name, default)
+    if address:
+        split_listen(address, name)
+    return address
 
 
 def _pem_file(env: Mapping[str, str], name: str) -> str:

@@ -1,4 +1,5 @@
-"""Per-request context: the request id, one JSON log line per request, and a last-resort 500.
+"""Per-request context: the request id, one JSON log line and metrics per request, and a
+last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so the request body is streamed untouched.
 """
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import envelope
 from isales_campaign.logs import REQUEST_ID_PATTERN
+from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -64,6 +66,9 @@ class RequestContext:
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
+            elapsed = time.perf_counter() - started
+            HTTP_HANDLED.labels(str(status), state.get("result_code") or "").inc()
+            HTTP_HANDLING_SECONDS.observe(elapsed)
             log.info(
                 "request",
                 extra={
@@ -73,7 +78,7 @@ class RequestContext:
                     "status": status,
                     "result_code": state.get("result_code"),
                     "access_key": state.get("access_key"),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(elapsed * 1000, 3),
                 },
             )
 

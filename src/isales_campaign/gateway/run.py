@@ -10,7 +10,7 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-from isales_campaign.config import Settings
+from isales_campaign.config import Settings, split_listen
 from isales_campaign.gateway.app import create_app
 
 log = logging.getLogger("isales_campaign.gateway")
@@ -28,16 +28,8 @@ class GatewayServer(uvicorn.Server):
             self.should_exit = True
 
 
-def split_listen(address: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` -> (host, port)."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"ISALES_HTTP_LISTEN must be host:port, not {address!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewayServer:
-    host, port = split_listen(settings.http_listen)
+    host, port = split_listen(settings.http_listen, "ISALES_HTTP_LISTEN")
     config = uvicorn.Config(
         app or create_app(settings),
         host=host,

@@ -1,0 +1,45 @@
+"""Prometheus metrics of the gRPC server and the gateway, served on ISALES_METRICS_LISTEN.
+
+The names follow the conventions of the gRPC ecosystem's Prometheus
+middleware (`grpc_server_handled_total`, `grpc_server_handling_seconds`) so
+existing dashboards apply; the gateway's carry the legacy result code.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+from isales_campaign.config import split_listen
+
+log = logging.getLogger(__name__)
+
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "gRPC calls completed by the server, by method and status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time the server took to answer a gRPC call.",
+    ["grpc_service", "grpc_method"],
+)
+HTTP_HANDLED = Counter(
+    "isales_gateway_requests_total",
+    "REST requests answered by the gateway, by HTTP status and legacy result code.",
+    ["status", "result_code"],
+)
+HTTP_HANDLING_SECONDS = Histogram(
+    "isales_gateway_request_seconds",
+    "Time the gateway took to answer a REST request.",
+)
+
+
+def serve_metrics(listen: str) -> None:
+    """Expose /metrics on `listen` (host:port) in a background thread; "" does nothing."""
+    if not listen:
+        return
+    host, port = split_listen(listen, "ISALES_METRICS_LISTEN")
+    start_http_server(port, addr=host)
+    log.info("metrics listening", extra={"address": listen})
