@@ -223,6 +223,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         EMPTY,
     ),
     ("name blank", _set("name", "   "), C + "name", EMPTY),
+    ("name of ideographic spaces", _set("name", "\u3000\u00a0"), C + "name", EMPTY),
     ("skillName blank", _set("skill_param.skill_name", "\t "), SP + "skill_name", EMPTY),
     (
         "deviceSign blank",
@@ -477,7 +478,11 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("maxAlertingTime 121", _set("max_alerting_time", 121), C + "max_alerting_time", VALUE),
     (
         "maxAlertingTime 8 previewed",
-        _all(_previewed, _set("max_alerting_time", 8)),
+        _all(
+            _previewed,
+            _set("max_alerting_time", 8),
+            _set("skill_param.preview_param.auto_call_time", 5),
+        ),
         C + "max_alerting_time",
         VALUE,
     ),
@@ -688,7 +693,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         RP + "call_interval",
         VALUE,
     ),
-    ("policyType 2", _set("retry_policy.policy_type", 2), RP + "policy_type", VALUE),
+    (
+        "policyType 2",
+        _all(_clear("call_policy"), _set("retry_policy.policy_type", 2)),
+        RP + "policy_type",
+        VALUE,
+    ),
     (
         "resultRetry result 10",
         _result_retry(RR(result=10, call_interval=600, retry_number=1)),
@@ -814,6 +824,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         C + "call_back_url",
         VALUE,
     ),
+    (
+        "callBackUrl user but no host",
+        _set("call_back_url", "http://u@/x"),
+        C + "call_back_url",
+        VALUE,
+    ),
+    (
+        "callBackUrl password but no host",
+        _set("call_back_url", "https://user:pw@/cb"),
+        C + "call_back_url",
+        VALUE,
+    ),
     ("callBackUrl port only", _set("call_back_url", "http://:80/x"), C + "call_back_url", VALUE),
     ("initStatus 2", _set("init_status", 2), C + "init_status", VALUE),
     ("ccId 0", _set("cc_id", 0), C + "cc_id", VALUE),
@@ -824,6 +846,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         VALUE,
     ),
     # 02000008 conversion errors
+    (
+        "segment begin 99:99",
+        _set("schedule_param.workday_begin_time1", "99:99"),
+        SCH + "workday_begin_time1",
+        FORMAT,
+    ),
+    (
+        "segment end 12:60",
+        _set("schedule_param.workday_end_time1", "12:60"),
+        SCH + "workday_end_time1",
+        FORMAT,
+    ),
     (
         "strBeginTime without time",
         lambda c: setattr(c, "str_begin_time", c.str_begin_time[:10]),
@@ -858,7 +892,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     # 02000009 incorrect combination
     (
         "outBoundType differs from deviceType",
-        _set("skill_param.out_bound_type", 6),
+        _set("device_type", 6),
         SP + "out_bound_type",
         COMBINATION,
     ),
@@ -1094,17 +1128,31 @@ CASES: list[tuple[str, Mutation, str, str]] = [
 ]
 
 
+#: Cases whose change necessarily breaks a second rule too.
+ALSO_BROKEN = {
+    "outBoundType 3": {SP + "out_bound_type": {COMBINATION}, SP + "predict_param": {COMBINATION}},
+    "11 resultRetry items": {RP + "result_retry": {COMBINATION}},  # only 9 results exist
+}
+
+
 @pytest.mark.parametrize(
     ("mutation", "path", "code"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_rule_is_enforced(
-    rules_stub: CampaignServiceStub, mutation: Mutation, path: str, code: str
+    rules_stub: CampaignServiceStub,
+    mutation: Mutation,
+    path: str,
+    code: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     campaign = example_campaign()
     mutation(campaign)
     failure = rejected(rules_stub, add_request(campaign))
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert code in failure.codes_by_field().get(path, set()), failure.violations
+    expected: dict[str, set[str]] = {path: {code}}
+    for other, codes in ALSO_BROKEN.get(request.node.callspec.id, {}).items():
+        expected.setdefault(other, set()).update(codes)
+    assert failure.codes_by_field() == expected, failure.violations
     codes = {c for _, c, _ in failure.violations}
     assert failure.reason == (codes.pop() if len(codes) == 1 else "0200001")
     assert path in failure.message

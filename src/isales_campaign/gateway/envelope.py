@@ -22,8 +22,9 @@ from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, from_leg
 SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
 PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
 DATABASE_ERROR = legacy_code(ResultCode.RESULT_CODE_DATABASE_ERROR)
-#: Descriptions list at most this many problems (a body can hold thousands of bad items).
-MAX_LISTED = 50
+#: Descriptions list at most this many problems (a body can hold thousands of bad items),
+#: as many as the service's BadRequest holds.
+MAX_LISTED = 20
 
 _SEGMENT = re.compile(r"([a-z0-9_]+)((?:\[\d+\])*)")
 #: Proto fields the legacy API names differently.

@@ -48,13 +48,12 @@ log = logging.getLogger(__name__)
 
 def contract_problems(message: Message) -> list[FieldProblem]:
     """Every violation of the rules declared in the contract, in field order."""
-    too_long = over_long_lists(message)
-    if too_long:
-        # Validate the items that fit within the limits, in a copy cut to them.
+    if over_long_lists(message):
+        # Validate the items that fit within the limits, in a copy cut to them
+        # (cutting also finds over-long lists inside the items that are kept).
         cut = type(message)()
         cut.CopyFrom(message)
-        over_long_lists(cut, cut=True)
-        return too_long + _validate(cut)
+        return over_long_lists(cut, cut=True) + _validate(cut)
     return _validate(message)
 
 
