@@ -1317,6 +1317,17 @@ def test_items_beyond_a_list_limit_are_not_validated(rules_stub: CampaignService
     assert int(failure.metadata["problem_count"]) == 1 + 2 * 98
 
 
+def test_over_long_lists_inside_kept_items_are_reported(rules_stub: CampaignServiceStub) -> None:
+    campaign = example_campaign()
+    policies = campaign.retry_policy.policy_json
+    policies.extend([policies[0]] * 50)
+    policies[1].result_policy.extend([policies[1].result_policy[0]] * 10)
+    failure = rejected(rules_stub, add_request(campaign))
+    codes = failure.codes_by_field()
+    assert TOO_MANY in codes[RP + "policy_json"]
+    assert TOO_MANY in codes[RP + "policy_json[1].result_policy"]
+
+
 def test_time_beyond_the_calendar_in_utc(rules_stub: CampaignServiceStub) -> None:
     campaign = example_campaign()
     campaign.str_end_time = "9999-12-31 23:59:59"
