@@ -90,7 +90,7 @@ class Settings:
             auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
-            internal_token=env.get("ISALES_INTERNAL_TOKEN", ""),
+            internal_token=_token(env, "ISALES_INTERNAL_TOKEN"),
             metrics_listen=_listen(env, "ISALES_METRICS_LISTEN", ""),
             grpc_tls=_server_tls(env),
             grpc_target_tls=_target_tls(env),
@@ -125,6 +125,15 @@ def _target_tls(env: Mapping[str, str]) -> TlsFiles | None:
     if bool(cert) != bool(key):
         raise ConfigError("ISALES_GRPC_TARGET_CERT and ISALES_GRPC_TARGET_KEY go together")
     return TlsFiles(cert=cert, key=key, ca=ca)
+
+
+def _token(env: Mapping[str, str], name: str) -> str:
+    # Secrets mounted from files often end in a newline; gRPC metadata takes
+    # printable ASCII only.
+    token = env.get(name, "").strip()
+    if not all("!" <= char <= "~" for char in token):
+        raise ConfigError(f"{name} must be printable ASCII without spaces")
+    return token
 
 
 def _listen(env: Mapping[str, str], name: str, default: str) -> str:

@@ -1,0 +1,36 @@
+"""Settings from the environment: defaults, parsing, and refusals that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from isales_campaign.config import ConfigError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert (settings.internal_token, settings.metrics_listen, settings.grpc_tls) == ("", "", None)
+
+
+def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
+    settings = Settings.from_env({"ISALES_INTERNAL_TOKEN": "s3cr3t-token\n"})
+    assert settings.internal_token == "s3cr3t-token"
+    assert "s3cr3t" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ISALES_INTERNAL_TOKEN": "two words"}, "ISALES_INTERNAL_TOKEN"),
+        ({"ISALES_INTERNAL_TOKEN": "tökén"}, "ISALES_INTERNAL_TOKEN"),
+        ({"ISALES_METRICS_LISTEN": "9464"}, "ISALES_METRICS_LISTEN"),
+        ({"ISALES_HTTP_LISTEN": "localhost:http"}, "ISALES_HTTP_LISTEN"),
+        ({"ISALES_MAX_ACTIVE_TASKS": "-1"}, "ISALES_MAX_ACTIVE_TASKS"),
+        ({"ISALES_GRPC_TIMEOUT_SECONDS": "0"}, "ISALES_GRPC_TIMEOUT_SECONDS"),
+        ({"ISALES_DEPLOYMENT": "moon"}, "ISALES_DEPLOYMENT"),
+    ],
+)
+def test_unusable_values_are_refused(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
