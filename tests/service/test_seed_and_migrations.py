@@ -110,6 +110,24 @@ def test_seed_is_authoritative_for_the_tenants_it_lists(database_url: str, tmp_p
     assert queues == {(7, 2), (8, 2)}
 
 
+def test_a_key_moves_between_tenants_of_one_file(database_url: str, tmp_path: Path) -> None:
+    seed_file = tmp_path / "seed.toml"
+    seed_file.write_text(SEED + OTHER_TENANT)
+    assert isales("seed", str(seed_file), database_url=database_url).returncode == 0
+    # ak-7 moves to VDN 8, which the file lists first.
+    moved = OTHER_TENANT.replace('"ak-8"', '"ak-7"') + SEED.replace('"ak-7"', '"ak-7-new"')
+    seed_file.write_text(moved)
+    result = isales("seed", str(seed_file), database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            keys = set(connection.execute(select(app_keys.c.access_key, app_keys.c.vdn_id)))
+    finally:
+        engine.dispose()
+    assert keys == {("ak-7", 8), ("ak-7-new", 7)}
+
+
 def test_bad_seed_file_is_refused(sqlite_url: str, tmp_path: Path) -> None:
     seed_file = tmp_path / "seed.toml"
     seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "Mars/Olympus"\n')
@@ -135,6 +153,7 @@ def test_bad_seed_file_is_refused(sqlite_url: str, tmp_path: Path) -> None:
             "two VDNs",
         ),
         ({"tenants": {"vdn_id": 1}}, "array"),
+        ({"tenants": [{"vdn_id": 3}, {"vdn_id": 3}]}, "VDN 3 is listed twice"),
     ],
 )
 def test_seed_validation(document: dict[str, object], message: str) -> None:

@@ -69,6 +69,10 @@ def parse_seed(document: dict[str, Any]) -> list[TenantSeed]:
     if not isinstance(raw_tenants, list):
         raise SeedError("'tenants' must be an array of tables ([[tenants]])")
     seeds = [_tenant(raw, f"tenants[{i}]") for i, raw in enumerate(raw_tenants)]
+    vdn_ids = [seed.vdn_id for seed in seeds]
+    for vdn_id in sorted(set(vdn_ids)):
+        if vdn_ids.count(vdn_id) > 1:
+            raise SeedError(f"VDN {vdn_id} is listed twice; list each tenant once")
     owners: dict[str, int] = {}
     for seed in seeds:
         for key in seed.app_keys:
@@ -89,8 +93,8 @@ def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> SeedOutcome:
     """Insert, update and remove everything in one transaction."""
     revoked_keys = removed_queues = 0
     with engine.begin() as connection:
+        # Removals first, so a key may move from one listed tenant to another.
         for seed in seeds:
-            _upsert_tenant(connection, seed)
             listed_keys = [key.access_key for key in seed.app_keys]
             listed_queues = [queue.id for queue in seed.skill_queues]
             revoked_keys += _remove_unlisted(
@@ -99,6 +103,8 @@ def apply_seed(engine: Engine, seeds: list[TenantSeed]) -> SeedOutcome:
             removed_queues += _remove_unlisted(
                 connection, skill_queues.c.skill_id, seed.vdn_id, listed_queues
             )
+        for seed in seeds:
+            _upsert_tenant(connection, seed)
     return SeedOutcome(len(seeds), revoked_keys, removed_queues)
 
 
