@@ -11,6 +11,11 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert (settings.internal_token, settings.metrics_listen, settings.grpc_tls) == ("", "", None)
+    # No cap on campaigns in all while they cannot be deleted.
+    assert settings.max_campaigns_per_family is None
+    assert (
+        Settings.from_env({"ISALES_MAX_CAMPAIGNS_PER_FAMILY": "20"}).max_campaigns_per_family == 20
+    )
 
 
 def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
@@ -27,6 +32,7 @@ def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
         ({"ISALES_METRICS_LISTEN": "9464"}, "ISALES_METRICS_LISTEN"),
         ({"ISALES_HTTP_LISTEN": "localhost:http"}, "ISALES_HTTP_LISTEN"),
         ({"ISALES_MAX_ACTIVE_TASKS": "-1"}, "ISALES_MAX_ACTIVE_TASKS"),
+        ({"ISALES_MAX_CAMPAIGNS_PER_FAMILY": "0"}, "ISALES_MAX_CAMPAIGNS_PER_FAMILY"),
         ({"ISALES_GRPC_TIMEOUT_SECONDS": "0"}, "ISALES_GRPC_TIMEOUT_SECONDS"),
         ({"ISALES_DEPLOYMENT": "moon"}, "ISALES_DEPLOYMENT"),
     ],

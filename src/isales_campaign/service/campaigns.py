@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from isales_campaign.config import Deployment
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import (
-    VENDOR_LIMITS,
+    DEFAULT_LIMITS,
     CampaignLimits,
     CampaignStore,
     NewCampaign,
@@ -66,7 +66,7 @@ class CampaignService:
         self,
         store: CampaignStore,
         *,
-        limits: CampaignLimits = VENDOR_LIMITS,
+        limits: CampaignLimits = DEFAULT_LIMITS,
         deployment: Deployment = Deployment.CLOUD,
         clock: Clock = system_clock,
     ) -> None:

@@ -85,14 +85,17 @@ _INSERT = insert(campaigns).returning(campaigns.c.id)
 
 @dataclass(frozen=True, slots=True)
 class CampaignLimits:
-    """Per tenant and device family: campaigns not yet ended, and campaigns at all."""
+    """Per tenant and device family: campaigns not yet ended, and campaigns at all.
+
+    The vendor also caps campaigns at all (20); that cap is off (None) by default
+    because campaigns cannot be deleted here yet, so it would lock a tenant out.
+    """
 
     active: int = 20
-    total: int = 20
+    total: int | None = None
 
 
-#: The vendor's defaults: 20 of each family in all, 20 of them active.
-VENDOR_LIMITS = CampaignLimits()
+DEFAULT_LIMITS = CampaignLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +234,7 @@ class CampaignStore:
             raise NameTaken(campaign.vdn_id, campaign.name)
         family = campaign.family.label
         total, active = int(checks.total), int(checks.active)
-        if total >= limits.total:
+        if limits.total is not None and total >= limits.total:
             raise _quota_exceeded(
                 campaign,
                 "campaigns",
