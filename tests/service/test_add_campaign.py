@@ -286,6 +286,20 @@ def test_retries_with_an_idempotency_key_add_once(
     assert not stub.AddCampaign(other, timeout=10).replayed
 
 
+def test_a_retry_after_midnight_is_answered_with_its_campaign(stub_with: StubFactory) -> None:
+    clock = FixedClock(datetime(2026, 11, 26, 23, 59, 55, tzinfo=UTC))
+    stub = stub_with(clock=clock)
+    request = add_request(example_campaign(today=date(2026, 11, 26)))  # starts 00:00 that day
+    request.idempotency_key = "late-retry"
+    first = stub.AddCampaign(request, timeout=10)
+    clock.now = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
+    again = stub.AddCampaign(request, timeout=10)
+    assert (again.id, again.replayed) == (first.id, True)
+    # Without the key the same campaign is judged anew: its start is now before today.
+    request.idempotency_key = ""
+    assert rejected(stub, request.campaign).reason == "0200002"
+
+
 def test_idempotency_key_characters(stub: CampaignServiceStub) -> None:
     request = add_request(example_campaign())
     request.idempotency_key = "no spaces allowed"

@@ -83,8 +83,22 @@ class CampaignService:
             tenant = self._store.tenant(request.vdn_id)
             if tenant is None:
                 raise TenantNotFound(request.vdn_id)
-            now = self._clock()
             campaign = request.campaign
+            if request.idempotency_key and not problems:
+                # A retry is answered with what it stored even when the clock has since
+                # moved past its start day.
+                earlier = self._store.earlier_add(
+                    request.vdn_id,
+                    request.idempotency_key,
+                    campaign.SerializeToString(deterministic=True),
+                )
+                if earlier is not None:
+                    return AddedCampaign(
+                        id=earlier.id,
+                        status=CampaignStatus.ValueType(earlier.status),
+                        replayed=True,
+                    )
+            now = self._clock()
             checked = self._domain_rules(campaign, tenant, now, problems)
             problems += checked.problems
             if problems:

@@ -169,9 +169,12 @@ class CampaignStore:
             with self._writer, self._engine.begin() as connection:
                 if connection.scalar(_LOCK_TENANT, {"vdn_id": campaign.vdn_id}) is None:
                     raise TenantNotFound(campaign.vdn_id)
-                earlier = self._earlier_add(connection, campaign)
-                if earlier is not None:
-                    return earlier
+                if campaign.idempotency_key is not None:
+                    earlier = _earlier_add(
+                        connection, campaign.vdn_id, campaign.idempotency_key, campaign.config
+                    )
+                    if earlier is not None:
+                        return earlier
                 self._check(connection, campaign, limits, now)
                 if validate_only:
                     return StoredCampaign(id=0, status=campaign.status)
@@ -199,19 +202,12 @@ class CampaignStore:
         assert new_id is not None
         return StoredCampaign(id=int(new_id), status=campaign.status)
 
-    @staticmethod
-    def _earlier_add(connection: Connection, campaign: NewCampaign) -> StoredCampaign | None:
-        if campaign.idempotency_key is None:
-            return None
-        row = connection.execute(
-            _EARLIER_ADD,
-            {"vdn_id": campaign.vdn_id, "idempotency_key": campaign.idempotency_key},
-        ).first()
-        if row is None:
-            return None
-        if bytes(row.config) != campaign.config:
-            raise IdempotencyKeyReused(campaign.vdn_id)
-        return StoredCampaign(id=int(row.id), status=int(row.status), replayed=True)
+    def earlier_add(
+        self, vdn_id: int, idempotency_key: str, config: bytes
+    ) -> StoredCampaign | None:
+        """The campaign an earlier add with this key stored, if any (outside a transaction)."""
+        with read_only(self._engine) as connection:
+            return _earlier_add(connection, vdn_id, idempotency_key, config)
 
     @staticmethod
     def _check(
@@ -267,3 +263,16 @@ def _quota_exceeded(
             usage=usage,
         ),
     )
+
+
+def _earlier_add(
+    connection: Connection, vdn_id: int, idempotency_key: str, config: bytes
+) -> StoredCampaign | None:
+    row = connection.execute(
+        _EARLIER_ADD, {"vdn_id": vdn_id, "idempotency_key": idempotency_key}
+    ).first()
+    if row is None:
+        return None
+    if bytes(row.config) != config:
+        raise IdempotencyKeyReused(vdn_id)
+    return StoredCampaign(id=int(row.id), status=int(row.status), replayed=True)
