@@ -55,7 +55,7 @@ _EARLIER_ADD = select(campaigns.c.id, campaigns.c.status, campaigns.c.config).wh
     campaigns.c.idempotency_key == bindparam("idempotency_key"),
 )
 #: Every check of an add in one round trip.
-_CHECKS = select(
+_CHECK_COLUMNS = (
     exists()
     .where(
         skill_queues.c.vdn_id == bindparam("vdn_id"),
@@ -74,6 +74,11 @@ _CHECKS = select(
     )
     .scalar_subquery()
     .label("active"),
+)
+_CHECKS = select(*_CHECK_COLUMNS)
+#: With the cap on campaigns in all, which counts a family's whole history.
+_CHECKS_WITH_TOTAL = select(
+    *_CHECK_COLUMNS,
     select(func.count())
     .select_from(campaigns)
     .where(campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.family == bindparam("family"))
@@ -214,7 +219,7 @@ class CampaignStore:
         connection: Connection, campaign: NewCampaign, limits: CampaignLimits, now: datetime
     ) -> None:
         checks = connection.execute(
-            _CHECKS,
+            _CHECKS if limits.total is None else _CHECKS_WITH_TOTAL,
             {
                 "vdn_id": campaign.vdn_id,
                 # IVR campaigns name no queue: -1 matches none, and is not asked about.
@@ -229,7 +234,7 @@ class CampaignStore:
         if checks.name_taken:
             raise NameTaken(campaign.vdn_id, campaign.name)
         family = campaign.family.label
-        total, active = int(checks.total), int(checks.active)
+        total = int(checks.total) if limits.total is not None else 0
         if limits.total is not None and total >= limits.total:
             raise _quota_exceeded(
                 campaign,
@@ -239,6 +244,7 @@ class CampaignStore:
                 f"{total} {family} campaigns, ended ones included; the limit is "
                 f"{limits.total}: delete one before adding another",
             )
+        active = int(checks.active)
         if active >= limits.active:
             raise _quota_exceeded(
                 campaign,
