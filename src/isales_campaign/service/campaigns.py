@@ -83,25 +83,14 @@ class CampaignService:
             tenant = self._store.tenant(request.vdn_id)
             if tenant is None:
                 raise TenantNotFound(request.vdn_id)
-            campaign = request.campaign
-            if request.idempotency_key and not problems:
-                # A retry is answered with what it stored even when the clock has since
-                # moved past its start day.
-                earlier = self._store.earlier_add(
-                    request.vdn_id,
-                    request.idempotency_key,
-                    campaign.SerializeToString(deterministic=True),
-                )
-                if earlier is not None:
-                    return AddedCampaign(
-                        id=earlier.id,
-                        status=CampaignStatus.ValueType(earlier.status),
-                        replayed=True,
-                    )
             now = self._clock()
+            campaign = request.campaign
             checked = self._domain_rules(campaign, tenant, now, problems)
             problems += checked.problems
             if problems:
+                earlier = self._retry_of_earlier_day(request, problems)
+                if earlier is not None:
+                    return earlier
                 raise InvalidArgument(problems)
             # Without problems both times parsed.
             assert checked.begin_at is not None
@@ -134,6 +123,26 @@ class CampaignService:
             )
         return AddedCampaign(
             id=stored.id, status=CampaignStatus.ValueType(stored.status), replayed=stored.replayed
+        )
+
+    def _retry_of_earlier_day(
+        self, request: AddCampaignRequest, problems: list[FieldProblem]
+    ) -> AddedCampaign | None:
+        """A retry refused only because the day has changed since its first attempt is
+        answered with the campaign that attempt stored."""
+        if not request.idempotency_key or any(
+            p.code != ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY for p in problems
+        ):
+            return None
+        earlier = self._store.earlier_add(
+            request.vdn_id,
+            request.idempotency_key,
+            request.campaign.SerializeToString(deterministic=True),
+        )
+        if earlier is None:
+            return None
+        return AddedCampaign(
+            id=earlier.id, status=CampaignStatus.ValueType(earlier.status), replayed=True
         )
 
     def _domain_rules(

@@ -210,8 +210,11 @@ class CampaignStore:
     def earlier_add(
         self, vdn_id: int, idempotency_key: str, config: bytes
     ) -> StoredCampaign | None:
-        """The campaign an earlier add with this key stored, if any (outside a transaction)."""
-        with read_only(self._engine) as connection:
+        """The campaign an earlier add with this key stored, if any. Under the tenant's
+        lock, so an add of the same key still in flight is waited for."""
+        with self._writer, self._engine.begin() as connection:
+            if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
+                return None
             return _earlier_add(connection, vdn_id, idempotency_key, config)
 
     @staticmethod
