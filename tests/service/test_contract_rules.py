@@ -224,6 +224,14 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     ("name blank", _set("name", "   "), C + "name", EMPTY),
     ("name of ideographic spaces", _set("name", "\u3000\u00a0"), C + "name", EMPTY),
+    (
+        "skillName of a vertical tab",
+        _set("skill_param.skill_name", "\x0b"),
+        SP + "skill_name",
+        EMPTY,
+    ),
+    ("name with a C1 control character", _set("name", "a\x85"), C + "name", CHARS),
+    ("description with a C1 control", _set("description", "x\x90y"), C + "description", CHARS),
     ("skillName blank", _set("skill_param.skill_name", "\t "), SP + "skill_name", EMPTY),
     (
         "deviceSign blank",

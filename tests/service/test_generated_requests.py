@@ -1,12 +1,14 @@
 """Generated requests against a live server: a documented status every time, never a fault.
 
-Two generators: campaigns whose fields take arbitrary values of their proto
-types (drawn from the contract's descriptors), and the documented example's
-bytes with random damage.
+Three generators: campaigns whose fields take arbitrary values of their proto
+types (drawn from the contract's descriptors), the documented example with a
+few fields changed (many of these pass and reach the database), and the
+example's bytes with random damage.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -46,9 +48,10 @@ def add_raw(
 ) -> Iterator[grpc.UnaryUnaryMultiCallable[bytes, bytes]]:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('generated')) / 'isales.db'}"
     seed_database(url)
-    running = start_server(
-        replace(Settings(), database_url=url, grpc_listen="127.0.0.1:0"), migrate=False
+    settings = replace(
+        Settings(), database_url=url, grpc_listen="127.0.0.1:0", max_active_tasks=1_000_000
     )
+    running = start_server(settings, migrate=False)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     yield channel.unary_unary(
         "/isales.campaign.v2.CampaignService/AddCampaign",
@@ -118,6 +121,50 @@ def test_campaigns_of_any_values(
     request = AddCampaignRequest(vdn_id=vdn_id)
     _build(request.campaign, values)
     _answer(add_raw, request.SerializeToString())
+
+
+FieldPath = tuple[tuple[str, ...], FieldDescriptor]
+
+
+def _scalar_paths(descriptor: Descriptor, prefix: tuple[str, ...] = ()) -> list[FieldPath]:
+    """Every scalar field below `descriptor` (repeated messages through their first item)."""
+    found: list[FieldPath] = []
+    for field in descriptor.fields:
+        path = (*prefix, field.name)
+        if field.message_type is None:
+            found.append((path, field))
+        elif len(path) < 5:
+            found += _scalar_paths(field.message_type, path)
+    return found
+
+
+SCALAR_PATHS = _scalar_paths(pb.Campaign.DESCRIPTOR)
+NAMES = itertools.count()
+
+
+def _put(message: Any, path: tuple[str, ...], value: Any) -> None:
+    *parents, name = path
+    for part in parents:
+        child = getattr(message, part)
+        if message.DESCRIPTOR.fields_by_name[part].is_repeated:
+            message = child[0] if child else child.add()
+        else:
+            message = child
+    if message.DESCRIPTOR.fields_by_name[name].is_repeated:
+        getattr(message, name).append(value)
+    else:
+        setattr(message, name, value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_example_with_a_few_fields_changed(
+    add_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes], data: Any
+) -> None:
+    campaign = example_campaign(f"changed example {next(NAMES)}")
+    for path, field in data.draw(st.lists(st.sampled_from(SCALAR_PATHS), min_size=1, max_size=3)):
+        _put(campaign, path, data.draw(_scalar(field)))
+    _answer(add_raw, add_request(campaign).SerializeToString())
 
 
 EXAMPLE = add_request(example_campaign("damaged example")).SerializeToString()
