@@ -1,8 +1,9 @@
 """Prometheus metrics of the gRPC server and the gateway, served on ISALES_METRICS_LISTEN.
 
-The names follow the conventions of the gRPC ecosystem's Prometheus
-middleware (`grpc_server_handled_total`, `grpc_server_handling_seconds`) so
-existing dashboards apply; the gateway's carry the legacy result code.
+The gRPC server's metrics take the names and labels of go-grpc-prometheus
+(`grpc_server_started_total`, `grpc_server_handled_total`,
+`grpc_server_handling_seconds`) for its unary calls; the gateway's carry the
+legacy result code.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from isales_campaign.config import split_listen
 
 log = logging.getLogger(__name__)
 
+GRPC_STARTED = Counter(
+    "grpc_server_started_total",
+    "gRPC calls started on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
 GRPC_HANDLED = Counter(
     "grpc_server_handled_total",
     "gRPC calls completed by the server, by method and status code.",
-    ["grpc_service", "grpc_method", "grpc_code"],
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
 )
 GRPC_HANDLING_SECONDS = Histogram(
     "grpc_server_handling_seconds",
     "Time the server took to answer a gRPC call.",
-    ["grpc_service", "grpc_method"],
+    ["grpc_type", "grpc_service", "grpc_method"],
 )
 HTTP_HANDLED = Counter(
     "isales_gateway_requests_total",

@@ -24,6 +24,7 @@ def _sample(name: str, **labels: str) -> float:
 def _handled(code: str) -> float:
     return _sample(
         "grpc_server_handled_total",
+        grpc_type="unary",
         grpc_service="isales.campaign.v2.CampaignService",
         grpc_method="AddCampaign",
         grpc_code=code,
@@ -65,6 +66,10 @@ def test_metrics_endpoint_of_a_server_process(sqlite_url: str, tmp_path: Path) -
         assert server.stop() == 0, server.log_text()
     assert (
         'grpc_server_handled_total{grpc_code="OK",grpc_method="AddCampaign",'
-        'grpc_service="isales.campaign.v2.CampaignService"} 1.0'
+        'grpc_service="isales.campaign.v2.CampaignService",grpc_type="unary"} 1.0'
+    ) in exposition
+    assert (
+        'grpc_server_started_total{grpc_method="AddCampaign",'
+        'grpc_service="isales.campaign.v2.CampaignService",grpc_type="unary"} 1.0'
     ) in exposition
     assert "grpc_server_handling_seconds_bucket" in exposition

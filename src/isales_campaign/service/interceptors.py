@@ -18,7 +18,7 @@ import grpc
 from grpc_status import rpc_status
 
 from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
-from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
+from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.errors import ServiceError
 
@@ -69,6 +69,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             token = current_request_id.set(request_id)
+            GRPC_STARTED.labels("unary", service, method).inc()
             started = time.perf_counter()
             failed = True
             try:
@@ -83,8 +84,9 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 # (ServicerContext.code() exists since grpcio 1.38; the stubs lack it.)
                 set_code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
                 code = set_code or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
-                GRPC_HANDLED.labels(service, method, code.name).inc()
-                GRPC_HANDLING_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+                GRPC_HANDLED.labels("unary", service, method, code.name).inc()
+                elapsed = time.perf_counter() - started
+                GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(elapsed)
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
