@@ -55,7 +55,7 @@ class Settings:
     #: 20); None sets no such cap, the default while campaigns cannot be deleted here.
     max_campaigns_per_family: int | None = None
     deployment: Deployment = Deployment.CLOUD
-    #: Worker threads of the gRPC server (and database connections per process).
+    #: Worker threads of the gRPC server; the database pool holds up to twice as many.
     grpc_workers: int = 16
     #: Largest accepted REST request body, in bytes.
     max_body_bytes: int = 1024 * 1024
