@@ -844,6 +844,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         C + "call_back_url",
         VALUE,
     ),
+    (
+        "callBackUrl port 65536",
+        _set("call_back_url", "http://h:65536/x"),
+        C + "call_back_url",
+        VALUE,
+    ),
     ("callBackUrl port only", _set("call_back_url", "http://:80/x"), C + "call_back_url", VALUE),
     ("initStatus 2", _set("init_status", 2), C + "init_status", VALUE),
     ("ccId 0", _set("cc_id", 0), C + "cc_id", VALUE),
@@ -1249,6 +1255,7 @@ def test_missing_campaign(rules_stub: CampaignServiceStub) -> None:
         _set("name", "名" * 32),
         _set("call_back_url", "http://callback.example:8080/results?x=1"),
         _set("call_back_url", "https://user:secret@callback.example"),
+        _set("call_back_url", "http://[::1]:65535/results"),
         _set("init_status", 1),
         _all(
             _set("schedule_param.workday_begin_time2", "23:59"),
@@ -1275,6 +1282,7 @@ def test_missing_campaign(rules_stub: CampaignServiceStub) -> None:
         "32 CJK characters",
         "http callback",
         "callback with user info",
+        "callback on IPv6 with the highest port",
         "paused",
         "begin equals end is rejected elsewhere",
     ],
