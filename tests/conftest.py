@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -92,6 +93,16 @@ def seed_database(url: str, document: dict[str, object] | None = None) -> None:
         apply_seed(engine, parse_seed(document or DEFAULT_SEED))
     finally:
         engine.dispose()
+
+
+class FixedClock:
+    """A clock for the service that tests set by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 ServerFactory = Callable[..., RunningServer]

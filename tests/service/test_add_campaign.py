@@ -15,7 +15,7 @@ from sqlalchemy import select
 from isales_campaign.config import Deployment
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import campaigns
-from tests.conftest import ServerFactory
+from tests.conftest import FixedClock, ServerFactory
 from tests.examples import add_request, example_campaign, ivr_campaign
 from tests.rpc_errors import Failure, failure_of
 
@@ -38,14 +38,6 @@ def stored_rows(database_url: str) -> list[dict[str, object]]:
 def tomorrow(name: str) -> pb.Campaign:
     """A campaign starting tomorrow: valid whatever day it already is in VDN 2's zone."""
     return example_campaign(name, today=date.today() + timedelta(days=1))
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 StubFactory = Callable[..., CampaignServiceStub]

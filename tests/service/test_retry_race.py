@@ -17,9 +17,8 @@ from isales_campaign.service.campaigns import AddedCampaign, CampaignService
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import tenants
 from isales_campaign.service.db.store import CampaignStore
-from tests.conftest import seed_database
+from tests.conftest import FixedClock, seed_database
 from tests.examples import add_request, example_campaign
-from tests.service.test_add_campaign import FixedClock
 
 #: Long enough for a thread to reach the lock it is meant to wait for.
 SETTLE_SECONDS = 0.5

@@ -96,21 +96,13 @@ def describe(
 
 def from_rpc_error(error: grpc.RpcError, *, unavailable: str) -> Outcome | None:
     """The answer for a failed call; None when it is no documented outcome (an internal fault)."""
-    status_code = error.code()
-    if status_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        rich = _rich_status(error)
-        info = _error_info(rich) if rich is not None else None
-        desc = (
-            rich.message
-            if rich is not None and info is not None and info.reason == DATABASE_ERROR
-            else unavailable
-        )
-        return Outcome(503, DATABASE_ERROR, desc)
     rich = _rich_status(error)
-    if rich is None:
-        return None
-    info = _error_info(rich)
-    if info is None or from_legacy(info.reason) is None:
+    info = _error_info(rich) if rich is not None else None
+    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if rich is not None and info is not None and info.reason == DATABASE_ERROR:
+            return Outcome(503, DATABASE_ERROR, rich.message)
+        return Outcome(503, DATABASE_ERROR, unavailable)
+    if rich is None or info is None or from_legacy(info.reason) is None:
         return None
     code = info.reason
     violations = _violations(rich)

@@ -21,6 +21,7 @@ name = "defaultAudioSkill"
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +70,9 @@ def parse_seed(document: dict[str, Any]) -> list[TenantSeed]:
     if not isinstance(raw_tenants, list):
         raise SeedError("'tenants' must be an array of tables ([[tenants]])")
     seeds = [_tenant(raw, f"tenants[{i}]") for i, raw in enumerate(raw_tenants)]
-    vdn_ids = [seed.vdn_id for seed in seeds]
-    for vdn_id in sorted(set(vdn_ids)):
-        if vdn_ids.count(vdn_id) > 1:
+    listed = Counter(seed.vdn_id for seed in seeds)
+    for vdn_id, times in sorted(listed.items()):
+        if times > 1:
             raise SeedError(f"VDN {vdn_id} is listed twice; list each tenant once")
     owners: dict[str, int] = {}
     for seed in seeds:

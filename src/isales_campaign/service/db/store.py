@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -171,9 +172,7 @@ class CampaignStore:
     ) -> StoredCampaign:
         """Store the campaign (unless `validate_only`); `now` is naive UTC."""
         try:
-            with self._writer, self._engine.begin() as connection:
-                if connection.scalar(_LOCK_TENANT, {"vdn_id": campaign.vdn_id}) is None:
-                    raise TenantNotFound(campaign.vdn_id)
+            with self._tenant_locked(campaign.vdn_id) as connection:
                 if campaign.idempotency_key is not None:
                     earlier = _earlier_add(
                         connection, campaign.vdn_id, campaign.idempotency_key, campaign.config
@@ -212,10 +211,17 @@ class CampaignStore:
     ) -> StoredCampaign | None:
         """The campaign an earlier add with this key stored, if any. Under the tenant's
         lock, so an add of the same key still in flight is waited for."""
+        with self._tenant_locked(vdn_id) as connection:
+            return _earlier_add(connection, vdn_id, idempotency_key, config)
+
+    @contextmanager
+    def _tenant_locked(self, vdn_id: int) -> Iterator[Connection]:
+        """A transaction holding the tenant's write lock: every write and every check
+        that must not race one runs inside it."""
         with self._writer, self._engine.begin() as connection:
             if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
-                return None
-            return _earlier_add(connection, vdn_id, idempotency_key, config)
+                raise TenantNotFound(vdn_id)
+            yield connection
 
     @staticmethod
     def _check(
@@ -237,14 +243,13 @@ class CampaignStore:
         if checks.name_taken:
             raise NameTaken(campaign.vdn_id, campaign.name)
         family = campaign.family.label
-        total = int(checks.total) if limits.total is not None else 0
-        if limits.total is not None and total >= limits.total:
+        if limits.total is not None and checks.total >= limits.total:
             raise _quota_exceeded(
                 campaign,
                 "campaigns",
                 limits.total,
-                total,
-                f"{total} {family} campaigns, ended ones included; the limit is "
+                int(checks.total),
+                f"{checks.total} {family} campaigns, ended ones included; the limit is "
                 f"{limits.total}: delete one before adding another",
             )
         active = int(checks.active)
