@@ -12,10 +12,10 @@ from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from sqlalchemy import create_engine
 
 from bench import payloads
-from isales_campaign.client import auth_v2
 from isales_campaign.client.http import sign_request
 from isales_campaign.gateway import envelope
 from isales_campaign.gateway.translate import translate_add_campaign
+from isales_campaign.legacy import auth_v2
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.store import CampaignStore, Tenant
 from isales_campaign.service.validation import contract_problems
@@ -47,7 +47,7 @@ def measure() -> dict[str, dict[str, Any]]:
 
     def validate() -> object:
         problems = contract_problems(request)
-        return problems + service._domain_rules(request.campaign, tenant, now, problems).problems
+        return problems + service._domain_problems(request.campaign, tenant, now, problems)
 
     url = "http://127.0.0.1:8080" + payloads.REST_PATH.format(vdn_id=1)
     ak, sk = payloads.access_key(1)
@@ -65,7 +65,7 @@ def measure() -> dict[str, dict[str, Any]]:
         "translate JSON -> AddCampaignRequest": lambda: translate_add_campaign(body, 1),
         "validate (protovalidate + domain)": validate,
         "  protovalidate only": lambda: contract_problems(request),
-        "  domain rules only": lambda: service._domain_rules(request.campaign, tenant, now, []),
+        "  domain rules only": lambda: service._domain_problems(request.campaign, tenant, now, []),
         "envelope encode (success)": lambda: envelope.render(envelope.SUCCESS, "", {"id": 123456}),
         "auth-v2 verify (canonical + HMAC)": verify,
         "AddCampaignRequest parse": lambda: AddCampaignRequest.FromString(serialized),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,9 @@ from isales_campaign.config import ConfigError, Settings
 from isales_campaign.metrics import serve_metrics
 
 log = logging.getLogger("isales")
+
+#: The VDN in a path of the vendor's API (`.../openapi/campaigns/{vdnId}[/{campaignId}[/...]]`).
+_VDN_IN_PATH = re.compile(r"/openapi/campaigns/(\d+)(?:/|$)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,13 +62,17 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     command = commands.add_parser(
         "sign",
         help="print an auth-v2 Authorization header value for a legacy REST request",
-        description="Keys come from --seed FILE (the app key of --vdn, by default the VDN at the "
-        "end of the URL), or --access-key/--secret-key, or ISALES_ACCESS_KEY/ISALES_SECRET_KEY.",
+        description="Keys come from --seed FILE (the app key of --vdn, by default the VDN in the "
+        "URL's path: the segment after /openapi/campaigns/, else the last one), or "
+        "--access-key/--secret-key, or ISALES_ACCESS_KEY/ISALES_SECRET_KEY.",
     )
     command.add_argument("url", help="the full request URL, e.g. http://127.0.0.1:8080/rest/...")
     command.add_argument("--method", default="POST", help="HTTP method (default POST)")
     command.add_argument(
-        "--body", type=Path, help="file holding the exact request body ('-' for stdin)"
+        "--body",
+        type=Path,
+        help="file holding the exact request body ('-' for stdin); omit it for a request "
+        "without a body (GET, pause/resume, DELETE without archiveHistory)",
     )
     command.add_argument("--seed", type=Path, help="TOML seed file to read the keys from")
     command.add_argument("--vdn", type=int, help="VDN whose app key to use with --seed")
@@ -164,8 +172,8 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def _sign(_settings: Settings, args: argparse.Namespace) -> int:
     from isales_campaign.client import CredentialsError, from_seed_file, sign_request
-    from isales_campaign.client.auth_v2 import format_timestamp
     from isales_campaign.client.http import Target
+    from isales_campaign.legacy.auth_v2 import format_timestamp
 
     try:
         target = Target.parse(args.url)
@@ -177,8 +185,9 @@ def _sign(_settings: Settings, args: argparse.Namespace) -> int:
     if args.seed is not None:
         vdn = args.vdn
         if vdn is None:
+            found = _VDN_IN_PATH.search(target.path)
             last = target.path.rstrip("/").rpartition("/")[2]
-            vdn = int(last) if last.isdigit() else None
+            vdn = int(found.group(1)) if found else int(last) if last.isdigit() else None
         if vdn is None:
             print("isales sign: --seed needs --vdn (the URL names no VDN)", file=sys.stderr)
             return 2

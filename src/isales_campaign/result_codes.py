@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from isales.campaign.v2 import result_code_pb2
 from isales.campaign.v2.result_code_pb2 import ResultCode
 
-__all__ = ["PROBLEM_COUNT_KEY", "ResultCode", "from_legacy", "legacy_code"]
+__all__ = ["PROBLEM_COUNT_KEY", "ResultCode", "combined_code", "from_legacy", "legacy_code"]
 
 #: `ErrorInfo.metadata` key counting all problems of a rejected request, of which
 #: `BadRequest` lists the first ones only.
@@ -33,3 +34,10 @@ def from_legacy(code: str) -> ResultCode.ValueType | None:
     """The result code whose legacy string is `code`, if there is one."""
     number = _table()[1].get(code)
     return None if number is None else ResultCode.ValueType(number)
+
+
+def combined_code(codes: Iterable[ResultCode.ValueType]) -> ResultCode.ValueType:
+    """The code of a request with these problems: one kind of problem keeps its own code,
+    a mix is a "parameter error" (0200001) whose description lists each problem."""
+    distinct = set(codes)
+    return distinct.pop() if len(distinct) == 1 else ResultCode.RESULT_CODE_PARAMETER_ERROR

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from isales_campaign.client.auth_v2 import format_timestamp
+from isales_campaign.legacy.auth_v2 import format_timestamp
 from tests.gateway.conftest import Stack, example_body, ivr_body, start_stack
 
 SUCCESS = re.compile(

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from isales_campaign.client import sign_request
-from isales_campaign.client.auth_v2 import format_timestamp
+from isales_campaign.legacy.auth_v2 import format_timestamp
 from isales_campaign.logs import JsonFormatter
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
 

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from isales_campaign import cli
+from isales_campaign.legacy import auth_v2
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body
 
 SEED_TOML = """
@@ -89,3 +90,61 @@ def test_sign_without_keys_fails(
     monkeypatch.delenv("ISALES_SECRET_KEY", raising=False)
     assert cli.main(["sign", "http://127.0.0.1:8080/rest/isales/v2/openapi/campaigns/1"]) == 2
     assert "no access key" in capsys.readouterr().err
+
+
+LIST_URL = "http://127.0.0.1:8080/rest/isales/v1/openapi/campaigns/1?name=a%20b&status=2&curPage="
+
+
+def test_sign_a_get_with_a_query_and_no_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No body: the canonical request ends with the `\\n` after the canonical headers."""
+    ak, sk = KEYS[1]
+    seed = tmp_path / "seed.toml"
+    seed.write_text(SEED_TOML.format(ak=ak, sk=sk), encoding="utf-8")
+    header = sign(capsys, LIST_URL, "--method", "GET", "--seed", str(seed))
+    parsed = auth_v2.parse_authorization(header)
+    assert (parsed.access_key, parsed.signed_headers) == (ak, "host")
+    canonical = (
+        b"GET\n/rest/isales/v1/openapi/campaigns/1\n"
+        b"curPage=&name=a%20b&status=2\n"
+        b"host\nhost:127.0.0.1%3A8080\n"
+    )
+    key = auth_v2.signing_key(sk, parsed.prefix)
+    assert parsed.signature == auth_v2.signature(key, canonical)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/rest/isales/v1/openapi/campaigns/1/7"),
+        ("PUT", "/rest/isales/v1/openapi/campaigns/1/7/pause"),
+        ("DELETE", "/rest/isales/v1/openapi/campaigns/1/7"),
+    ],
+)
+def test_sign_a_campaign_path_without_a_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], method: str, path: str
+) -> None:
+    """The seed's key is the one of the VDN in the path (1), not of the campaign id after it."""
+    ak, sk = KEYS[1]
+    seed = tmp_path / "seed.toml"
+    seed.write_text(SEED_TOML.format(ak=ak, sk=sk), encoding="utf-8")
+    header = sign(
+        capsys,
+        "http://127.0.0.1:8080" + path,
+        "--method",
+        method,
+        "--seed",
+        str(seed),
+        "--signed-headers",
+        "content-length;content-type;host",
+    )
+    parsed = auth_v2.parse_authorization(header)
+    assert parsed.access_key == ak
+    canonical = (
+        f"{method}\n{path}\ncontent-length;content-type;host\n"
+        "content-length:0\ncontent-type:application%2Fjson%3Bcharset%3DUTF-8\n"
+        "host:127.0.0.1%3A8080\n"
+    ).encode()
+    key = auth_v2.signing_key(sk, parsed.prefix)
+    assert parsed.signature == auth_v2.signature(key, canonical)

@@ -17,24 +17,25 @@ from isales_campaign.result_codes import ResultCode
 from isales_campaign.service import validation
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.store import CampaignStore, NewCampaign, StoredCampaign
+from isales_campaign.service.db.store import CampaignStore, TenantTransaction
 from isales_campaign.service.errors import InvalidArgument
 from tests.conftest import seed_database
 from tests.examples import example_campaign
 
 
-class RefusingStore(CampaignStore):
-    """A real store whose database refuses the value being inserted."""
-
-    def add(self, campaign: NewCampaign, **options: Any) -> StoredCampaign:  # noqa: ARG002
-        raise DataError("INSERT", None, Exception("invalid byte sequence"))
+def refuse(*_args: Any, **_options: Any) -> int:
+    """A database that refuses the value being inserted."""
+    raise DataError("INSERT", None, Exception("invalid byte sequence"))
 
 
-def test_a_value_the_database_refuses_is_invalid_argument(database_url: str) -> None:
+def test_a_value_the_database_refuses_is_invalid_argument(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_database(database_url)
+    monkeypatch.setattr(TenantTransaction, "insert", refuse)
     engine = create_database_engine(database_url, pool_size=1)
     try:
-        service = CampaignService(RefusingStore(engine))
+        service = CampaignService(CampaignStore(engine))
         with pytest.raises(InvalidArgument) as raised:
             service.add(AddCampaignRequest(vdn_id=1, campaign=example_campaign()))
     finally:

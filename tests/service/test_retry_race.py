@@ -11,9 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignResponse
 from sqlalchemy import bindparam, select
 
-from isales_campaign.service.campaigns import AddedCampaign, CampaignService
+from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import tenants
 from isales_campaign.service.db.store import CampaignStore
@@ -44,8 +45,8 @@ def test_a_retry_after_midnight_waits_for_its_first_attempt(database_url: str) -
             time.sleep(SETTLE_SECONDS)
             transaction.commit()
             blocker.close()
-            stored: AddedCampaign = first.result(timeout=30)
-            answered: AddedCampaign = retry.result(timeout=30)
+            stored: AddCampaignResponse = first.result(timeout=30)
+            answered: AddCampaignResponse = retry.result(timeout=30)
     finally:
         engine.dispose()
     assert not stored.replayed

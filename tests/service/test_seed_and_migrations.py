@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import is_current, upgrade
-from isales_campaign.service.db.schema import app_keys, campaigns, skill_queues, tenants
+from isales_campaign.service.db.schema import (
+    app_keys,
+    campaigns,
+    idempotency_keys,
+    skill_queues,
+    tenants,
+)
 from isales_campaign.service.seed import SeedError, parse_seed
 
 SEED = """
@@ -174,22 +181,31 @@ def test_bad_configuration_is_reported() -> None:
     assert "ISALES_MAX_ACTIVE_TASKS" in result.stderr
 
 
-def test_upgrade_keeps_existing_campaigns(database_url: str) -> None:
+def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_url: str) -> None:
     engine = create_database_engine(database_url, pool_size=1)
     try:
-        upgrade(engine, "0001")
+        upgrade(engine, "0002")
         with engine.begin() as connection:
             connection.execute(tenants.insert().values(vdn_id=1, time_zone="UTC"))
-            connection.exec_driver_sql(
-                "INSERT INTO campaigns (vdn_id, name, family, device_type, status, begin_at,"
-                " end_at, config, version, created_at, updated_at) VALUES (1, 'old', 1, 2, 2,"
-                " '2026-01-01 00:00:00', '2026-01-02 00:00:00', '', 1,"
-                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            connection.execute(
+                text(
+                    "INSERT INTO campaigns (vdn_id, name, family, device_type, status, begin_at,"
+                    " end_at, config, version, created_at, updated_at, idempotency_key) VALUES"
+                    " (1, 'old', 1, 2, 3, '2026-01-01 00:00:00', '2026-01-02 00:00:00', :config,"
+                    " 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'key-1')"
+                ),
+                {"config": b"cfg"},
             )
         upgrade(engine)
         assert is_current(engine)
         with engine.connect() as connection:
-            rows = connection.execute(select(campaigns.c.name, campaigns.c.idempotency_key)).all()
-        assert [tuple(r) for r in rows] == [("old", None)]
+            rows = connection.execute(
+                select(campaigns.c.id, campaigns.c.name, campaigns.c.archived_at)
+            ).all()
+            keys = connection.execute(select(idempotency_keys)).all()
+        assert [tuple(r)[1:] for r in rows] == [("old", None)]
+        [key] = keys
+        assert (key.vdn_id, key.key, key.campaign_id, key.status) == (1, "key-1", rows[0].id, 3)
+        assert bytes(key.request_digest) == hashlib.sha256(b"cfg").digest()
     finally:
         engine.dispose()

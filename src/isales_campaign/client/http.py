@@ -6,14 +6,15 @@ import http.client
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from isales_campaign.client import auth_v2
+from isales_campaign.legacy import auth_v2, paths
 
 CONTENT_TYPE = "application/json;charset=UTF-8"
-ADD_CAMPAIGN_PATH = "/rest/isales/v2/openapi/campaigns/{vdn_id}"
+#: The query of `?validateOnly=true` (add and modify check the campaign without storing it).
+VALIDATE_ONLY = {"validateOnly": "true"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,11 @@ class LegacyResponse:
 
 
 class LegacyClient:
-    """`LegacyClient(base_url, ak, sk).add_campaign(1, {...})`; one connection per call."""
+    """`LegacyClient(base_url, ak, sk).add_campaign(1, {...})`; one connection per call.
+
+    One method per operation of the vendor's API; each returns the answer as a `LegacyResponse`
+    (the HTTP status and the decoded envelope), whatever its result code.
+    """
 
     def __init__(
         self,
@@ -107,36 +112,99 @@ class LegacyClient:
         self._timeout = timeout
         self._signed = tuple(signed)
 
-    def add_campaign(self, vdn_id: int, campaign: Mapping[str, Any] | bytes) -> LegacyResponse:
+    def add_campaign(
+        self,
+        vdn_id: int,
+        campaign: Mapping[str, Any] | bytes,
+        *,
+        validate_only: bool = False,
+        idempotency_key: str | None = None,
+    ) -> LegacyResponse:
         """POST the campaign (a dict, or the JSON body as bytes) and return the envelope."""
-        body = campaign if isinstance(campaign, bytes) else orjson.dumps(campaign)
-        url = self._base + ADD_CAMPAIGN_PATH.format(vdn_id=vdn_id)
-        return self.request("POST", url, body)
+        url = self._url(paths.path(paths.ADD, vdn_id), VALIDATE_ONLY if validate_only else {})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self.request("POST", url, _json(campaign), headers)
 
-    def request(self, method: str, url: str, body: bytes) -> LegacyResponse:
+    def get_campaign(self, vdn_id: int, campaign_id: int) -> LegacyResponse:
+        """GET one campaign; the envelope's `returnObject` holds it."""
+        return self.request("GET", self._url(paths.path(paths.ONE, vdn_id, campaign_id)))
+
+    def list_campaigns(self, vdn_id: int, **params: str | int) -> LegacyResponse:
+        """GET a page of campaigns; `params` are the query parameters (`name`, `status`,
+        `deviceType`, `beginTime`, `endTime`, `curPage`, `rowsPerPage`, `ccId`)."""
+        return self.request("GET", self._url(paths.path(paths.LIST, vdn_id), params))
+
+    def update_campaign(
+        self,
+        vdn_id: int,
+        campaign_id: int,
+        campaign: Mapping[str, Any] | bytes,
+        *,
+        validate_only: bool = False,
+    ) -> LegacyResponse:
+        """PUT the campaign's full replacement (modify V2)."""
+        url = self._url(
+            paths.path(paths.MODIFY, vdn_id, campaign_id), VALIDATE_ONLY if validate_only else {}
+        )
+        return self.request("PUT", url, _json(campaign))
+
+    def pause_campaign(self, vdn_id: int, campaign_id: int) -> LegacyResponse:
+        """PUT .../pause (suspend), no body."""
+        return self.request("PUT", self._url(paths.path(paths.PAUSE, vdn_id, campaign_id)))
+
+    def resume_campaign(self, vdn_id: int, campaign_id: int) -> LegacyResponse:
+        """PUT .../resume, no body."""
+        return self.request("PUT", self._url(paths.path(paths.RESUME, vdn_id, campaign_id)))
+
+    def delete_campaign(
+        self, vdn_id: int, campaign_id: int, *, archive: bool | None = None
+    ) -> LegacyResponse:
+        """DELETE the campaign; `archive` sends `{"archiveHistory": 1}` (True) or `0` (False),
+        None sends no body (the vendor's default: delete)."""
+        body = b"" if archive is None else orjson.dumps({"archiveHistory": int(archive)})
+        return self.request("DELETE", self._url(paths.path(paths.ONE, vdn_id, campaign_id)), body)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> LegacyResponse:
+        """Send one signed request; `headers` are extra headers (e.g. Idempotency-Key).
+
+        The path and query are signed as sent. Content-Type and Content-Length are sent with a
+        body, and without one only when they are signed (as `application/json` and `0`, the
+        values signed), so that what is signed is always what is sent.
+        """
         target = Target.parse(url)
-        authorization = sign_request(
+        signed = {name.lower() for name in self._signed}
+        sent = {"Host": target.host_header, "Accept": "application/json"}
+        if body or "content-type" in signed:
+            sent["Content-Type"] = CONTENT_TYPE
+        if body or "content-length" in signed:
+            sent["Content-Length"] = str(len(body))
+        for name, value in (headers or {}).items():
+            for same in [known for known in sent if known.lower() == name.lower()]:
+                del sent[same]
+            sent[name] = value
+        sent["Authorization"] = sign_request(
             self._access_key,
             self._secret_key,
             method=method,
             url=url,
             body=body,
             signed=self._signed,
+            extra_headers=sent,
         )
-        headers = {
-            "Host": target.host_header,
-            "Content-Type": CONTENT_TYPE,
-            "Content-Length": str(len(body)),
-            "Authorization": authorization,
-            "Accept": "application/json",
-        }
         connection_class = (
             http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
         )
         connection = connection_class(target.host, target.port, timeout=self._timeout)
         try:
             path = target.path + (f"?{target.query}" if target.query else "")
-            connection.request(method, path, body=body, headers=headers)
+            # No body is None, not b"": http.client adds no Content-Length of its own to a GET.
+            connection.request(method, path, body=body or None, headers=sent)
             response = connection.getresponse()
             raw = response.read()
             response_headers = {name.lower(): value for name, value in response.getheaders()}
@@ -149,3 +217,12 @@ class LegacyClient:
         if not isinstance(decoded, dict):  # not the envelope, e.g. a proxy's error page
             decoded = {"resultDesc": raw.decode(errors="replace")}
         return LegacyResponse(response.status, response_headers, decoded)
+
+    def _url(self, path: str, query: Mapping[str, str | int] | None = None) -> str:
+        """The base URL, `path`, and the query percent-encoded (`%20` for a space)."""
+        encoded = urlencode(query, quote_via=quote) if query else ""
+        return self._base + path + (f"?{encoded}" if encoded else "")
+
+
+def _json(campaign: Mapping[str, Any] | bytes) -> bytes:
+    return campaign if isinstance(campaign, bytes) else orjson.dumps(campaign)

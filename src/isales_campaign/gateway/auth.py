@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import grpc
 from starlette.datastructures import Headers
 
-from isales_campaign.client import auth_v2
 from isales_campaign.gateway.backend import Backend
+from isales_campaign.legacy import auth_v2
 
 #: Answered for every authentication failure; the reason goes to the log only.
 FAILURE_DESC = "authentication failed"

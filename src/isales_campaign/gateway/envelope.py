@@ -17,7 +17,13 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from isales_campaign.gateway.problems import Problem, lower_camel
-from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, from_legacy, legacy_code
+from isales_campaign.result_codes import (
+    PROBLEM_COUNT_KEY,
+    ResultCode,
+    combined_code,
+    from_legacy,
+    legacy_code,
+)
 
 SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
 PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
@@ -71,8 +77,8 @@ class Outcome:
 def from_problems(problems: Sequence[Problem]) -> Outcome:
     """One kind of problem keeps its code; a mix is 0200001 listing each problem's code."""
     codes = {p.code for p in problems}
+    code = legacy_code(combined_code(codes))
     mixed = len(codes) > 1
-    code = legacy_code(codes.pop()) if not mixed else PARAMETER_ERROR
     items = [(p.path, p.message, legacy_code(p.code)) for p in problems]
     return Outcome(200, code, describe(items, mixed=mixed))
 

@@ -1,7 +1,8 @@
 """auth-v2 signing keys for gateways; the secret keys stay in the service.
 
 Only callers that present the internal token get a signing key; without a
-configured token nobody does (see `isales_campaign.internal_token`).
+configured token nobody does (see `isales_campaign.internal_token`). Errors are
+raised as `ServiceError`s and answered by the interceptor.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ import hmac
 import logging
 
 import grpc
-from grpc_status import rpc_status
 from isales.campaign.v2 import access_key_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import (
     DeriveSigningKeyRequest,
     DeriveSigningKeyResponse,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from isales_campaign.internal_token import presents
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.errors import DatabaseUnavailable, InvalidArgument, ServiceError
+from isales_campaign.service.errors import InvalidArgument, ServiceError
 from isales_campaign.service.validation import contract_problems
 
 log = logging.getLogger(__name__)
@@ -63,23 +62,13 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
     def DeriveSigningKey(
         self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
     ) -> DeriveSigningKeyResponse:
-        try:
-            self._authorize(context)
-            problems = contract_problems(request)
-            if problems:
-                raise InvalidArgument(problems)
-            try:
-                found = self._store.app_key(request.access_key)
-            except SQLAlchemyError:
-                log.exception("database operation failed while reading an access key")
-                raise DatabaseUnavailable() from None
-            if found is None:
-                raise UnknownAccessKey()
-        except ServiceError as error:
-            context.abort_with_status(rpc_status.to_status(error.to_status()))
-        except Exception:
-            log.exception("DeriveSigningKey failed unexpectedly")
-            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        self._authorize(context)
+        problems = contract_problems(request)
+        if problems:
+            raise InvalidArgument(problems)
+        found = self._store.app_key(request.access_key)
+        if found is None:
+            raise UnknownAccessKey()
         vdn_id, secret_key = found
         return DeriveSigningKeyResponse(
             vdn_id=vdn_id, signing_key=derive_signing_key(secret_key, request.prefix)

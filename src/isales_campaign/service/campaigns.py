@@ -1,37 +1,69 @@
-"""Adding campaigns: contract rules, domain rules, then the store."""
+"""The campaign use cases: contract rules, domain rules, then the store.
+
+Each use case takes its gRPC request and returns its response or raises a
+`ServiceError`; the interceptor turns those into statuses, in one place.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from google.protobuf.message import Message
 from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
-from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from isales.campaign.v2.campaign_service_pb2 import (
+    AddCampaignRequest,
+    AddCampaignResponse,
+    CampaignFamily,
+    CampaignRecord,
+    DeleteCampaignRequest,
+    DeleteCampaignResponse,
+    FamilyQuota,
+    GetCampaignRequest,
+    GetCampaignResponse,
+    GetQuotaRequest,
+    GetQuotaResponse,
+    ListCampaignsRequest,
+    ListCampaignsResponse,
+    PauseCampaignRequest,
+    PauseCampaignResponse,
+    ResumeCampaignRequest,
+    ResumeCampaignResponse,
+    UpdateCampaignRequest,
+    UpdateCampaignResponse,
+)
 
 from isales_campaign.config import Deployment
 from isales_campaign.result_codes import ResultCode
+from isales_campaign.service import domain
 from isales_campaign.service.db.store import (
-    DEFAULT_LIMITS,
-    CampaignLimits,
+    CampaignRow,
     CampaignStore,
-    NewCampaign,
+    CampaignValues,
+    ListQuery,
+    Position,
     Tenant,
+    TenantTransaction,
 )
 from isales_campaign.service.domain import (
+    DEFAULT_LIMITS,
+    CampaignLimits,
     Family,
+    FamilyUsage,
+    effective_status,
     parse_local_time,
     start_of_local_day,
     utc_naive,
 )
 from isales_campaign.service.errors import (
-    DatabaseUnavailable,
+    CampaignNotFound,
     FieldProblem,
     InvalidArgument,
-    ServiceError,
-    TenantNotFound,
+    StaleVersion,
 )
 from isales_campaign.service.validation import contract_problems
 
@@ -39,28 +71,21 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+#: Campaigns on a list page when the request names no page size.
+DEFAULT_PAGE_SIZE = 10
+
+_FAMILIES = {
+    Family.SKILL_QUEUE: CampaignFamily.CAMPAIGN_FAMILY_SKILL_QUEUE,
+    Family.IVR: CampaignFamily.CAMPAIGN_FAMILY_IVR,
+}
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class DomainCheck:
-    problems: list[FieldProblem]
-    #: The parsed times, naive UTC, where they parse.
-    begin_at: datetime | None
-    end_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class AddedCampaign:
-    id: int
-    status: CampaignStatus.ValueType
-    replayed: bool = False
-
-
 class CampaignService:
-    """The use cases, free of gRPC: each raises a `ServiceError` or succeeds."""
+    """The use cases, free of gRPC transport: each raises a `ServiceError` or succeeds."""
 
     def __init__(
         self,
@@ -75,82 +100,207 @@ class CampaignService:
         self._deployment = deployment
         self._clock = clock
 
-    def add(self, request: AddCampaignRequest) -> AddedCampaign:
-        problems = contract_problems(request)
-        if any(p.path == "vdn_id" for p in problems):
+    # -- add -------------------------------------------------------------------------------
+
+    def add(self, request: AddCampaignRequest) -> AddCampaignResponse:
+        problems = _tenant_problems(request)
+        tenant = self._store.tenant(request.vdn_id)
+        now = self._clock()
+        key = request.idempotency_key
+        digest = _digest(request.campaign) if key else b""
+        problems += self._domain_problems(request.campaign, tenant, now, problems)
+        if problems:
+            earlier = self._retry_of_earlier_day(request, digest, problems)
+            if earlier is not None:
+                return earlier
             raise InvalidArgument(problems)
-        try:
-            tenant = self._store.tenant(request.vdn_id)
-            if tenant is None:
-                raise TenantNotFound(request.vdn_id)
-            now = self._clock()
-            campaign = request.campaign
-            checked = self._domain_rules(campaign, tenant, now, problems)
-            problems += checked.problems
-            if problems:
-                earlier = self._retry_of_earlier_day(request, problems)
-                if earlier is not None:
-                    return earlier
-                raise InvalidArgument(problems)
-            # Without problems both times parsed.
-            assert checked.begin_at is not None
-            assert checked.end_at is not None
-            new = self._new_campaign(request, checked.begin_at, checked.end_at)
-            stored = self._store.add(
-                new,
-                limits=self._limits,
-                now=utc_naive(now),
-                validate_only=request.validate_only,
-            )
-        except ServiceError:
-            raise
-        except DataError:
-            # A value the contract let through but the database refuses: the
-            # request's fault, so retrying would not help.
-            log.warning("the database refused a value of an AddCampaign request")
-            raise InvalidArgument([_UNSTORABLE]) from None
-        except SQLAlchemyError:
-            log.exception("database operation failed while adding a campaign")
-            raise DatabaseUnavailable() from None
-        if not request.validate_only and not stored.replayed:
-            log.info(
-                "campaign added",
-                extra={
-                    "vdn_id": request.vdn_id,
-                    "campaign_id": stored.id,
-                    "family": new.family.label,
-                },
-            )
-        return AddedCampaign(
-            id=stored.id, status=CampaignStatus.ValueType(stored.status), replayed=stored.replayed
+        values = self._values(request.campaign, tenant)
+        status = domain.initial_status(
+            request.campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         )
+        moment = utc_naive(now)
+        with self._store.unit_of_work(request.vdn_id) as transaction:
+            if key:
+                earlier_add = transaction.earlier_add(key, digest)
+                if earlier_add is not None:
+                    return AddCampaignResponse(
+                        id=earlier_add.campaign_id,
+                        status=CampaignStatus.ValueType(earlier_add.status),
+                        replayed=True,
+                    )
+            transaction.check(values)
+            usage = transaction.usage(values.family, moment)
+            domain.check_room(request.vdn_id, values.family, usage, self._limits)
+            if request.validate_only:
+                return AddCampaignResponse(id=0, status=status)
+            new_id = transaction.insert(values, status=status, now=moment)
+            if key:
+                transaction.remember_key(key, digest, new_id, status, moment)
+        log.info(
+            "campaign added",
+            extra={"vdn_id": request.vdn_id, "campaign_id": new_id, "family": values.family.label},
+        )
+        return AddCampaignResponse(id=new_id, status=status)
 
     def _retry_of_earlier_day(
-        self, request: AddCampaignRequest, problems: list[FieldProblem]
-    ) -> AddedCampaign | None:
+        self, request: AddCampaignRequest, digest: bytes, problems: list[FieldProblem]
+    ) -> AddCampaignResponse | None:
         """A retry refused only because the day has changed since its first attempt is
-        answered with the campaign that attempt stored."""
+        answered with the campaign that attempt stored. Under the tenant's lock, so a
+        first attempt still in flight is waited for."""
         if not request.idempotency_key or any(
             p.code != ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY for p in problems
         ):
             return None
-        earlier = self._store.earlier_add(
-            request.vdn_id,
-            request.idempotency_key,
-            request.campaign.SerializeToString(deterministic=True),
-        )
+        with self._store.unit_of_work(request.vdn_id) as transaction:
+            earlier = transaction.earlier_add(request.idempotency_key, digest)
         if earlier is None:
             return None
-        return AddedCampaign(
-            id=earlier.id, status=CampaignStatus.ValueType(earlier.status), replayed=True
+        return AddCampaignResponse(
+            id=earlier.campaign_id, status=CampaignStatus.ValueType(earlier.status), replayed=True
         )
 
-    def _domain_rules(
+    # -- read ------------------------------------------------------------------------------
+
+    def get(self, request: GetCampaignRequest) -> GetCampaignResponse:
+        _require_valid(request)
+        self._store.tenant(request.vdn_id)
+        row = self._store.campaign(request.vdn_id, request.campaign_id)
+        if row is None or (row.archived_at is not None and not request.include_archived):
+            raise CampaignNotFound(request.vdn_id, request.campaign_id)
+        return GetCampaignResponse(campaign=_record(row, utc_naive(self._clock())))
+
+    def list_campaigns(self, request: ListCampaignsRequest) -> ListCampaignsResponse:
+        problems = _tenant_problems(request)
+        tenant = self._store.tenant(request.vdn_id)
+        begin_from = _filter_time(request.begin_time_from, "begin_time_from", tenant, problems)
+        end_to = _filter_time(request.end_time_to, "end_time_to", tenant, problems)
+        after = _position(request.page_token, problems)
+        if problems:
+            raise InvalidArgument(problems)
+        now = utc_naive(self._clock())
+        page_size = request.page_size or DEFAULT_PAGE_SIZE
+        rows, total = self._store.campaigns(
+            ListQuery(
+                vdn_id=request.vdn_id,
+                now=now,
+                limit=page_size + 1,  # one more tells whether a next page exists
+                skip=request.skip,
+                after=after,
+                name_contains=request.name_contains,
+                status=request.status,
+                device_type=request.device_type,
+                begin_from=begin_from,
+                end_to=end_to,
+                cc_id=request.cc_id if request.HasField("cc_id") else None,
+                archived=request.archived,
+            )
+        )
+        page = rows[:page_size]
+        next_token = _page_token(page[-1]) if len(rows) > page_size else ""
+        return ListCampaignsResponse(
+            campaigns=[_record(row, now) for row in page],
+            next_page_token=next_token,
+            total_size=total,
+            families=self._quotas(self._store.usage(request.vdn_id, now)),
+        )
+
+    def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:
+        _require_valid(request)
+        self._store.tenant(request.vdn_id)
+        usage = self._store.usage(request.vdn_id, utc_naive(self._clock()))
+        return GetQuotaResponse(families=self._quotas(usage))
+
+    def _quotas(self, usage: dict[Family, FamilyUsage]) -> list[FamilyQuota]:
+        quotas = []
+        for family in (Family.SKILL_QUEUE, Family.IVR):
+            used = usage.get(family, FamilyUsage())
+            quota = FamilyQuota(
+                family=_FAMILIES[family],
+                active_campaigns=used.active,
+                max_active_campaigns=self._limits.active,
+                campaigns=used.total,
+            )
+            if self._limits.total is not None:
+                quota.max_campaigns = self._limits.total
+            quotas.append(quota)
+        return quotas
+
+    # -- change ----------------------------------------------------------------------------
+
+    def update(self, request: UpdateCampaignRequest) -> UpdateCampaignResponse:
+        problems = _tenant_problems(request)
+        tenant = self._store.tenant(request.vdn_id)
+        now = self._clock()
+        problems += self._domain_problems(request.campaign, tenant, now, problems)
+        if problems:
+            raise InvalidArgument(problems)
+        moment = utc_naive(now)
+        with self._store.unit_of_work(request.vdn_id) as transaction:
+            row = _current(transaction, request.campaign_id, request.etag)
+            domain.check_modifiable(row.id, effective_status(row.status, row.end_at, moment))
+            if request.campaign.device_type != row.device_type:
+                raise InvalidArgument([_device_type_changed(row.device_type)])
+            campaign = Campaign()
+            campaign.CopyFrom(request.campaign)
+            _keep_init_status(campaign, row.config)
+            values = self._values(campaign, tenant)
+            transaction.check(values, exclude_id=row.id)
+            if request.validate_only:
+                return UpdateCampaignResponse(campaign=_record(row, moment))
+            transaction.update(row, now=moment, values=values)
+        changed = _changed(row, moment, values=values)
+        log.info("campaign modified", extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
+        return UpdateCampaignResponse(campaign=_record(changed, moment))
+
+    def pause(self, request: PauseCampaignRequest) -> PauseCampaignResponse:
+        return PauseCampaignResponse(
+            campaign=self._change_status(request, domain.paused, "campaign suspended")
+        )
+
+    def resume(self, request: ResumeCampaignRequest) -> ResumeCampaignResponse:
+        return ResumeCampaignResponse(
+            campaign=self._change_status(request, domain.resumed, "campaign resumed")
+        )
+
+    def _change_status(
+        self,
+        request: PauseCampaignRequest | ResumeCampaignRequest,
+        transition: Callable[[int, CampaignStatus.ValueType], CampaignStatus.ValueType],
+        event: str,
+    ) -> CampaignRecord:
+        _require_valid(request)
+        moment = utc_naive(self._clock())
+        with self._store.unit_of_work(request.vdn_id) as transaction:
+            row = _current(transaction, request.campaign_id, request.etag)
+            status = transition(row.id, effective_status(row.status, row.end_at, moment))
+            transaction.update(row, now=moment, status=status)
+        log.info(event, extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
+        return _record(_changed(row, moment, status=status), moment)
+
+    def delete(self, request: DeleteCampaignRequest) -> DeleteCampaignResponse:
+        _require_valid(request)
+        moment = utc_naive(self._clock())
+        with self._store.unit_of_work(request.vdn_id) as transaction:
+            row = _current(transaction, request.campaign_id, request.etag)
+            domain.check_deletable(row.id, effective_status(row.status, row.end_at, moment))
+            if request.archive:
+                transaction.update(row, now=moment, archived=True)
+            else:
+                transaction.delete(row)
+        log.info(
+            "campaign archived" if request.archive else "campaign deleted",
+            extra={"vdn_id": row.vdn_id, "campaign_id": row.id},
+        )
+        return DeleteCampaignResponse()
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _domain_problems(
         self, campaign: Campaign, tenant: Tenant, now: datetime, found: list[FieldProblem]
-    ) -> DomainCheck:
+    ) -> list[FieldProblem]:
         """Rules that need the tenant's zone, the clock or the deployment."""
         problems: list[FieldProblem] = []
-        begin = end = None
         begin_path = "campaign.str_begin_time"
         if not _flagged(begin_path, found):
             try:
@@ -170,7 +320,7 @@ class CampaignService:
         end_path = "campaign.str_end_time"
         if not _flagged(end_path, found):
             try:
-                end = parse_local_time(campaign.str_end_time, tenant.time_zone)
+                parse_local_time(campaign.str_end_time, tenant.time_zone)
             except ValueError:
                 problems.append(_not_a_time(end_path))
         if self._deployment is Deployment.OP and not campaign.HasField("cc_id"):
@@ -181,34 +331,142 @@ class CampaignService:
                     "is mandatory in the OP deployment",
                 )
             )
-        return DomainCheck(problems, begin, end)
+        return problems
 
     @staticmethod
-    def _new_campaign(request: AddCampaignRequest, begin: datetime, end: datetime) -> NewCampaign:
-        campaign = request.campaign
+    def _values(campaign: Campaign, tenant: Tenant) -> CampaignValues:
+        """The row of a campaign that passed every rule (so its times parse)."""
         family = Family.of(campaign.device_type)
-        paused = campaign.init_status == InitStatus.INIT_STATUS_PAUSED
-        return NewCampaign(
-            vdn_id=request.vdn_id,
+        return CampaignValues(
             name=campaign.name,
             family=family,
             device_type=int(campaign.device_type),
             skill_id=campaign.skill_param.skill_id if family is Family.SKILL_QUEUE else None,
-            status=int(
-                CampaignStatus.CAMPAIGN_STATUS_PAUSED
-                if paused
-                else CampaignStatus.CAMPAIGN_STATUS_EXECUTING
-            ),
-            begin_at=begin,
-            end_at=end,
+            begin_at=parse_local_time(campaign.str_begin_time, tenant.time_zone),
+            end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
+            cc_id=campaign.cc_id if campaign.HasField("cc_id") else None,
             config=campaign.SerializeToString(deterministic=True),
-            idempotency_key=request.idempotency_key or None,
         )
 
 
-_UNSTORABLE = FieldProblem(
-    "campaign", ResultCode.RESULT_CODE_PARAMETER_ERROR, "holds a value the database cannot store"
-)
+def _require_valid(request: Message) -> None:
+    problems = contract_problems(request)
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def _tenant_problems(request: Message) -> list[FieldProblem]:
+    """The contract's problems; raised at once when the VDN itself is wrong, since every
+    further rule needs the tenant."""
+    problems = contract_problems(request)
+    if any(p.path == "vdn_id" for p in problems):
+        raise InvalidArgument(problems)
+    return problems
+
+
+def _current(transaction: TenantTransaction, campaign_id: int, etag: str) -> CampaignRow:
+    """The live campaign a change is for, at the version the caller expects."""
+    row = transaction.campaign(campaign_id)
+    if row is None or row.archived_at is not None:
+        raise CampaignNotFound(transaction.vdn_id, campaign_id)
+    if etag and int(etag) != row.version:
+        raise StaleVersion(row.id, int(etag), row.version)
+    return row
+
+
+def _changed(
+    row: CampaignRow,
+    now: datetime,
+    *,
+    values: CampaignValues | None = None,
+    status: int | None = None,
+) -> CampaignRow:
+    """The row as a change just wrote it."""
+    row = replace(row, version=row.version + 1, updated_at=now)
+    if status is not None:
+        row = replace(row, status=status)
+    if values is not None:
+        row = replace(
+            row,
+            name=values.name,
+            begin_at=values.begin_at,
+            end_at=values.end_at,
+            config=values.config,
+        )
+    return row
+
+
+def _record(row: CampaignRow, now: datetime) -> CampaignRecord:
+    record = CampaignRecord(
+        id=row.id,
+        vdn_id=row.vdn_id,
+        status=effective_status(row.status, row.end_at, now),
+        version=row.version,
+        etag=str(row.version),
+    )
+    record.campaign.MergeFromString(row.config)
+    record.create_time.FromDatetime(row.created_at.replace(tzinfo=UTC))
+    record.update_time.FromDatetime(row.updated_at.replace(tzinfo=UTC))
+    if row.archived_at is not None:
+        record.archive_time.FromDatetime(row.archived_at.replace(tzinfo=UTC))
+    return record
+
+
+def _keep_init_status(campaign: Campaign, stored_config: bytes) -> None:
+    """A modification keeps the status, so the configuration keeps the initStatus it was
+    added with."""
+    stored = Campaign.FromString(stored_config)
+    if stored.HasField("init_status"):
+        campaign.init_status = stored.init_status
+    else:
+        campaign.ClearField("init_status")
+
+
+def _device_type_changed(stored: int) -> FieldProblem:
+    return FieldProblem(
+        "campaign.device_type",
+        ResultCode.RESULT_CODE_INVALID_COMBINATION,
+        f"cannot change after the campaign is created (it is {stored})",
+    )
+
+
+def _digest(campaign: Campaign) -> bytes:
+    return hashlib.sha256(campaign.SerializeToString(deterministic=True)).digest()
+
+
+def _filter_time(
+    text: str, field: str, tenant: Tenant, problems: list[FieldProblem]
+) -> datetime | None:
+    if not text or _flagged(field, problems):
+        return None
+    try:
+        return parse_local_time(text, tenant.time_zone)
+    except ValueError:
+        problems.append(_not_a_time(field))
+        return None
+
+
+def _page_token(row: CampaignRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _position(token: str, problems: list[FieldProblem]) -> Position | None:
+    if not token or _flagged("page_token", problems):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        moment, _, campaign_id = raw.partition("|")
+        return Position(datetime.fromisoformat(moment), int(campaign_id))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        problems.append(
+            FieldProblem(
+                "page_token",
+                ResultCode.RESULT_CODE_INVALID_VALUE,
+                "is not a next_page_token of this service",
+            )
+        )
+        return None
 
 
 def _flagged(path: str, problems: list[FieldProblem]) -> bool:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from isales.campaign.v2.campaign_pb2 import CampaignStatus, DeviceType
+
+from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.errors import (
+    CampaignEnded,
+    CampaignStarted,
+    QuotaExceeded,
+    QuotaProblem,
+    StatusConflict,
+)
 
 LEGACY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -54,11 +64,122 @@ def start_of_local_day(now: datetime, zone: ZoneInfo) -> datetime:
     return midnight.astimezone(UTC).replace(tzinfo=None)
 
 
+_EXECUTING = CampaignStatus.CAMPAIGN_STATUS_EXECUTING
+_PAUSED = CampaignStatus.CAMPAIGN_STATUS_PAUSED
+_COMPLETED = CampaignStatus.CAMPAIGN_STATUS_COMPLETED
+
+
 def effective_status(stored: int, end_at: datetime, now: datetime) -> CampaignStatus.ValueType:
-    """Stored status, except that a campaign past its end time is completed."""
-    if end_at <= now.astimezone(UTC).replace(tzinfo=None):
-        return CampaignStatus.CAMPAIGN_STATUS_COMPLETED
+    """Stored status, except that a campaign past its end time is completed (`now` naive UTC):
+    expiry needs no background job, every reader derives it."""
+    if end_at <= now:
+        return _COMPLETED
     return CampaignStatus.ValueType(stored)
+
+
+def initial_status(paused: bool) -> CampaignStatus.ValueType:
+    """initStatus 0 starts executing (2), 1 creates the campaign suspended (3)."""
+    return _PAUSED if paused else _EXECUTING
+
+
+def paused(campaign_id: int, status: CampaignStatus.ValueType) -> CampaignStatus.ValueType:
+    """The status after suspending: only an executing campaign can be suspended."""
+    if status != _EXECUTING:
+        raise StatusConflict(campaign_id, "suspended", _STATUS_NAMES[status])
+    return _PAUSED
+
+
+def resumed(campaign_id: int, status: CampaignStatus.ValueType) -> CampaignStatus.ValueType:
+    """The status after resuming: only a suspended campaign can be resumed."""
+    if status != _PAUSED:
+        raise StatusConflict(campaign_id, "resumed", _STATUS_NAMES[status])
+    return _EXECUTING
+
+
+def check_modifiable(campaign_id: int, status: CampaignStatus.ValueType) -> None:
+    """An ended campaign cannot be modified (status 4 is final)."""
+    if status == _COMPLETED:
+        raise CampaignEnded(campaign_id)
+
+
+def check_deletable(campaign_id: int, status: CampaignStatus.ValueType) -> None:
+    """An executing campaign must be suspended (or have ended) before it is deleted."""
+    if status == _EXECUTING:
+        raise CampaignStarted(campaign_id)
+
+
+_STATUS_NAMES = {
+    _EXECUTING: "executing (2)",
+    _PAUSED: "suspended (3)",
+    _COMPLETED: "completed (4)",
+    CampaignStatus.CAMPAIGN_STATUS_UNSPECIFIED: "unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignLimits:
+    """Per tenant and device family: campaigns not yet ended, and campaigns in all (ended
+    ones included, until deleted or archived; the vendor's 20). None sets no cap."""
+
+    active: int = 20
+    total: int | None = 20
+
+
+DEFAULT_LIMITS = CampaignLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyUsage:
+    """A tenant's live campaigns of one family: those not ended, and all of them."""
+
+    active: int = 0
+    total: int = 0
+
+
+_QUOTA_CODES = {
+    Family.SKILL_QUEUE: ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT,
+    Family.IVR: ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT,
+}
+
+
+def check_room(vdn_id: int, family: Family, usage: FamilyUsage, limits: CampaignLimits) -> None:
+    """Whether one more campaign of `family` fits the tenant's limits."""
+    label = family.label
+    if limits.total is not None and usage.total >= limits.total:
+        raise _quota_exceeded(
+            vdn_id,
+            family,
+            "campaigns",
+            limits.total,
+            usage.total,
+            f"{usage.total} {label} campaigns, ended ones included; the limit is "
+            f"{limits.total}: delete one before adding another",
+        )
+    if usage.active >= limits.active:
+        raise _quota_exceeded(
+            vdn_id,
+            family,
+            "active_campaigns",
+            limits.active,
+            usage.active,
+            f"{usage.active} active {label} campaigns; the limit is {limits.active}: "
+            "delete or let one end before adding another",
+        )
+
+
+def _quota_exceeded(
+    vdn_id: int, family: Family, metric: str, limit: int, usage: int, situation: str
+) -> QuotaExceeded:
+    return QuotaExceeded(
+        _QUOTA_CODES[family],
+        QuotaProblem(
+            subject=f"vdn:{vdn_id}/family:{family.label}",
+            metric=metric,
+            description=f"VDN {vdn_id} already has {situation}",
+            limit=limit,
+            usage=usage,
+        ),
+    )
 
 
 def utc_naive(now: datetime) -> datetime:

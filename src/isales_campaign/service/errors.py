@@ -14,7 +14,12 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, legacy_code
+from isales_campaign.result_codes import (
+    PROBLEM_COUNT_KEY,
+    ResultCode,
+    combined_code,
+    legacy_code,
+)
 
 ERROR_DOMAIN = "isales.campaign.v2"
 
@@ -116,10 +121,7 @@ class InvalidArgument(ServiceError):
     status_code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        codes = {p.code for p in problems}
-        # One kind of problem keeps its own code; a mix is a "parameter error"
-        # whose description lists every problem.
-        code = codes.pop() if len(codes) == 1 else ResultCode.RESULT_CODE_PARAMETER_ERROR
+        code = combined_code(p.code for p in problems)
         summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:MAX_SUMMARIZED_PROBLEMS])
         if len(problems) > MAX_SUMMARIZED_PROBLEMS:
             summary += f"; and {len(problems) - MAX_SUMMARIZED_PROBLEMS} more"
@@ -182,6 +184,70 @@ class IdempotencyKeyReused(FieldError):
         )
 
 
+class CampaignNotFound(ServiceError):
+    """Unknown, deleted, or another tenant's: callers cannot tell these apart."""
+
+    status_code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self, vdn_id: int, campaign_id: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_CAMPAIGN_NOT_FOUND,
+            f"campaign {campaign_id} does not exist in VDN {vdn_id}",
+        )
+
+
+class StatusConflict(ServiceError):
+    status_code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, campaign_id: int, action: str, status: str) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_STATUS_CONFLICT,
+            f"campaign {campaign_id} is {status}: the current status does not allow it to be "
+            f"{action}",
+        )
+
+
+class CampaignStarted(ServiceError):
+    status_code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_CAMPAIGN_STARTED,
+            f"campaign {campaign_id} is still started: suspend it before deleting it",
+        )
+
+
+class CampaignEnded(ServiceError):
+    status_code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_CAMPAIGN_ENDED,
+            f"campaign {campaign_id} has already ended and cannot be modified",
+        )
+
+
+class StaleVersion(ServiceError):
+    """The caller's etag names a version that is no longer current."""
+
+    status_code = grpc.StatusCode.ABORTED
+
+    def __init__(self, campaign_id: int, expected: int, current: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_PARAMETER_ERROR,
+            f"campaign {campaign_id} has changed: the etag names version {expected}, the "
+            f"current one is {current}; read it again and retry",
+            fields=[
+                FieldProblem(
+                    "etag",
+                    ResultCode.RESULT_CODE_PARAMETER_ERROR,
+                    f"is stale (current version {current})",
+                )
+            ],
+            metadata={"current_version": str(current)},
+        )
+
+
 class QuotaExceeded(ServiceError):
     status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -200,5 +266,5 @@ class DatabaseUnavailable(ServiceError):
     def __init__(self) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_DATABASE_ERROR,
-            "database operation error; nothing was stored, the request may be retried",
+            "database operation error; nothing was changed, the request may be retried",
         )

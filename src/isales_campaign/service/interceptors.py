@@ -4,11 +4,15 @@
   log line written while serving the call.
 * A request that is not a valid protobuf message is answered INVALID_ARGUMENT
   (grpcio would answer INTERNAL): a malformed request is the caller's fault.
+* A `ServiceError` raised by a servicer is answered as its rich status, and
+  logged; any other exception is INTERNAL, logged with its traceback. This is
+  the one place where errors become statuses.
 * Its status code and duration go to the Prometheus metrics.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -19,8 +23,10 @@ from grpc_status import rpc_status
 
 from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
-from isales_campaign.result_codes import ResultCode
+from isales_campaign.result_codes import ResultCode, legacy_code
 from isales_campaign.service.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID_KEY = "x-request-id"
 
@@ -74,10 +80,26 @@ class RequestInterceptor(grpc.ServerInterceptor):
             failed = True
             try:
                 if request is _UNDECODABLE:
-                    context.abort_with_status(rpc_status.to_status(MalformedRequest().to_status()))
+                    raise MalformedRequest()
                 response = inner(request, context)
                 failed = False
                 return response
+            except ServiceError as error:
+                log.info(
+                    "call refused",
+                    extra={
+                        "method": method,
+                        "grpc_code": error.status_code.name,
+                        "result_code": legacy_code(error.code),
+                        "fields": [problem.path for problem in error.fields],
+                    },
+                )
+                context.abort_with_status(rpc_status.to_status(error.to_status()))
+            except Exception:
+                if context.code() is not None:  # type: ignore[attr-defined]
+                    raise  # an abort of the servicer's own
+                log.exception("call failed unexpectedly", extra={"method": method})
+                context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was changed")
             finally:
                 current_request_id.reset(token)
                 # An abort sets the code; any other exception is answered UNKNOWN.

@@ -25,7 +25,8 @@ from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
 from isales_campaign.service.db.engine import create_database_engine, read_only
 from isales_campaign.service.db.migrate import upgrade
-from isales_campaign.service.db.store import CampaignLimits, CampaignStore
+from isales_campaign.service.db.store import CampaignStore
+from isales_campaign.service.domain import CampaignLimits
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
 from isales_campaign.tls import server_credentials

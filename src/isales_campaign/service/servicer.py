@@ -1,19 +1,15 @@
-"""The gRPC face of the use cases: requests in, responses or rich statuses out."""
+"""The gRPC face of the use cases: each method hands its request to one use case.
+
+Failures are `ServiceError`s, which `RequestInterceptor` answers as rich statuses.
+"""
 
 from __future__ import annotations
 
-import logging
-
 import grpc
-from grpc_status import rpc_status
+from isales.campaign.v2 import campaign_service_pb2 as messages
 from isales.campaign.v2 import campaign_service_pb2_grpc
-from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
-from isales_campaign.result_codes import legacy_code
 from isales_campaign.service.campaigns import CampaignService
-from isales_campaign.service.errors import ServiceError
-
-log = logging.getLogger(__name__)
 
 
 class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
@@ -21,22 +17,41 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
         self._service = service
 
     def AddCampaign(
-        self, request: AddCampaignRequest, context: grpc.ServicerContext
-    ) -> AddCampaignResponse:
-        try:
-            added = self._service.add(request)
-        except ServiceError as error:
-            log.info(
-                "AddCampaign rejected",
-                extra={
-                    "vdn_id": request.vdn_id,
-                    "grpc_code": error.status_code.name,
-                    "result_code": legacy_code(error.code),
-                    "fields": [problem.path for problem in error.fields],
-                },
-            )
-            context.abort_with_status(rpc_status.to_status(error.to_status()))
-        except Exception:
-            log.exception("AddCampaign failed unexpectedly")
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was stored")
-        return AddCampaignResponse(id=added.id, status=added.status, replayed=added.replayed)
+        self, request: messages.AddCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.AddCampaignResponse:
+        return self._service.add(request)
+
+    def GetCampaign(
+        self, request: messages.GetCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.GetCampaignResponse:
+        return self._service.get(request)
+
+    def ListCampaigns(
+        self, request: messages.ListCampaignsRequest, _context: grpc.ServicerContext
+    ) -> messages.ListCampaignsResponse:
+        return self._service.list_campaigns(request)
+
+    def UpdateCampaign(
+        self, request: messages.UpdateCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.UpdateCampaignResponse:
+        return self._service.update(request)
+
+    def PauseCampaign(
+        self, request: messages.PauseCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.PauseCampaignResponse:
+        return self._service.pause(request)
+
+    def ResumeCampaign(
+        self, request: messages.ResumeCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.ResumeCampaignResponse:
+        return self._service.resume(request)
+
+    def DeleteCampaign(
+        self, request: messages.DeleteCampaignRequest, _context: grpc.ServicerContext
+    ) -> messages.DeleteCampaignResponse:
+        return self._service.delete(request)
+
+    def GetQuota(
+        self, request: messages.GetQuotaRequest, _context: grpc.ServicerContext
+    ) -> messages.GetQuotaResponse:
+        return self._service.quota(request)

@@ -3,8 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from isales.campaign.v2 import campaign_pb2 as _campaign_pb2
 import builtins as _builtins
 import sys
@@ -16,6 +20,125 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _CampaignFamily:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CampaignFamilyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CampaignFamily.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CAMPAIGN_FAMILY_UNSPECIFIED: _CampaignFamily.ValueType  # 0
+    CAMPAIGN_FAMILY_SKILL_QUEUE: _CampaignFamily.ValueType  # 1
+    """Skill queue: device types 2, 5 and 6."""
+    CAMPAIGN_FAMILY_IVR: _CampaignFamily.ValueType  # 2
+    """IVR: device types 1 and 3."""
+
+class CampaignFamily(_CampaignFamily, metaclass=_CampaignFamilyEnumTypeWrapper):
+    """Device families: the campaign limits count campaigns per tenant and family."""
+
+CAMPAIGN_FAMILY_UNSPECIFIED: CampaignFamily.ValueType  # 0
+CAMPAIGN_FAMILY_SKILL_QUEUE: CampaignFamily.ValueType  # 1
+"""Skill queue: device types 2, 5 and 6."""
+CAMPAIGN_FAMILY_IVR: CampaignFamily.ValueType  # 2
+"""IVR: device types 1 and 3."""
+Global___CampaignFamily: _TypeAlias = CampaignFamily  # noqa: Y015
+
+@_typing.final
+class CampaignRecord(_message.Message):
+    """A campaign as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ARCHIVE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    vdn_id: _builtins.int
+    status: _campaign_pb2.CampaignStatus.ValueType
+    """The status now: COMPLETED once str_end_time has passed, whatever it was."""
+    version: _builtins.int
+    """Incremented by every change."""
+    etag: _builtins.str
+    """The version as a string: pass it as `etag` to change only this version."""
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign:
+        """As accepted by the last add or update."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def archive_time(self) -> _timestamp_pb2.Timestamp:
+        """Set for a campaign moved to the history (deleted with `archive`)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        vdn_id: _builtins.int = ...,
+        campaign: _campaign_pb2.Campaign | None = ...,
+        status: _campaign_pb2.CampaignStatus.ValueType = ...,
+        version: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        archive_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "campaign", b"campaign", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "campaign", b"campaign", "create_time", b"create_time", "etag", b"etag", "id", b"id", "status", b"status", "update_time", b"update_time", "vdn_id", b"vdn_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignRecord: _TypeAlias = CampaignRecord  # noqa: Y015
+
+@_typing.final
+class FamilyQuota(_message.Message):
+    """A tenant's usage of the limits of one family. Deleted and archived
+    campaigns count against nothing.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    ACTIVE_CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    MAX_ACTIVE_CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    MAX_CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    family: Global___CampaignFamily.ValueType
+    active_campaigns: _builtins.int
+    """Campaigns whose end time has not passed."""
+    max_active_campaigns: _builtins.int
+    """The limit of active campaigns (`max.liveliest.taskCount`)."""
+    campaigns: _builtins.int
+    """Campaigns in all, ended ones included."""
+    max_campaigns: _builtins.int
+    """The limit of campaigns in all; absent when none is configured."""
+    def __init__(
+        self,
+        *,
+        family: Global___CampaignFamily.ValueType = ...,
+        active_campaigns: _builtins.int = ...,
+        max_active_campaigns: _builtins.int = ...,
+        campaigns: _builtins.int = ...,
+        max_campaigns: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_campaigns", b"_max_campaigns", "max_campaigns", b"max_campaigns"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_campaigns", b"_max_campaigns", "active_campaigns", b"active_campaigns", "campaigns", b"campaigns", "family", b"family", "max_active_campaigns", b"max_active_campaigns", "max_campaigns", b"max_campaigns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_campaigns: _TypeAlias = _typing.Literal["max_campaigns"]  # noqa: Y015
+    _WhichOneofArgType__max_campaigns: _TypeAlias = _typing.Literal["_max_campaigns", b"_max_campaigns"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_campaigns) -> _WhichOneofReturnType__max_campaigns | None: ...
+
+Global___FamilyQuota: _TypeAlias = FamilyQuota  # noqa: Y015
 
 @_typing.final
 class AddCampaignRequest(_message.Message):
@@ -81,3 +204,393 @@ class AddCampaignResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AddCampaignResponse: _TypeAlias = AddCampaignResponse  # noqa: Y015
+
+@_typing.final
+class GetCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    INCLUDE_ARCHIVED_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    include_archived: _builtins.bool
+    """Also answer a campaign moved to the history."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int = ...,
+        include_archived: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "include_archived", b"include_archived", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignRequest: _TypeAlias = GetCampaignRequest  # noqa: Y015
+
+@_typing.final
+class GetCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___CampaignRecord: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___CampaignRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignResponse: _TypeAlias = GetCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ListCampaignsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    NAME_CONTAINS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DEVICE_TYPE_FIELD_NUMBER: _builtins.int
+    BEGIN_TIME_FROM_FIELD_NUMBER: _builtins.int
+    END_TIME_TO_FIELD_NUMBER: _builtins.int
+    CC_ID_FIELD_NUMBER: _builtins.int
+    ARCHIVED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SKIP_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    name_contains: _builtins.str
+    """Only campaigns whose name contains this text (case-sensitive)."""
+    status: _campaign_pb2.CampaignStatus.ValueType
+    """Only campaigns with this status; UNSPECIFIED lists every status."""
+    device_type: _campaign_pb2.DeviceType.ValueType
+    """Only campaigns of this device type; UNSPECIFIED lists every type."""
+    begin_time_from: _builtins.str
+    """Only campaigns starting at or after this time (yyyy-MM-dd HH:mm:ss, the
+    tenant's time zone).
+    """
+    end_time_to: _builtins.str
+    """Only campaigns ending at or before this time (yyyy-MM-dd HH:mm:ss, the
+    tenant's time zone).
+    """
+    cc_id: _builtins.int
+    """Only campaigns of this center."""
+    archived: _builtins.bool
+    """List the history (archived campaigns) instead of the live campaigns."""
+    page_size: _builtins.int
+    """At most 100; 0 means 10."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first page."""
+    skip: _builtins.int
+    """Campaigns to skip before the page starts (after `page_token`)."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        name_contains: _builtins.str = ...,
+        status: _campaign_pb2.CampaignStatus.ValueType = ...,
+        device_type: _campaign_pb2.DeviceType.ValueType = ...,
+        begin_time_from: _builtins.str = ...,
+        end_time_to: _builtins.str = ...,
+        cc_id: _builtins.int | None = ...,
+        archived: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        skip: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cc_id", b"_cc_id", "cc_id", b"cc_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cc_id", b"_cc_id", "archived", b"archived", "begin_time_from", b"begin_time_from", "cc_id", b"cc_id", "device_type", b"device_type", "end_time_to", b"end_time_to", "name_contains", b"name_contains", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "status", b"status", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cc_id: _TypeAlias = _typing.Literal["cc_id"]  # noqa: Y015
+    _WhichOneofArgType__cc_id: _TypeAlias = _typing.Literal["_cc_id", b"_cc_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cc_id) -> _WhichOneofReturnType__cc_id | None: ...
+
+Global___ListCampaignsRequest: _TypeAlias = ListCampaignsRequest  # noqa: Y015
+
+@_typing.final
+class ListCampaignsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    FAMILIES_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    total_size: _builtins.int
+    """Campaigns matching the filters, on all pages."""
+    @_builtins.property
+    def campaigns(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignRecord]: ...
+    @_builtins.property
+    def families(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyQuota]:
+        """The tenant's usage of the limits, whatever the filters."""
+
+    def __init__(
+        self,
+        *,
+        campaigns: _abc.Iterable[Global___CampaignRecord] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+        families: _abc.Iterable[Global___FamilyQuota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaigns", b"campaigns", "families", b"families", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignsResponse: _TypeAlias = ListCampaignsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    etag: _builtins.str
+    """The version the change is meant for; a stale one is refused (ABORTED).
+    Empty: whatever version is current.
+    """
+    validate_only: _builtins.bool
+    """Check every rule, the database ones included, and change nothing."""
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign:
+        """The whole new configuration; `init_status` is ignored."""
+
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int = ...,
+        campaign: _campaign_pb2.Campaign | None = ...,
+        etag: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "campaign_id", b"campaign_id", "etag", b"etag", "validate_only", b"validate_only", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCampaignRequest: _TypeAlias = UpdateCampaignRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___CampaignRecord: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___CampaignRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCampaignResponse: _TypeAlias = UpdateCampaignResponse  # noqa: Y015
+
+@_typing.final
+class PauseCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    etag: _builtins.str
+    """As in UpdateCampaignRequest."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "etag", b"etag", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignRequest: _TypeAlias = PauseCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PauseCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___CampaignRecord: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___CampaignRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignResponse: _TypeAlias = PauseCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    etag: _builtins.str
+    """As in UpdateCampaignRequest."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "etag", b"etag", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignRequest: _TypeAlias = ResumeCampaignRequest  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___CampaignRecord: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___CampaignRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignResponse: _TypeAlias = ResumeCampaignResponse  # noqa: Y015
+
+@_typing.final
+class DeleteCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ARCHIVE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    archive: _builtins.bool
+    """Keep the campaign in the history (readable with include_archived)
+    instead of deleting it.
+    """
+    etag: _builtins.str
+    """As in UpdateCampaignRequest."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int = ...,
+        archive: _builtins.bool = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive", b"archive", "campaign_id", b"campaign_id", "etag", b"etag", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCampaignRequest: _TypeAlias = DeleteCampaignRequest  # noqa: Y015
+
+@_typing.final
+class DeleteCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCampaignResponse: _TypeAlias = DeleteCampaignResponse  # noqa: Y015
+
+@_typing.final
+class GetQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotaRequest: _TypeAlias = GetQuotaRequest  # noqa: Y015
+
+@_typing.final
+class GetQuotaResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def families(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyQuota]:
+        """Skill-queue family first, then IVR."""
+
+    def __init__(
+        self,
+        *,
+        families: _abc.Iterable[Global___FamilyQuota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotaResponse: _TypeAlias = GetQuotaResponse  # noqa: Y015

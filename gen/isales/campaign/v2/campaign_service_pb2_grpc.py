@@ -28,6 +28,9 @@ if _version_not_supported:
 class CampaignServiceStub:
     """Outbound-campaign configuration of a multi-tenant contact centre.
 
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
+
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
     violation per problem, `QuotaFailure` for the campaign limits.
@@ -44,10 +47,48 @@ class CampaignServiceStub:
                 request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignRequest.SerializeToString,
                 response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignResponse.FromString,
                 _registered_method=True)
+        self.GetCampaign = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/GetCampaign',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/ListCampaigns',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCampaign = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/UpdateCampaign',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignResponse.FromString,
+                _registered_method=True)
+        self.PauseCampaign = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/PauseCampaign',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignResponse.FromString,
+                _registered_method=True)
+        self.ResumeCampaign = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/ResumeCampaign',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
+                _registered_method=True)
+        self.DeleteCampaign = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/DeleteCampaign',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+                _registered_method=True)
+        self.GetQuota = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/GetQuota',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
     """Outbound-campaign configuration of a multi-tenant contact centre.
+
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
 
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
@@ -62,6 +103,63 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCampaign(self, request, context):
+        """One campaign. NOT_FOUND (0200007) for an unknown, deleted or other
+        tenant's id, and for an archived one unless `include_archived`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaigns(self, request, context):
+        """The tenant's campaigns, newest first, filtered and paged, with the
+        tenant's usage of the family limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCampaign(self, request, context):
+        """Replaces a campaign's configuration: every rule of AddCampaign applies,
+        the device type cannot change (02000009) and an ended campaign cannot be
+        modified (FAILED_PRECONDITION, 0200016). The status is kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseCampaign(self, request, context):
+        """Suspends an executing campaign (status 2 -> 3); otherwise
+        FAILED_PRECONDITION, 0200011.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeCampaign(self, request, context):
+        """Resumes a suspended campaign (status 3 -> 2); otherwise
+        FAILED_PRECONDITION, 0200011.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCampaign(self, request, context):
+        """Deletes a campaign that is not executing (otherwise FAILED_PRECONDITION,
+        0200009), or moves it to the history with `archive`. Either way its name
+        is free again and it no longer counts against the limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuota(self, request, context):
+        """The tenant's usage of the campaign limits, per device family.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -69,6 +167,41 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.AddCampaign,
                     request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignRequest.FromString,
                     response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignResponse.SerializeToString,
+            ),
+            'GetCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaign,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignResponse.SerializeToString,
+            ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsResponse.SerializeToString,
+            ),
+            'UpdateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCampaign,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignResponse.SerializeToString,
+            ),
+            'PauseCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseCampaign,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignResponse.SerializeToString,
+            ),
+            'ResumeCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeCampaign,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignResponse.SerializeToString,
+            ),
+            'DeleteCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCampaign,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignResponse.SerializeToString,
+            ),
+            'GetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuota,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -80,6 +213,9 @@ def add_CampaignServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class CampaignService:
     """Outbound-campaign configuration of a multi-tenant contact centre.
+
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
 
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
@@ -103,6 +239,195 @@ class CampaignService:
             '/isales.campaign.v2.CampaignService/AddCampaign',
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignRequest.SerializeToString,
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.AddCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/GetCampaign',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/ListCampaigns',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/UpdateCampaign',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.UpdateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/PauseCampaign',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.PauseCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/ResumeCampaign',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/DeleteCampaign',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/GetQuota',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,6 +29,9 @@ GRPC_VERSION: str
 class CampaignServiceStub:
     """Outbound-campaign configuration of a multi-tenant contact centre.
 
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
+
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
     violation per problem, `QuotaFailure` for the campaign limits.
@@ -42,10 +45,41 @@ class CampaignServiceStub:
     """Adds an outbound campaign to a tenant (VDN). A success answer means the
     campaign is durably stored.
     """
+    GetCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.GetCampaignRequest, _campaign_service_pb2.GetCampaignResponse]
+    """One campaign. NOT_FOUND (0200007) for an unknown, deleted or other
+    tenant's id, and for an archived one unless `include_archived`.
+    """
+    ListCampaigns: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignsRequest, _campaign_service_pb2.ListCampaignsResponse]
+    """The tenant's campaigns, newest first, filtered and paged, with the
+    tenant's usage of the family limits.
+    """
+    UpdateCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.UpdateCampaignRequest, _campaign_service_pb2.UpdateCampaignResponse]
+    """Replaces a campaign's configuration: every rule of AddCampaign applies,
+    the device type cannot change (02000009) and an ended campaign cannot be
+    modified (FAILED_PRECONDITION, 0200016). The status is kept.
+    """
+    PauseCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]
+    """Suspends an executing campaign (status 2 -> 3); otherwise
+    FAILED_PRECONDITION, 0200011.
+    """
+    ResumeCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ResumeCampaignRequest, _campaign_service_pb2.ResumeCampaignResponse]
+    """Resumes a suspended campaign (status 3 -> 2); otherwise
+    FAILED_PRECONDITION, 0200011.
+    """
+    DeleteCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.DeleteCampaignRequest, _campaign_service_pb2.DeleteCampaignResponse]
+    """Deletes a campaign that is not executing (otherwise FAILED_PRECONDITION,
+    0200009), or moves it to the history with `archive`. Either way its name
+    is free again and it no longer counts against the limits.
+    """
+    GetQuota: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.GetQuotaRequest, _campaign_service_pb2.GetQuotaResponse]
+    """The tenant's usage of the campaign limits, per device family."""
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
     """Outbound-campaign configuration of a multi-tenant contact centre.
+
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
 
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
@@ -57,9 +91,40 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """Adds an outbound campaign to a tenant (VDN). A success answer means the
     campaign is durably stored.
     """
+    GetCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.GetCampaignRequest, _campaign_service_pb2.GetCampaignResponse]  # type: ignore[assignment]
+    """One campaign. NOT_FOUND (0200007) for an unknown, deleted or other
+    tenant's id, and for an archived one unless `include_archived`.
+    """
+    ListCampaigns: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignsRequest, _campaign_service_pb2.ListCampaignsResponse]  # type: ignore[assignment]
+    """The tenant's campaigns, newest first, filtered and paged, with the
+    tenant's usage of the family limits.
+    """
+    UpdateCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.UpdateCampaignRequest, _campaign_service_pb2.UpdateCampaignResponse]  # type: ignore[assignment]
+    """Replaces a campaign's configuration: every rule of AddCampaign applies,
+    the device type cannot change (02000009) and an ended campaign cannot be
+    modified (FAILED_PRECONDITION, 0200016). The status is kept.
+    """
+    PauseCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]  # type: ignore[assignment]
+    """Suspends an executing campaign (status 2 -> 3); otherwise
+    FAILED_PRECONDITION, 0200011.
+    """
+    ResumeCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ResumeCampaignRequest, _campaign_service_pb2.ResumeCampaignResponse]  # type: ignore[assignment]
+    """Resumes a suspended campaign (status 3 -> 2); otherwise
+    FAILED_PRECONDITION, 0200011.
+    """
+    DeleteCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.DeleteCampaignRequest, _campaign_service_pb2.DeleteCampaignResponse]  # type: ignore[assignment]
+    """Deletes a campaign that is not executing (otherwise FAILED_PRECONDITION,
+    0200009), or moves it to the history with `archive`. Either way its name
+    is free again and it no longer counts against the limits.
+    """
+    GetQuota: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.GetQuotaRequest, _campaign_service_pb2.GetQuotaResponse]  # type: ignore[assignment]
+    """The tenant's usage of the campaign limits, per device family."""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """Outbound-campaign configuration of a multi-tenant contact centre.
+
+    Every method acts within one tenant (VDN): another tenant's campaigns are
+    never seen, changed or counted, and answer NOT_FOUND like unknown ones.
 
     Errors are `google.rpc.Status` with details: `ErrorInfo` whose `reason` is
     the legacy result code (see `ResultCode`), `BadRequest` with one field
@@ -75,5 +140,75 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         """Adds an outbound campaign to a tenant (VDN). A success answer means the
         campaign is durably stored.
         """
+
+    @_abc_1.abstractmethod
+    def GetCampaign(
+        self,
+        request: _campaign_service_pb2.GetCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.GetCampaignResponse, _abc.Awaitable[_campaign_service_pb2.GetCampaignResponse]]:
+        """One campaign. NOT_FOUND (0200007) for an unknown, deleted or other
+        tenant's id, and for an archived one unless `include_archived`.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCampaigns(
+        self,
+        request: _campaign_service_pb2.ListCampaignsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ListCampaignsResponse, _abc.Awaitable[_campaign_service_pb2.ListCampaignsResponse]]:
+        """The tenant's campaigns, newest first, filtered and paged, with the
+        tenant's usage of the family limits.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCampaign(
+        self,
+        request: _campaign_service_pb2.UpdateCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.UpdateCampaignResponse, _abc.Awaitable[_campaign_service_pb2.UpdateCampaignResponse]]:
+        """Replaces a campaign's configuration: every rule of AddCampaign applies,
+        the device type cannot change (02000009) and an ended campaign cannot be
+        modified (FAILED_PRECONDITION, 0200016). The status is kept.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseCampaign(
+        self,
+        request: _campaign_service_pb2.PauseCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.PauseCampaignResponse, _abc.Awaitable[_campaign_service_pb2.PauseCampaignResponse]]:
+        """Suspends an executing campaign (status 2 -> 3); otherwise
+        FAILED_PRECONDITION, 0200011.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeCampaign(
+        self,
+        request: _campaign_service_pb2.ResumeCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ResumeCampaignResponse, _abc.Awaitable[_campaign_service_pb2.ResumeCampaignResponse]]:
+        """Resumes a suspended campaign (status 3 -> 2); otherwise
+        FAILED_PRECONDITION, 0200011.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCampaign(
+        self,
+        request: _campaign_service_pb2.DeleteCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.DeleteCampaignResponse, _abc.Awaitable[_campaign_service_pb2.DeleteCampaignResponse]]:
+        """Deletes a campaign that is not executing (otherwise FAILED_PRECONDITION,
+        0200009), or moves it to the history with `archive`. Either way its name
+        is free again and it no longer counts against the limits.
+        """
+
+    @_abc_1.abstractmethod
+    def GetQuota(
+        self,
+        request: _campaign_service_pb2.GetQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.GetQuotaResponse, _abc.Awaitable[_campaign_service_pb2.GetQuotaResponse]]:
+        """The tenant's usage of the campaign limits, per device family."""
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -43,6 +43,10 @@ class _ResultCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResultCode
     """The outbound campaign does not exist."""
     RESULT_CODE_STATUS_CONFLICT: _ResultCode.ValueType  # 9
     """The campaign cannot be suspended or resumed in its current status."""
+    RESULT_CODE_CAMPAIGN_STARTED: _ResultCode.ValueType  # 22
+    """The campaign is still started (executing): it cannot be deleted."""
+    RESULT_CODE_CAMPAIGN_ENDED: _ResultCode.ValueType  # 23
+    """The campaign has already ended: it cannot be modified."""
     RESULT_CODE_SKILL_QUEUE_NOT_FOUND: _ResultCode.ValueType  # 10
     """The skill queue does not exist."""
     RESULT_CODE_EMPTY_PARAMETER: _ResultCode.ValueType  # 11
@@ -92,6 +96,10 @@ RESULT_CODE_CAMPAIGN_NOT_FOUND: ResultCode.ValueType  # 8
 """The outbound campaign does not exist."""
 RESULT_CODE_STATUS_CONFLICT: ResultCode.ValueType  # 9
 """The campaign cannot be suspended or resumed in its current status."""
+RESULT_CODE_CAMPAIGN_STARTED: ResultCode.ValueType  # 22
+"""The campaign is still started (executing): it cannot be deleted."""
+RESULT_CODE_CAMPAIGN_ENDED: ResultCode.ValueType  # 23
+"""The campaign has already ended: it cannot be modified."""
 RESULT_CODE_SKILL_QUEUE_NOT_FOUND: ResultCode.ValueType  # 10
 """The skill queue does not exist."""
 RESULT_CODE_EMPTY_PARAMETER: ResultCode.ValueType  # 11

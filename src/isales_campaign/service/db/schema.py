@@ -14,7 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -65,9 +65,35 @@ campaigns = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    # Set by callers that retry; NULLs never collide.
-    Column("idempotency_key", String(64), nullable=True),
-    UniqueConstraint("vdn_id", "name", name="uq_campaigns_vdn_id_name"),
-    UniqueConstraint("vdn_id", "idempotency_key", name="uq_campaigns_vdn_id_idempotency_key"),
+    # Copied from config for the list filter.
+    Column("cc_id", Integer, nullable=True),
+    # Set when the campaign moved to the history; it then counts against nothing.
+    Column("archived_at", DateTime, nullable=True),
     Index("ix_campaigns_vdn_id_family_end_at", "vdn_id", "family", "end_at"),
+    Index("ix_campaigns_vdn_id_created_at_id", "vdn_id", "created_at", "id"),
+    # Names are unique among live campaigns only: the history frees them.
+    Index(
+        "uq_campaigns_live_name",
+        "vdn_id",
+        "name",
+        unique=True,
+        sqlite_where=text("archived_at IS NULL"),
+        postgresql_where=text("archived_at IS NULL"),
+    ),
+    # Deleted ids are never given again (SQLite reuses the largest otherwise).
+    sqlite_autoincrement=True,
+)
+
+#: Keys of adds that callers may retry; kept when the campaign changes or goes.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("vdn_id", Integer, ForeignKey("tenants.vdn_id"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    # SHA-256 of the Campaign the add was asked for: a reused key must ask the same.
+    Column("request_digest", LargeBinary(32), nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    # The status the add answered.
+    Column("status", SmallInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )

@@ -1,48 +1,78 @@
-"""The campaign store: every write is one transaction that holds the tenant's lock.
+"""The campaign store: reads, and units of work that hold the tenant's lock.
 
-Quotas and name uniqueness must hold across processes and replicas, so the
-checks and the insert happen under a lock taken at the start of the
-transaction: `BEGIN IMMEDIATE` on SQLite (one writer per file), a row lock on
-the tenant on PostgreSQL (one writer per tenant). The unique constraint on
-(vdn_id, name) backs the name check up.
+Quotas and name uniqueness must hold across processes and replicas, so every
+change runs in one transaction that takes the tenant's lock first:
+`BEGIN IMMEDIATE` on SQLite (one writer per file), a row lock on the tenant on
+PostgreSQL (one writer per tenant). Checks, counts and writes inside it cannot
+race another change of the same tenant. A unique index on the live names backs
+the name check up; every update also names the version it read.
 
-Statements are built once with bind parameters: building them per call cost
-more than running them.
+Database failures become service errors here, in one place: a refused value is
+INVALID_ARGUMENT, anything else UNAVAILABLE (nothing was changed).
+
+Fixed statements are built once with bind parameters: building them per call
+cost more than running them.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
-from isales_campaign.service.db.schema import app_keys, campaigns, skill_queues, tenants
-from isales_campaign.service.domain import Family
+from isales_campaign.service.db.schema import (
+    app_keys,
+    campaigns,
+    idempotency_keys,
+    skill_queues,
+    tenants,
+)
+from isales_campaign.service.domain import Family, FamilyUsage
 from isales_campaign.service.errors import (
+    CampaignNotFound,
+    DatabaseUnavailable,
+    FieldProblem,
     IdempotencyKeyReused,
+    InvalidArgument,
     NameTaken,
-    QuotaExceeded,
-    QuotaProblem,
+    ServiceError,
     SkillQueueNotFound,
+    StaleVersion,
     TenantNotFound,
 )
 
-_QUOTA_CODES = {
-    Family.SKILL_QUEUE: ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT,
-    Family.IVR: ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT,
-}
+log = logging.getLogger(__name__)
+
 #: Seconds a tenant's time zone is cached; `isales seed` changes show up after this.
 TENANT_CACHE_SECONDS = 10.0
 
+_LIVE = campaigns.c.archived_at.is_(None)
 _TENANT_ZONE = select(tenants.c.time_zone).where(tenants.c.vdn_id == bindparam("vdn_id"))
 _APP_KEY = select(app_keys.c.vdn_id, app_keys.c.secret_key).where(
     app_keys.c.access_key == bindparam("access_key")
@@ -51,12 +81,29 @@ _APP_KEY = select(app_keys.c.vdn_id, app_keys.c.secret_key).where(
 _LOCK_TENANT = (
     select(tenants.c.vdn_id).where(tenants.c.vdn_id == bindparam("vdn_id")).with_for_update()
 )
-_EARLIER_ADD = select(campaigns.c.id, campaigns.c.status, campaigns.c.config).where(
-    campaigns.c.vdn_id == bindparam("vdn_id"),
-    campaigns.c.idempotency_key == bindparam("idempotency_key"),
+_EARLIER_ADD = select(
+    idempotency_keys.c.request_digest, idempotency_keys.c.campaign_id, idempotency_keys.c.status
+).where(
+    idempotency_keys.c.vdn_id == bindparam("vdn_id"),
+    idempotency_keys.c.key == bindparam("key"),
 )
-#: Every check of an add in one round trip.
-_CHECK_COLUMNS = (
+_REMEMBER_KEY = insert(idempotency_keys)
+_CAMPAIGN = select(campaigns).where(
+    campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.id == bindparam("campaign_id")
+)
+_ACTIVE = campaigns.c.end_at > bindparam("now")
+#: A tenant's live campaigns per family: those not ended, and all of them.
+_USAGE = (
+    select(
+        campaigns.c.family,
+        func.count(case((_ACTIVE, 1))).label("active"),
+        func.count().label("total"),
+    )
+    .where(campaigns.c.vdn_id == bindparam("vdn_id"), _LIVE)
+    .group_by(campaigns.c.family)
+)
+#: Every check of a new or renamed campaign, in one round trip.
+_CHECKS = select(
     exists()
     .where(
         skill_queues.c.vdn_id == bindparam("vdn_id"),
@@ -64,44 +111,21 @@ _CHECK_COLUMNS = (
     )
     .label("queue_exists"),
     exists()
-    .where(campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.name == bindparam("name"))
-    .label("name_taken"),
-    select(func.count())
-    .select_from(campaigns)
     .where(
         campaigns.c.vdn_id == bindparam("vdn_id"),
-        campaigns.c.family == bindparam("family"),
-        campaigns.c.end_at > bindparam("now"),
+        campaigns.c.name == bindparam("name"),
+        campaigns.c.id != bindparam("exclude_id"),
+        _LIVE,
     )
-    .scalar_subquery()
-    .label("active"),
-)
-_CHECKS = select(*_CHECK_COLUMNS)
-#: With the cap on campaigns in all, which counts a family's whole history.
-_CHECKS_WITH_TOTAL = select(
-    *_CHECK_COLUMNS,
-    select(func.count())
-    .select_from(campaigns)
-    .where(campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.family == bindparam("family"))
-    .scalar_subquery()
-    .label("total"),
+    .label("name_taken"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignLimits:
-    """Per tenant and device family: campaigns not yet ended, and campaigns at all.
-
-    The vendor also caps campaigns at all (20); that cap is off (None) by default
-    because campaigns cannot be deleted here yet, so it would lock a tenant out.
-    """
-
-    active: int = 20
-    total: int | None = None
-
-
-DEFAULT_LIMITS = CampaignLimits()
+_UPDATE = (
+    update(campaigns)
+    .where(campaigns.c.id == bindparam("campaign_id"), campaigns.c.version == bindparam("seen"))
+    .values(version=campaigns.c.version + 1)
+)
+_DELETE = delete(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,26 +135,104 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
-class NewCampaign:
+class CampaignValues:
+    """What a campaign's configuration sets in its row."""
+
+    name: str
+    family: Family
+    device_type: int
+    #: The skill queue a skill-queue campaign uses; None for IVR campaigns.
+    skill_id: int | None
+    #: Naive UTC.
+    begin_at: datetime
+    end_at: datetime
+    cc_id: int | None
+    #: The whole Campaign message, serialized.
+    config: bytes
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": int(self.family),
+            "device_type": self.device_type,
+            "begin_at": self.begin_at,
+            "end_at": self.end_at,
+            "cc_id": self.cc_id,
+            "config": self.config,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    id: int
     vdn_id: int
     name: str
     family: Family
     device_type: int
-    skill_id: int | None
+    #: As stored: 2 or 3 (see domain.effective_status).
     status: int
-    #: Naive UTC.
+    #: Naive UTC, as every time below.
     begin_at: datetime
     end_at: datetime
     config: bytes
-    idempotency_key: str | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> CampaignRow:
+        return cls(
+            id=int(row.id),
+            vdn_id=int(row.vdn_id),
+            name=row.name,
+            family=Family(row.family),
+            device_type=int(row.device_type),
+            status=int(row.status),
+            begin_at=row.begin_at,
+            end_at=row.end_at,
+            config=bytes(row.config),
+            version=int(row.version),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            archived_at=row.archived_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCampaign:
-    id: int
+class EarlierAdd:
+    """What an earlier add with the same idempotency key answered."""
+
+    campaign_id: int
     status: int
-    #: An earlier add with the same idempotency key, answered again.
-    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page ends in the list order (newest first, then by id)."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Filters and paging of a list; times are naive UTC."""
+
+    vdn_id: int
+    now: datetime
+    limit: int
+    skip: int = 0
+    after: Position | None = None
+    name_contains: str = ""
+    #: An effective status (2, 3, 4), or 0 for all.
+    status: int = 0
+    #: 0 for all.
+    device_type: int = 0
+    begin_from: datetime | None = None
+    end_to: datetime | None = None
+    cc_id: int | None = None
+    archived: bool = False
 
 
 class CampaignStore:
@@ -144,149 +246,254 @@ class CampaignStore:
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
 
-    def tenant(self, vdn_id: int) -> Tenant | None:
+    def tenant(self, vdn_id: int) -> Tenant:
+        """The tenant; TenantNotFound when it is not configured."""
         cached = self._tenants.get(vdn_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        with read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             zone = connection.scalar(_TENANT_ZONE, {"vdn_id": vdn_id})
         if zone is None:
-            return None
+            raise TenantNotFound(vdn_id)
         tenant = Tenant(vdn_id, ZoneInfo(zone))
         self._tenants[vdn_id] = (time.monotonic() + TENANT_CACHE_SECONDS, tenant)
         return tenant
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
-        with read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             row = connection.execute(_APP_KEY, {"access_key": access_key}).first()
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
-    def add(
-        self,
-        campaign: NewCampaign,
-        *,
-        limits: CampaignLimits,
-        now: datetime,
-        validate_only: bool = False,
-    ) -> StoredCampaign:
-        """Store the campaign (unless `validate_only`); `now` is naive UTC."""
-        try:
-            with self._tenant_locked(campaign.vdn_id) as connection:
-                if campaign.idempotency_key is not None:
-                    earlier = _earlier_add(
-                        connection, campaign.vdn_id, campaign.idempotency_key, campaign.config
-                    )
-                    if earlier is not None:
-                        return earlier
-                self._check(connection, campaign, limits, now)
-                if validate_only:
-                    return StoredCampaign(id=0, status=campaign.status)
-                new_id = connection.scalar(
-                    _INSERT,
-                    {
-                        "vdn_id": campaign.vdn_id,
-                        "name": campaign.name,
-                        "family": int(campaign.family),
-                        "device_type": campaign.device_type,
-                        "status": campaign.status,
-                        "begin_at": campaign.begin_at,
-                        "end_at": campaign.end_at,
-                        "config": campaign.config,
-                        "version": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                        "idempotency_key": campaign.idempotency_key,
-                    },
-                )
-        except IntegrityError as error:
-            if "uq_campaigns_vdn_id_name" in str(error.orig) or "campaigns.name" in str(error.orig):
-                raise NameTaken(campaign.vdn_id, campaign.name) from None
-            raise
-        assert new_id is not None
-        return StoredCampaign(id=int(new_id), status=campaign.status)
+    def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
+        """One campaign of the tenant, archived or not."""
+        with database_errors(), read_only(self._engine) as connection:
+            row = connection.execute(
+                _CAMPAIGN, {"vdn_id": vdn_id, "campaign_id": campaign_id}
+            ).first()
+        return None if row is None else CampaignRow.of(row)
 
-    def earlier_add(
-        self, vdn_id: int, idempotency_key: str, config: bytes
-    ) -> StoredCampaign | None:
-        """The campaign an earlier add with this key stored, if any. Under the tenant's
-        lock, so an add of the same key still in flight is waited for."""
-        with self._tenant_locked(vdn_id) as connection:
-            return _earlier_add(connection, vdn_id, idempotency_key, config)
+    def campaigns(self, query: ListQuery) -> tuple[list[CampaignRow], int]:
+        """One page of the tenant's campaigns, and how many match the filters in all."""
+        matching = _filtered(query, self._engine.dialect.name)
+        page = (
+            matching.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
+            .offset(query.skip)
+            .limit(query.limit)
+        )
+        if query.after is not None:
+            page = page.where(
+                or_(
+                    campaigns.c.created_at < query.after.created_at,
+                    and_(
+                        campaigns.c.created_at == query.after.created_at,
+                        campaigns.c.id < query.after.id,
+                    ),
+                )
+            )
+        total = select(func.count()).select_from(matching.subquery())
+        with database_errors(), read_only(self._engine) as connection:
+            rows = [CampaignRow.of(row) for row in connection.execute(page)]
+            count = connection.scalar(total)
+        return rows, int(count or 0)
+
+    def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
+        """The tenant's live campaigns per family; `now` is naive UTC."""
+        with database_errors(), read_only(self._engine) as connection:
+            return _usage(connection, vdn_id, now)
 
     @contextmanager
-    def _tenant_locked(self, vdn_id: int) -> Iterator[Connection]:
-        """A transaction holding the tenant's write lock: every write and every check
-        that must not race one runs inside it."""
-        with self._writer, self._engine.begin() as connection:
-            if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
-                raise TenantNotFound(vdn_id)
-            yield connection
+    def unit_of_work(self, vdn_id: int) -> Iterator[TenantTransaction]:
+        """A transaction holding the tenant's write lock; it commits when the block ends
+        without an exception. TenantNotFound when the tenant is not configured."""
+        transaction: TenantTransaction | None = None
+        try:
+            with database_errors(), self._writer, self._engine.begin() as connection:
+                if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
+                    raise TenantNotFound(vdn_id)
+                transaction = TenantTransaction(connection, vdn_id)
+                yield transaction
+        except IntegrityError as error:
+            # The unique index on live names, when the check raced a change elsewhere.
+            name = transaction.pending_name if transaction is not None else None
+            if name is not None and _is_name_conflict(error):
+                raise NameTaken(vdn_id, name) from None
+            log.exception("database integrity error")
+            raise DatabaseUnavailable() from None
 
-    @staticmethod
-    def _check(
-        connection: Connection, campaign: NewCampaign, limits: CampaignLimits, now: datetime
-    ) -> None:
-        checks = connection.execute(
-            _CHECKS if limits.total is None else _CHECKS_WITH_TOTAL,
+
+class TenantTransaction:
+    """The reads and writes of one change, under the tenant's lock."""
+
+    def __init__(self, connection: Connection, vdn_id: int) -> None:
+        self._connection = connection
+        self.vdn_id = vdn_id
+        #: The name being written, to report a unique-index conflict.
+        self.pending_name: str | None = None
+
+    def earlier_add(self, key: str, digest: bytes) -> EarlierAdd | None:
+        """What an earlier add with this key answered; IdempotencyKeyReused when that add
+        asked for another campaign."""
+        row = self._connection.execute(_EARLIER_ADD, {"vdn_id": self.vdn_id, "key": key}).first()
+        if row is None:
+            return None
+        if bytes(row.request_digest) != digest:
+            raise IdempotencyKeyReused(self.vdn_id)
+        return EarlierAdd(int(row.campaign_id), int(row.status))
+
+    def check(self, values: CampaignValues, *, exclude_id: int = -1) -> None:
+        """The skill queue exists and the name is free (among live campaigns other than
+        `exclude_id`)."""
+        checks = self._connection.execute(
+            _CHECKS,
             {
-                "vdn_id": campaign.vdn_id,
+                "vdn_id": self.vdn_id,
                 # IVR campaigns name no queue: -1 matches none, and is not asked about.
-                "skill_id": -1 if campaign.skill_id is None else campaign.skill_id,
-                "name": campaign.name,
-                "family": int(campaign.family),
-                "now": now,
+                "skill_id": -1 if values.skill_id is None else values.skill_id,
+                "name": values.name,
+                "exclude_id": exclude_id,
             },
         ).one()
-        if campaign.skill_id is not None and not checks.queue_exists:
-            raise SkillQueueNotFound(campaign.vdn_id, campaign.skill_id)
+        if values.skill_id is not None and not checks.queue_exists:
+            raise SkillQueueNotFound(self.vdn_id, values.skill_id)
         if checks.name_taken:
-            raise NameTaken(campaign.vdn_id, campaign.name)
-        family = campaign.family.label
-        if limits.total is not None and checks.total >= limits.total:
-            raise _quota_exceeded(
-                campaign,
-                "campaigns",
-                limits.total,
-                int(checks.total),
-                f"{checks.total} {family} campaigns, ended ones included; the limit is "
-                f"{limits.total}: delete one before adding another",
-            )
-        active = int(checks.active)
-        if active >= limits.active:
-            raise _quota_exceeded(
-                campaign,
-                "active_campaigns",
-                limits.active,
-                active,
-                f"{active} active {family} campaigns; the limit is {limits.active}: "
-                "delete or let one end before adding another",
-            )
+            raise NameTaken(self.vdn_id, values.name)
+
+    def usage(self, family: Family, now: datetime) -> FamilyUsage:
+        return _usage(self._connection, self.vdn_id, now).get(family, FamilyUsage())
+
+    def insert(self, values: CampaignValues, *, status: int, now: datetime) -> int:
+        self.pending_name = values.name
+        new_id = self._connection.scalar(
+            _INSERT,
+            {
+                **values.columns(),
+                "vdn_id": self.vdn_id,
+                "status": status,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        assert new_id is not None
+        return int(new_id)
+
+    def remember_key(
+        self, key: str, digest: bytes, campaign_id: int, status: int, now: datetime
+    ) -> None:
+        self._connection.execute(
+            _REMEMBER_KEY,
+            {
+                "vdn_id": self.vdn_id,
+                "key": key,
+                "request_digest": digest,
+                "campaign_id": campaign_id,
+                "status": status,
+                "created_at": now,
+            },
+        )
+
+    def campaign(self, campaign_id: int) -> CampaignRow | None:
+        row = self._connection.execute(
+            _CAMPAIGN, {"vdn_id": self.vdn_id, "campaign_id": campaign_id}
+        ).first()
+        return None if row is None else CampaignRow.of(row)
+
+    def update(
+        self,
+        row: CampaignRow,
+        *,
+        now: datetime,
+        values: CampaignValues | None = None,
+        status: int | None = None,
+        archived: bool = False,
+    ) -> None:
+        """Change the campaign as read in `row` (its version must still be current)."""
+        changes: dict[str, Any] = {"updated_at": now}
+        if values is not None:
+            self.pending_name = values.name
+            changes.update(values.columns())
+        if status is not None:
+            changes["status"] = status
+        if archived:
+            changes["archived_at"] = now
+        result = self._connection.execute(
+            _UPDATE.values(**changes), {"campaign_id": row.id, "seen": row.version}
+        )
+        if result.rowcount != 1:  # the tenant's lock rules this out; the version proves it
+            current = self.campaign(row.id)
+            if current is None:
+                raise CampaignNotFound(self.vdn_id, row.id)
+            raise StaleVersion(row.id, row.version, current.version)
+
+    def delete(self, row: CampaignRow) -> None:
+        self._connection.execute(_DELETE, {"campaign_id": row.id})
 
 
-def _quota_exceeded(
-    campaign: NewCampaign, metric: str, limit: int, usage: int, situation: str
-) -> QuotaExceeded:
-    return QuotaExceeded(
-        _QUOTA_CODES[campaign.family],
-        QuotaProblem(
-            subject=f"vdn:{campaign.vdn_id}/family:{campaign.family.label}",
-            metric=metric,
-            description=f"VDN {campaign.vdn_id} already has {situation}",
-            limit=limit,
-            usage=usage,
-        ),
-    )
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Database failures as the service answers them; service errors pass unchanged."""
+    try:
+        yield
+    except (ServiceError, IntegrityError):
+        raise
+    except DataError:
+        # A value the contract let through but the database refuses: the
+        # request's fault, so retrying would not help.
+        log.warning("the database refused a value of a request")
+        raise InvalidArgument([_UNSTORABLE]) from None
+    except SQLAlchemyError:
+        log.exception("database operation failed")
+        raise DatabaseUnavailable() from None
 
 
-def _earlier_add(
-    connection: Connection, vdn_id: int, idempotency_key: str, config: bytes
-) -> StoredCampaign | None:
-    row = connection.execute(
-        _EARLIER_ADD, {"vdn_id": vdn_id, "idempotency_key": idempotency_key}
-    ).first()
-    if row is None:
-        return None
-    if bytes(row.config) != config:
-        raise IdempotencyKeyReused(vdn_id)
-    return StoredCampaign(id=int(row.id), status=int(row.status), replayed=True)
+_UNSTORABLE = FieldProblem(
+    "campaign", ResultCode.RESULT_CODE_PARAMETER_ERROR, "holds a value the database cannot store"
+)
+
+
+def _is_name_conflict(error: IntegrityError) -> bool:
+    text = str(error.orig)
+    return "uq_campaigns_live_name" in text or "campaigns.name" in text
+
+
+def _usage(connection: Connection, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
+    rows = connection.execute(_USAGE, {"vdn_id": vdn_id, "now": now})
+    return {Family(row.family): FamilyUsage(int(row.active), int(row.total)) for row in rows}
+
+
+def _filtered(query: ListQuery, dialect: str) -> Select[Any]:
+    conditions: list[Any] = [
+        campaigns.c.vdn_id == query.vdn_id,
+        campaigns.c.archived_at.is_not(None) if query.archived else _LIVE,
+    ]
+    if query.name_contains:
+        # A position, not LIKE: no wildcards in the text, case-sensitive on both databases.
+        position = func.strpos if dialect == "postgresql" else func.instr
+        conditions.append(position(campaigns.c.name, query.name_contains) > 0)
+    if query.status == 4:
+        conditions.append(campaigns.c.end_at <= query.now)
+    elif query.status:
+        conditions += [campaigns.c.status == query.status, campaigns.c.end_at > query.now]
+    if query.device_type:
+        conditions.append(campaigns.c.device_type == query.device_type)
+    if query.begin_from is not None:
+        conditions.append(campaigns.c.begin_at >= query.begin_from)
+    if query.end_to is not None:
+        conditions.append(campaigns.c.end_at <= query.end_to)
+    if query.cc_id is not None:
+        conditions.append(campaigns.c.cc_id == query.cc_id)
+    return select(campaigns).where(*conditions)
+
+
+__all__: Sequence[str] = (
+    "CampaignRow",
+    "CampaignStore",
+    "CampaignValues",
+    "EarlierAdd",
+    "ListQuery",
+    "Position",
+    "Tenant",
+    "TenantTransaction",
+    "database_errors",
+)

@@ -1,8 +1,9 @@
-"""The auth-v2 AK/SK request signature (see spec/API-NOTES.md), used to sign and to verify.
+"""The vendor's auth-v2 AK/SK request signature (spec/API-NOTES.md, "Authentication").
 
-The client signs with the secret key; the gateway only ever holds the signing key that the
-service derives from it, so both halves are exposed: `signing_key` (needs the secret) and
-`signature` (needs only the signing key).
+Shared by both sides of the legacy REST API: the gateway verifies requests with it and the
+client (and `isales sign`) signs them. A signer holds the secret key; the gateway only ever
+holds the signing key that the service derives from it, so both halves are exposed:
+`signing_key` (needs the secret) and `signature` (needs only the signing key).
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ def canonical_request(
     headers: Mapping[str, str],
     body: bytes,
 ) -> bytes:
-    """The text that is signed. `headers` maps lower-case names to values (signed ones at least).
+    r"""The text that is signed. `headers` maps lower-case names to values (signed ones at least).
 
+    `METHOD\nPATH\n[QUERY\n]SIGNED_HEADERS\nCANONICAL_HEADERS\n` + norm(body): the line of
+    canonical headers always ends with `\n`, also without a body (the vendor's demo client).
     `path` is the request path exactly as sent (still percent-encoded), `query` the raw query
     string without `?`. Query pairs are decoded like a form (`+` is a space) before `norm`.
     """
@@ -102,8 +105,7 @@ def canonical_request(
     lines.append(signed_headers)
     names = signed_headers.split(";")
     lines.append("\n".join(sorted(f"{norm(n)}:{norm(headers[n].strip())}" for n in names)))
-    if body:
-        lines.append(norm(body))
+    lines.append(norm(body))  # empty for no body: the text still ends with the `\n` above
     return "\n".join(lines).encode()
 
 

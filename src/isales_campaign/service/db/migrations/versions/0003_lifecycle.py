@@ -1,0 +1,96 @@
+"""The campaign lifecycle: history (archived campaigns), names unique among live campaigns,
+idempotency keys in their own table, a list index, ids never reused.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_LIVE = sa.text("archived_at IS NULL")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("vdn_id", sa.Integer, sa.ForeignKey("tenants.vdn_id"), primary_key=True),
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("request_digest", sa.LargeBinary(32), nullable=False),
+        sa.Column("campaign_id", _ID, nullable=False),
+        sa.Column("status", sa.SmallInteger, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    connection = op.get_bind()
+    keyed = connection.execute(
+        sa.text(
+            "SELECT vdn_id, idempotency_key, config, id, status, created_at FROM campaigns "
+            "WHERE idempotency_key IS NOT NULL"
+        )
+    ).all()
+    if keyed:
+        connection.execute(
+            sa.text(
+                "INSERT INTO idempotency_keys "
+                "(vdn_id, key, request_digest, campaign_id, status, created_at) "
+                "VALUES (:vdn_id, :key, :digest, :id, :status, :created_at)"
+            ),
+            [
+                {
+                    "vdn_id": row.vdn_id,
+                    "key": row.idempotency_key,
+                    "digest": hashlib.sha256(bytes(row.config)).digest(),
+                    "id": row.id,
+                    "status": row.status,
+                    "created_at": row.created_at,
+                }
+                for row in keyed
+            ],
+        )
+    # recreate="always" on SQLite rebuilds the table, which is also how it gets AUTOINCREMENT.
+    with op.batch_alter_table(
+        "campaigns", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
+        batch.drop_constraint("uq_campaigns_vdn_id_idempotency_key", type_="unique")
+        batch.drop_column("idempotency_key")
+        batch.drop_constraint("uq_campaigns_vdn_id_name", type_="unique")
+        batch.add_column(sa.Column("cc_id", sa.Integer, nullable=True))
+        batch.add_column(sa.Column("archived_at", sa.DateTime, nullable=True))
+    op.create_index(
+        "uq_campaigns_live_name",
+        "campaigns",
+        ["vdn_id", "name"],
+        unique=True,
+        sqlite_where=_LIVE,
+        postgresql_where=_LIVE,
+    )
+    op.create_index(
+        "ix_campaigns_vdn_id_created_at_id", "campaigns", ["vdn_id", "created_at", "id"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_campaigns_vdn_id_created_at_id", table_name="campaigns")
+    op.drop_index("uq_campaigns_live_name", table_name="campaigns")
+    # The history and the keys' table cannot go back into the old shape.
+    op.execute("DELETE FROM campaigns WHERE archived_at IS NOT NULL")
+    with op.batch_alter_table("campaigns", recreate="always") as batch:
+        batch.drop_column("archived_at")
+        batch.drop_column("cc_id")
+        batch.create_unique_constraint("uq_campaigns_vdn_id_name", ["vdn_id", "name"])
+        batch.add_column(sa.Column("idempotency_key", sa.String(64), nullable=True))
+        batch.create_unique_constraint(
+            "uq_campaigns_vdn_id_idempotency_key", ["vdn_id", "idempotency_key"]
+        )
+    op.drop_table("idempotency_keys")
