@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
+from isales.campaign.v2.campaign_pb2 import Campaign
 
 from isales_campaign.gateway.envelope import json_path, render
-from isales_campaign.gateway.translate import parse_embedded_json, translate_add_campaign
+from isales_campaign.gateway.translate import parse_embedded_json, translate_campaign
 from isales_campaign.result_codes import legacy_code
 from tests.gateway.conftest import EXAMPLE
 
 
-def translate(document: object) -> AddCampaignRequest:
-    result = translate_add_campaign(orjson.dumps(document), 7)
-    assert isinstance(result, AddCampaignRequest), result
+def translate(document: object) -> Campaign:
+    result = translate_campaign(orjson.dumps(document))
+    assert isinstance(result, Campaign), result
     return result
 
 
 def problems(document: object | bytes) -> list[tuple[str, str]]:
     raw = document if isinstance(document, bytes) else orjson.dumps(document)
-    result = translate_add_campaign(raw, 7)
+    result = translate_campaign(raw)
     assert isinstance(result, list), result
     return [(p.path, legacy_code(p.code)) for p in result]
 
 
 def test_the_documented_example() -> None:
-    request = translate(EXAMPLE)
-    assert request.vdn_id == 7
-    campaign = request.campaign
+    campaign = translate(EXAMPLE)
     assert campaign.caller_no[1].access_code == "88880066"
     assert campaign.skill_param.predict_param.exp_predict_param.min_avg_call_time == 50
     policy = campaign.retry_policy.policy_json[0]
@@ -68,7 +66,7 @@ def test_policy_shapes() -> None:
         '{"dataType":"C","type":1,"policy":"[{\'result\':5,\'retryNumber\':1,\'callInterval\':9}]"}]'
     )
     request = translate({"retryPolicy": {"policyType": 1, "policyJson": policy_json}})
-    a, b, c = request.campaign.retry_policy.policy_json
+    a, b, c = request.retry_policy.policy_json
     assert (a.common_policy.retry_day, a.common_policy.retry_times) == (2, 3)
     assert [p.result for p in b.result_policy] == [4]
     assert [p.result for p in c.result_policy] == [5]
@@ -83,8 +81,8 @@ def test_embedded_single_object_and_empty_string() -> None:
             }
         }
     )
-    assert len(request.campaign.retry_policy.result_retry) == 1
-    assert len(request.campaign.retry_policy.busi_policy) == 0
+    assert len(request.retry_policy.result_retry) == 1
+    assert len(request.retry_policy.busi_policy) == 0
 
 
 def test_strict_top_level_types() -> None:
@@ -135,7 +133,7 @@ def test_embedded_conversion_problems() -> None:
 def test_body_level_problems() -> None:
     assert problems(b"[]") == [("", "02000006")]
     assert problems(b"{") == [("", "02000006")]
-    assert isinstance(translate_add_campaign(b"\xef\xbb\xbf{}", 1), AddCampaignRequest)  # BOM
+    assert isinstance(translate_campaign(b"\xef\xbb\xbf{}"), Campaign)  # BOM
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,6 @@ It talks to the service over gRPC only and never imports `isales_campaign.servic
 """
 
 from isales_campaign.gateway.app import create_app
-from isales_campaign.gateway.translate import translate_add_campaign
+from isales_campaign.gateway.translate import translate_campaign
 
-__all__ = ["create_app", "translate_add_campaign"]
+__all__ = ["create_app", "translate_campaign"]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import (
     DeriveSigningKeyRequest,
     DeriveSigningKeyResponse,
 )
-from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, AddCampaignResponse
 
 from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import bearer
@@ -21,6 +23,12 @@ from isales_campaign.tls import channel_credentials
 #: in the same second costs one DeriveSigningKey; a revoked key stops working within this.
 SIGNING_KEY_CACHE_SECONDS = 30.0
 SIGNING_KEY_CACHE_SIZE = 10_000
+
+#: The service whose health decides readiness.
+CAMPAIGN_SERVICE = "isales.campaign.v2.CampaignService"
+
+Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
 
 
 class Backend:
@@ -37,6 +45,7 @@ class Backend:
         self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
+        self._health_check: grpc.aio.UnaryUnaryMultiCallable[Any, Any] | None = None
 
     async def start(self) -> None:
         # round_robin spreads calls over every address a `dns:///` target resolves to,
@@ -53,6 +62,11 @@ class Backend:
             self._channel = grpc.aio.secure_channel(self._target, credentials, options=options)
         self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
         self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
+        self._health_check = self._channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -78,13 +92,29 @@ class Backend:
         self._signing_keys[prefix] = (now + SIGNING_KEY_CACHE_SECONDS, derived)
         return derived
 
-    async def add_campaign(
-        self, request: AddCampaignRequest, request_id: str
-    ) -> AddCampaignResponse:
+    async def ready(self) -> bool:
+        """Whether the campaign service answers its health check with SERVING."""
+        assert self._health_check is not None, "Backend.start() was not awaited"
+        request = health_pb2.HealthCheckRequest(service=CAMPAIGN_SERVICE)
+        try:
+            answer = await self._health_check(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    @property
+    def campaigns(self) -> campaign_service_pb2_grpc.CampaignServiceAsyncStub:
         assert self._campaigns is not None, "Backend.start() was not awaited"
-        return await self._campaigns.AddCampaign(
-            request, timeout=self._timeout, metadata=_metadata(request_id)
-        )
+        return self._campaigns
+
+    async def call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Request, Response],
+        request: Request,
+        request_id: str,
+    ) -> Response:
+        """One call of a `campaigns` method, with the deadline and the request id."""
+        return await method(request, timeout=self._timeout, metadata=_metadata(request_id))
 
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:

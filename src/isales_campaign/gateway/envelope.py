@@ -7,7 +7,7 @@ code and description repeated, as the vendor's example response shows.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,8 @@ import orjson
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from isales_campaign.gateway.problems import Problem, lower_camel
+from isales_campaign.gateway.legacy_json import lower_camel, renamed_fields
+from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import (
     PROBLEM_COUNT_KEY,
     ResultCode,
@@ -33,11 +34,16 @@ DATABASE_ERROR = legacy_code(ResultCode.RESULT_CODE_DATABASE_ERROR)
 MAX_LISTED = 20
 
 _SEGMENT = re.compile(r"([a-z0-9_]+)((?:\[\d+\])*)")
-#: Proto fields the legacy API names differently.
-_RENAMED = {"common_policy": "policy", "result_policy": "policy"}
 
 
-def render(code: str, desc: str = "", return_object: dict[str, Any] | None = None) -> bytes:
+def render(
+    code: str,
+    desc: str = "",
+    return_object: dict[str, Any] | None = None,
+    *,
+    top_level: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The envelope; `top_level` holds answers that stand beside its keys (the list's)."""
     document: dict[str, Any] = {
         "resultCode": code,
         "resultDesc": desc,
@@ -46,14 +52,22 @@ def render(code: str, desc: str = "", return_object: dict[str, Any] | None = Non
     }
     if return_object is not None:
         document["returnObject"] = return_object
+    if top_level:
+        document.update(top_level)
     return orjson.dumps(document)
 
 
-def json_path(proto_path: str) -> str:
-    """`campaign.caller_no[1].access_code` -> `callerNo[1].accessCode`; `vdn_id` -> `vdnId`."""
+def json_path(proto_path: str, parameters: Mapping[str, str] | None = None) -> str:
+    """`campaign.caller_no[1].access_code` -> `callerNo[1].accessCode`; `vdn_id` -> `vdnId`.
+
+    `parameters` names the request fields that travel as query parameters or headers
+    (`page_size` -> `rowsPerPage`)."""
+    if parameters and proto_path in parameters:
+        return parameters[proto_path]
     path = proto_path.removeprefix("campaign.")
     if path == "campaign":
         return ""
+    renamed = renamed_fields()
     parts = []
     for segment in path.split("."):
         match = _SEGMENT.fullmatch(segment)
@@ -61,7 +75,7 @@ def json_path(proto_path: str) -> str:
             parts.append(segment)
             continue
         name, index = match.groups()
-        parts.append(_RENAMED.get(name, lower_camel(name)) + index)
+        parts.append(renamed.get(name, lower_camel(name)) + index)
     return ".".join(parts)
 
 
@@ -100,7 +114,9 @@ def describe(
     return "; ".join(parts)
 
 
-def from_rpc_error(error: grpc.RpcError, *, unavailable: str) -> Outcome | None:
+def from_rpc_error(
+    error: grpc.RpcError, *, unavailable: str, parameters: Mapping[str, str] | None = None
+) -> Outcome | None:
     """The answer for a failed call; None when it is no documented outcome (an internal fault)."""
     rich = _rich_status(error)
     info = _error_info(rich) if rich is not None else None
@@ -114,7 +130,7 @@ def from_rpc_error(error: grpc.RpcError, *, unavailable: str) -> Outcome | None:
     violations = _violations(rich)
     if not violations:
         return Outcome(200, code, rich.message)
-    items = [(json_path(v.field), v.description, v.reason) for v in violations]
+    items = [(json_path(v.field, parameters), v.description, v.reason) for v in violations]
     # The service lists the first problems only; the count covers them all.
     count = info.metadata.get(PROBLEM_COUNT_KEY, "")
     total = int(count) if count.isdigit() else len(items)

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the REST surface, its request schema derived from the contract."""
+"""The OpenAPI 3.1 document of the REST surface: its paths from the route table
+(`operations.OPERATIONS`), its request schema derived from the contract."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
 from isales_campaign import __version__
-from isales_campaign.gateway.problems import lower_camel
+from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
+from isales_campaign.gateway.operations import OPERATIONS
+from isales_campaign.gateway.pipeline import Operation
 from isales_campaign.result_codes import ResultCode, legacy_code
 
 #: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
@@ -27,6 +30,13 @@ CODE_MEANINGS: dict[int, str] = {
     ResultCode.RESULT_CODE_NAME_NOT_UNIQUE: "The campaign name is already used in this VDN.",
     ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable "
     "(HTTP 503 with Retry-After).",
+    ResultCode.RESULT_CODE_CAMPAIGN_NOT_FOUND: "The campaign does not exist in this VDN "
+    "(unknown, deleted, archived, or another tenant's).",
+    ResultCode.RESULT_CODE_CAMPAIGN_STARTED: "The campaign is still started (executing): "
+    "suspend it before deleting it.",
+    ResultCode.RESULT_CODE_STATUS_CONFLICT: "The current status does not allow it: suspend "
+    "needs an executing campaign, resume a suspended one.",
+    ResultCode.RESULT_CODE_CAMPAIGN_ENDED: "The campaign has already ended: it cannot be modified.",
     ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND: "The skill queue does not exist.",
     ResultCode.RESULT_CODE_EMPTY_PARAMETER: "Empty (missing) parameter.",
     ResultCode.RESULT_CODE_INVALID_CHARACTERS: "The parameter contains invalid characters.",
@@ -44,8 +54,6 @@ CODE_MEANINGS: dict[int, str] = {
     "together.",
     ResultCode.RESULT_CODE_TOO_MANY_ITEMS: "Too many items in a list parameter.",
 }
-
-_EMBEDDED = {"resultRetry", "policyJson", "busiPolicy"}
 
 _AUTH = (
     "auth-v2 AK/SK signature: `auth-v2/{AK}/{timestamp}/{signedHeaders}/{signature}`; "
@@ -70,13 +78,20 @@ def document() -> dict[str, Any]:
     code_table = "\n".join(
         f"- `{legacy_code(ResultCode.ValueType(n))}`: {text}" for n, text in CODE_MEANINGS.items()
     )
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+    paths["/openapi.json"] = _unsecured("openapi", "This document.")
+    paths["/healthz"] = _unsecured("healthz", "The gateway process lives.")
+    paths["/readyz"] = _unsecured(
+        "readyz", "The campaign service answers and is SERVING (otherwise 503)."
+    )
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "iSales outbound campaigns (legacy REST gateway)",
             "version": __version__,
-            "description": "The vendor's legacy call, served by translating it to gRPC.\n\n"
+            "description": "The vendor's legacy calls, served by translating them to gRPC.\n\n"
             "Result codes:\n" + code_table,
         },
         "components": {
@@ -91,82 +106,114 @@ def document() -> dict[str, Any]:
             },
         },
         "security": [{"authV2": []}],
-        "paths": {
-            "/rest/isales/v2/openapi/campaigns/{vdnId}": {
-                "post": {
-                    "operationId": "addCampaign",
-                    "summary": "Adding an Outbound Campaign (V2)",
-                    "parameters": [
-                        {
-                            "name": "vdnId",
-                            "in": "path",
-                            "required": True,
-                            "description": "VDN ID, 1-9999 (otherwise 02000007). The access "
-                            "key must belong to it (otherwise 401).",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 9999},
-                        },
-                        {
-                            "name": "X-Request-Id",
-                            "in": "header",
-                            "required": False,
-                            "description": "Echoed in the response; generated when absent.",
-                            "schema": {"type": "string", "maxLength": 128},
-                        },
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Campaign"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "The envelope: resultCode 0200000 with returnObject "
-                            "{id} on success, otherwise a legacy error code and a description "
-                            "naming every offending field by its JSON path.",
-                            "content": error,
-                        },
-                        "401": {
-                            "description": "Authentication failed (code 0200001).",
-                            "content": error,
-                        },
-                        "404": {"description": "No such resource (0200001).", "content": error},
-                        "405": {"description": "Only POST (0200001).", "content": error},
-                        "413": {
-                            "description": "Body larger than the limit (0200001).",
-                            "content": error,
-                        },
-                        "415": {
-                            "description": "Content-Type is not application/json with UTF-8 "
-                            "(0200001).",
-                            "content": error,
-                        },
-                        "500": {
-                            "description": "Internal fault of the gateway or the service "
-                            "(0200001, with the request id).",
-                            "content": error,
-                        },
-                        "503": {
-                            "description": "The campaign service is unavailable or timed out "
-                            "(0200006).",
-                            "headers": {
-                                "Retry-After": {"schema": {"type": "integer"}},
-                            },
-                            "content": error,
-                        },
-                    },
-                }
+        "paths": paths,
+    }
+
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
+_VDN_ID = {
+    "name": "vdnId",
+    "in": "path",
+    "required": True,
+    "description": "VDN ID, 1-9999 (otherwise 02000007). The access key must belong to it "
+    "(otherwise 401).",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 9999},
+}
+_CAMPAIGN_ID = {
+    "name": "campaignId",
+    "in": "path",
+    "required": True,
+    "description": "The campaign's id (otherwise 02000007); 0200007 when the VDN has no such "
+    "campaign.",
+    "schema": {"type": "integer", "format": "int64", "minimum": 1},
+}
+_REQUEST_ID = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "required": False,
+    "description": "Echoed in the response; generated when absent.",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a re-signed retry safe: the same key with the same body answers the "
+    "first add again; with another body it is refused (02000009). Letters, digits and "
+    "`-_.:`, at most 64. Without it, the same signed request sent again is answered so.",
+    "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$"},
+}
+_DELETE_BODY = {
+    "type": "object",
+    "properties": {
+        "archiveHistory": {
+            "type": "integer",
+            "enum": [0, 1],
+            "description": "0 (default): delete; 1: move to the history.",
+        }
+    },
+}
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [_VDN_ID]
+    if "{campaignId}" in operation.path:
+        parameters.append(_CAMPAIGN_ID)
+    parameters += [
+        {"name": name, "in": "query", "required": False, "description": text, "schema": schema}
+        for name, (schema, text) in operation.query.items()
+    ]
+    parameters.append(_REQUEST_ID)
+    if operation.operation_id == "addCampaign":
+        parameters.append(_IDEMPOTENCY_KEY)
+    spec: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "parameters": parameters,
+        "responses": {
+            "200": {
+                "description": f"resultCode 0200000: {operation.success} Otherwise a legacy "
+                "error code and a description naming every offending field by its JSON path.",
+                "content": _ERROR,
             },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "security": [],
-                    "responses": {"200": {"description": "This document."}},
-                }
+            "401": {"description": "Authentication failed (0200001).", "content": _ERROR},
+            "404": {"description": "No such resource (0200001).", "content": _ERROR},
+            "405": {"description": "Method not allowed (0200001).", "content": _ERROR},
+            "413": {"description": "Body larger than the limit (0200001).", "content": _ERROR},
+            "415": {
+                "description": "A body whose Content-Type is not application/json with UTF-8 "
+                "(0200001).",
+                "content": _ERROR,
+            },
+            "500": {
+                "description": "Internal fault of the gateway or the service (0200001, with "
+                "the request id).",
+                "content": _ERROR,
+            },
+            "503": {
+                "description": "The campaign service is unavailable or timed out (0200006).",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                "content": _ERROR,
             },
         },
+    }
+    if operation.body == "required":
+        schema = {"$ref": "#/components/schemas/Campaign"}
+        content = {"application/json": {"schema": schema}}
+        spec["requestBody"] = {"required": True, "content": content}
+    elif operation.body == "optional":
+        content = {"application/json": {"schema": _DELETE_BODY}}
+        spec["requestBody"] = {"required": False, "content": content}
+    return spec
+
+
+def _unsecured(operation_id: str, description: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "security": [],
+            "responses": {"200": {"description": description}},
+        }
     }
 
 
@@ -182,8 +229,16 @@ def _envelope_schema() -> dict[str, Any]:
             "returnDesc": {"type": "string"},
             "returnObject": {
                 "type": "object",
+                "description": "add: {id}; query one: the campaign.",
                 "properties": {"id": {"type": "integer", "format": "int64"}},
             },
+            # The list answer's fields, beside the envelope's keys.
+            "curPage": {"type": "integer"},
+            "rowsPerPage": {"type": "integer"},
+            "totalSize": {"type": "integer"},
+            "curSkillQueueCount": {"type": "integer"},
+            "curIvrCount": {"type": "integer"},
+            "data": {"type": "array", "items": {"type": "object"}},
         },
     }
 
@@ -197,11 +252,15 @@ def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str
     properties: dict[str, Any] = {}
     required: list[str] = []
     for fd in descriptor.fields:
-        key = lower_camel(fd.name)
+        key = legacy_key(fd)
         rules = fd.GetOptions().Extensions[validate_pb2.field]
         if rules.required:
             required.append(key)
-        if key in _EMBEDDED and fd.message_type is not None:
+        if key in properties:  # fields sharing a key: alternatives of one value
+            properties[key] = _alternatives(properties[key], _field_schema(fd, rules, schemas))
+            required.append(key)
+            continue
+        if is_json_string(fd) and fd.message_type is not None:
             items = _message_schema(fd.message_type, schemas)
             properties[key] = {
                 "type": "string",
@@ -216,20 +275,22 @@ def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str
         stated = [rule.message for rule in rules.cel if rule.message]
         if stated:
             properties[key] = {**properties[key], "description": "; ".join(stated)}
-    if descriptor.name == "NumberTypePolicy":
-        common = properties.pop("commonPolicy")
-        result = properties.pop("resultPolicy")
-        properties["policy"] = {
-            "description": "type 0: {retryDay, retryTimes}; type 1: a list of {result, "
-            "retryNumber, callInterval} (or one such object). Either may also be sent as a "
-            "JSON string.",
-            "anyOf": [common, result, result["items"], {"type": "string"}],
-        }
-        required.append("policy")
     schema["properties"] = properties
     if required:
         schema["required"] = required
     return ref
+
+
+def _alternatives(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """`policy`: an object, or a list of objects (or one of them), or either as a JSON
+    string."""
+    single, many = (first, second) if first.get("type") != "array" else (second, first)
+    return {
+        "description": "type 0: {retryDay, retryTimes}; type 1: a list of {result, "
+        "retryNumber, callInterval} (or one such object). Either may also be sent as a "
+        "JSON string.",
+        "anyOf": [single, many, many["items"], {"type": "string"}],
+    }
 
 
 def _field_schema(

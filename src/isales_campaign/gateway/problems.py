@@ -14,9 +14,3 @@ class Problem:
     path: str
     code: ResultCode.ValueType
     message: str
-
-
-def lower_camel(snake: str) -> str:
-    """`max_alerting_time` -> `maxAlertingTime`: the legacy key of a proto field."""
-    head, *rest = snake.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -1,12 +1,15 @@
-"""Legacy JSON body -> `AddCampaignRequest`, walking the message descriptors.
+"""Legacy JSON body -> `Campaign`, walking the message descriptors.
 
 The mapping is mechanical (lowerCamel JSON key = snake_case proto field, enums keep the
-vendor's numbers) except for what only the legacy API does:
+vendor's numbers) except where the contract's `legacy_json` options say otherwise (read in
+`legacy_json`):
 
-* `retryPolicy.resultRetry`, `.policyJson` and `.busiPolicy` travel as JSON *strings*, possibly
-  single-quoted as in the vendor's own example; inside them integers may be written as strings.
-* `policyJson[i].policy` holds `common_policy` (an object) or `result_policy` (a list, or a
-  single object) of the proto, chosen by its shape and `type`.
+* fields marked `legacy_json_string` (`retryPolicy.resultRetry`, `.policyJson`, `.busiPolicy`)
+  travel as JSON *strings*, possibly single-quoted as in the vendor's own example; inside them
+  integers may be written as strings.
+* fields sharing a `legacy_key` are alternatives of one value: `policyJson[i].policy` holds
+  `common_policy` (an object) or `result_policy` (a list, or a single object), chosen by its
+  shape and `type`.
 
 At the top level types are strict. Every problem is collected; nothing is validated beyond
 JSON types and conversions (the service owns the contract rules).
@@ -22,12 +25,12 @@ from typing import Any
 import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
-from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 
-from isales_campaign.gateway.problems import Problem, lower_camel
+from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
+from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode
 
-__all__ = ["Problem", "parse_embedded_json", "translate_add_campaign"]
+__all__ = ["Problem", "parse_embedded_json", "translate_campaign"]
 
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 _INVALID_VALUE = ResultCode.RESULT_CODE_INVALID_VALUE
@@ -35,14 +38,6 @@ _CONVERSION = ResultCode.RESULT_CODE_CONVERSION_ERROR
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT_TEXT = re.compile(r"\s*-?[0-9]+\s*")
-
-#: Repeated message fields that the legacy API sends as a JSON string.
-_EMBEDDED = {
-    ("isales.campaign.v2.RetryPolicy", "result_retry"),
-    ("isales.campaign.v2.RetryPolicy", "policy_json"),
-    ("isales.campaign.v2.RetryPolicy", "busi_policy"),
-}
-_NUMBER_TYPE_POLICY = "isales.campaign.v2.NumberTypePolicy"
 
 
 # Field kinds: plain ints, not an Enum, because the walk compares them for every key.
@@ -70,31 +65,35 @@ def _plan(descriptor: Descriptor) -> dict[str, _Field]:
     _plans[descriptor.full_name] = plan
     for fd in descriptor.fields:
         repeated = fd.is_repeated
+        key = legacy_key(fd)
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             assert fd.message_type is not None
             kind = _MESSAGES if repeated else _MESSAGE
-            if (descriptor.full_name, fd.name) in _EMBEDDED:
+            if is_json_string(fd):
                 kind = _EMBEDDED_LIST
-            plan[lower_camel(fd.name)] = _Field(fd.name, kind, _plan(fd.message_type))
+            spec = _Field(fd.name, kind, _plan(fd.message_type))
+            shared = plan.get(key)
+            if shared is not None:
+                # Two fields under one key: an object (common) or a list (result) of them.
+                single, many = (shared, spec) if shared.kind == _MESSAGE else (spec, shared)
+                spec = _Field("", _POLICY, alt={"common": single, "result": many})
+            plan[key] = spec
         elif fd.type == FieldDescriptor.TYPE_STRING:
             kind = _STRINGS if repeated else _STRING
-            plan[lower_camel(fd.name)] = _Field(fd.name, kind)
+            plan[key] = _Field(fd.name, kind)
         elif fd.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_ENUM) and not repeated:
-            plan[lower_camel(fd.name)] = _Field(fd.name, _INT)
+            plan[key] = _Field(fd.name, _INT)
         else:  # the contract has no other field types; fail loudly if it grows one
             raise TypeError(f"unsupported field {descriptor.full_name}.{fd.name}")
-    if descriptor.full_name == _NUMBER_TYPE_POLICY:
-        common = plan.pop("commonPolicy")
-        result = plan.pop("resultPolicy")
-        plan["policy"] = _Field("", _POLICY, alt={"common": common, "result": result})
     return plan
 
 
 _CAMPAIGN_PLAN = _plan(campaign_pb2.Campaign.DESCRIPTOR)
 
 
-def translate_add_campaign(body: bytes, vdn_id: int) -> AddCampaignRequest | list[Problem]:
-    """The gRPC request for a legacy request body, or every problem that prevents it."""
+def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
+    """The campaign of a legacy request body (add or modify), or every problem that
+    prevents it."""
     try:
         document = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
     except orjson.JSONDecodeError as error:
@@ -106,7 +105,7 @@ def translate_add_campaign(body: bytes, vdn_id: int) -> AddCampaignRequest | lis
     if problems:
         return problems
     try:
-        return AddCampaignRequest(vdn_id=vdn_id, campaign=campaign_pb2.Campaign(**campaign))
+        return campaign_pb2.Campaign(**campaign)
     except (ValueError, TypeError) as error:  # not expected: every value was checked above
         return [Problem("", _CONVERSION, f"the body cannot be converted ({error})")]
 

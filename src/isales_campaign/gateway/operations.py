@@ -1,0 +1,297 @@
+"""The vendor's operations: each turns its legacy request into the gRPC request and the
+gRPC answer into the legacy one. `OPERATIONS` is the route table that `app` serves and
+`openapi` documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from isales.campaign.v2.campaign_pb2 import Campaign
+from isales.campaign.v2.campaign_service_pb2 import (
+    AddCampaignRequest,
+    CampaignFamily,
+    DeleteCampaignRequest,
+    GetCampaignRequest,
+    ListCampaignsRequest,
+    PauseCampaignRequest,
+    ResumeCampaignRequest,
+    UpdateCampaignRequest,
+)
+
+from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
+from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation
+from isales_campaign.gateway.problems import Problem
+from isales_campaign.gateway.translate import translate_campaign
+from isales_campaign.legacy import paths
+from isales_campaign.result_codes import ResultCode
+
+_INT32_MAX = 2**31 - 1
+_WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
+#: The header that makes an add safe to retry with a new signature.
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+async def add_campaign(call: Call) -> Answer:
+    # A client's key, or else the signature: the same signed request sent again (a retry
+    # after a timeout) is answered with the campaign it created, instead of "name taken".
+    key = call.request.headers.get(IDEMPOTENCY_KEY_HEADER) or call.signature
+    request = AddCampaignRequest(
+        vdn_id=call.vdn_id,
+        campaign=_campaign(call.body),
+        validate_only=_validate_only(call),
+        idempotency_key=key,
+    )
+    added = await call.backend.call(call.backend.campaigns.AddCampaign, request, call.request_id)
+    return Answer({"id": added.id})
+
+
+async def get_campaign(call: Call) -> Answer:
+    request = GetCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
+    found = await call.backend.call(call.backend.campaigns.GetCampaign, request, call.request_id)
+    record = found.campaign
+    return Answer(
+        {
+            "id": record.id,
+            "status": record.status,
+            **render_campaign(record.campaign),
+            "version": record.version,
+        }
+    )
+
+
+async def list_campaigns(call: Call) -> Answer:
+    query = call.query
+    rows = _integer(query, "rowsPerPage", 10) or 10
+    page = max(_integer(query, "curPage", 1), 1)
+    skip = (page - 1) * max(rows, 0)
+    if skip > _INT32_MAX:
+        raise LegacyError.invalid("curPage", "is beyond the last page")
+    request = ListCampaignsRequest(
+        vdn_id=call.vdn_id,
+        name_contains=query.get("name", ""),
+        status=_integer(query, "status", 0),  # type: ignore[arg-type]
+        device_type=_integer(query, "deviceType", 0),  # type: ignore[arg-type]
+        begin_time_from=query.get("beginTime", ""),
+        end_time_to=query.get("endTime", ""),
+        page_size=rows,
+        skip=skip,
+    )
+    if "ccId" in query:
+        request.cc_id = _integer(query, "ccId", 0)
+    listed = await call.backend.call(call.backend.campaigns.ListCampaigns, request, call.request_id)
+    counts = {quota.family: quota.campaigns for quota in listed.families}
+    return Answer(
+        top_level={
+            "curPage": page,
+            "rowsPerPage": rows,
+            "totalSize": listed.total_size,
+            "curSkillQueueCount": counts.get(CampaignFamily.CAMPAIGN_FAMILY_SKILL_QUEUE, 0),
+            "curIvrCount": counts.get(CampaignFamily.CAMPAIGN_FAMILY_IVR, 0),
+            "data": [
+                {
+                    "id": record.id,
+                    "name": record.campaign.name,
+                    "status": record.status,
+                    "strBeginTime": record.campaign.str_begin_time,
+                    "strEndTime": record.campaign.str_end_time,
+                    "deviceType": record.campaign.device_type,
+                    "callerNo": caller_numbers(list(record.campaign.caller_no)),
+                }
+                for record in listed.campaigns
+            ],
+        }
+    )
+
+
+async def modify_campaign(call: Call) -> Answer:
+    request = UpdateCampaignRequest(
+        vdn_id=call.vdn_id,
+        campaign_id=call.known_campaign_id(),
+        campaign=_campaign(call.body),
+        validate_only=_validate_only(call),
+    )
+    await call.backend.call(call.backend.campaigns.UpdateCampaign, request, call.request_id)
+    return Answer()
+
+
+async def pause_campaign(call: Call) -> Answer:
+    request = PauseCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
+    await call.backend.call(call.backend.campaigns.PauseCampaign, request, call.request_id)
+    return Answer()
+
+
+async def resume_campaign(call: Call) -> Answer:
+    request = ResumeCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
+    await call.backend.call(call.backend.campaigns.ResumeCampaign, request, call.request_id)
+    return Answer()
+
+
+async def delete_campaign(call: Call) -> Answer:
+    request = DeleteCampaignRequest(
+        vdn_id=call.vdn_id, campaign_id=call.known_campaign_id(), archive=_archive(call.body)
+    )
+    await call.backend.call(call.backend.campaigns.DeleteCampaign, request, call.request_id)
+    return Answer()
+
+
+def _campaign(body: bytes) -> Campaign:
+    translated = translate_campaign(body)
+    if isinstance(translated, list):
+        raise LegacyError.of_problems(translated)
+    return translated
+
+
+def _validate_only(call: Call) -> bool:
+    value = call.query.get("validateOnly", "false").lower()
+    if value not in ("true", "false"):
+        raise LegacyError.invalid("validateOnly", "must be true or false")
+    return value == "true"
+
+
+def _integer(query: Any, name: str, default: int) -> int:
+    """An integer query parameter; 02000006 when it is not one, 02000007 beyond 32 bits."""
+    text: str | None = query.get(name)
+    if text is None or text == "":
+        return default
+    stripped = text.strip()
+    if not stripped.lstrip("-").isdigit() or not stripped.isascii():
+        raise LegacyError.of_problems([Problem(name, _WRONG_TYPE, "must be an integer")])
+    value = int(stripped)
+    if not -_INT32_MAX - 1 <= value <= _INT32_MAX:
+        raise LegacyError.invalid(name, "is outside the 32-bit integer range")
+    return value
+
+
+def _archive(body: bytes) -> bool:
+    """The optional body of a delete: `{"archiveHistory": 0 or 1}`."""
+    if not body:
+        return False
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise LegacyError.of_problems(
+            [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
+        ) from None
+    if type(document) is not dict:
+        raise LegacyError.of_problems([Problem("", _WRONG_TYPE, "the body must be a JSON object")])
+    value = document.get("archiveHistory")
+    if value is None:
+        return False
+    if type(value) is not int:
+        raise LegacyError.of_problems(
+            [Problem("archiveHistory", _WRONG_TYPE, "must be an integer")]
+        )
+    if value not in (0, 1):
+        raise LegacyError.invalid("archiveHistory", "must be 0 (delete) or 1 (archive)")
+    return value == 1
+
+
+_ID_PARAMETERS = {"vdn_id": "vdnId", "campaign_id": "campaignId"}
+_VALIDATE_ONLY = (
+    {"type": "boolean"},
+    "true: check every rule, the database ones included, and change nothing.",
+)
+_TIME = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "addCampaign",
+        "POST",
+        paths.ADD,
+        "Adding an Outbound Campaign (V2)",
+        add_campaign,
+        body="required",
+        changes=True,
+        parameters={**_ID_PARAMETERS, "idempotency_key": IDEMPOTENCY_KEY_HEADER},
+        query={"validateOnly": _VALIDATE_ONLY},
+        success="returnObject {id}: the new campaign's id (0 with validateOnly).",
+    ),
+    Operation(
+        "listCampaigns",
+        "GET",
+        paths.LIST,
+        "Querying Outbound Campaigns",
+        list_campaigns,
+        parameters={
+            **_ID_PARAMETERS,
+            "name_contains": "name",
+            "device_type": "deviceType",
+            "begin_time_from": "beginTime",
+            "end_time_to": "endTime",
+            "page_size": "rowsPerPage",
+            "skip": "curPage",
+            "cc_id": "ccId",
+        },
+        query={
+            "name": ({"type": "string", "maxLength": 30}, "Part of the name (case-sensitive)."),
+            "status": ({"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all."),
+            "deviceType": ({"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all."),
+            "beginTime": (_TIME, "Campaigns starting at or after this time."),
+            "endTime": (_TIME, "Campaigns ending at or before this time."),
+            "curPage": ({"type": "integer", "default": 1}, "Below 1 is taken as 1."),
+            "rowsPerPage": (
+                {"type": "integer", "default": 10, "maximum": 100},
+                "Above 100 is 02000007.",
+            ),
+            "ccId": ({"type": "integer", "minimum": 1}, "Center ID (OP deployments)."),
+        },
+        success="No returnObject: curPage, rowsPerPage, totalSize, curSkillQueueCount, "
+        "curIvrCount (the tenant's campaigns per family, unfiltered) and data (id, name, "
+        "status, strBeginTime, strEndTime, deviceType, callerNo as a string), newest first, "
+        "beside the envelope's keys.",
+    ),
+    Operation(
+        "getCampaign",
+        "GET",
+        paths.ONE,
+        "Querying an Outbound Campaign",
+        get_campaign,
+        parameters=_ID_PARAMETERS,
+        success="returnObject: the campaign in add V2's JSON form (callerNo as a string, "
+        "unset values null), with id, status and version.",
+    ),
+    Operation(
+        "modifyCampaign",
+        "PUT",
+        paths.MODIFY,
+        "Modifying an Outbound Campaign (V2)",
+        modify_campaign,
+        body="required",
+        changes=True,
+        parameters=_ID_PARAMETERS,
+        query={"validateOnly": _VALIDATE_ONLY},
+        success="The envelope.",
+    ),
+    Operation(
+        "pauseCampaign",
+        "PUT",
+        paths.PAUSE,
+        "Suspending an Outbound Campaign",
+        pause_campaign,
+        changes=True,
+        parameters=_ID_PARAMETERS,
+        success="The envelope.",
+    ),
+    Operation(
+        "resumeCampaign",
+        "PUT",
+        paths.RESUME,
+        "Resuming an Outbound Campaign",
+        resume_campaign,
+        changes=True,
+        parameters=_ID_PARAMETERS,
+        success="The envelope.",
+    ),
+    Operation(
+        "deleteCampaign",
+        "DELETE",
+        paths.ONE,
+        "Deleting an Outbound Campaign",
+        delete_campaign,
+        body="optional",
+        changes=True,
+        parameters=_ID_PARAMETERS,
+        success="The envelope.",
+    ),
+)

@@ -1,0 +1,251 @@
+"""One pipeline for every vendor path, and one way to fail.
+
+Order of checks (cheap before costly; nothing reaches CampaignService unless every check
+passed): 413 body too large -> 415 media type (when there is a body) -> 401 auth-v2 ->
+02000007 vdnId / campaignId -> 401 access key of another VDN -> the operation.
+
+Every failure, the pipeline's and the operations', is raised as `LegacyError` (or a gRPC
+error of the backend) and answered by the handlers registered in `app`, in the envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+
+from isales_campaign.config import Settings
+from isales_campaign.gateway import envelope
+from isales_campaign.gateway.auth import FAILURE_DESC, AuthFailure, SignedRequest, authenticate
+from isales_campaign.gateway.backend import Backend
+from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
+from isales_campaign.gateway.problems import Problem
+from isales_campaign.result_codes import ResultCode, legacy_code
+
+log = logging.getLogger("isales_campaign.gateway")
+
+MEDIA_TYPE = "application/json;charset=UTF-8"
+#: Seconds a client is asked to wait after a 503.
+RETRY_AFTER_SECONDS = 5
+_INVALID_VALUE = legacy_code(ResultCode.RESULT_CODE_INVALID_VALUE)
+#: The largest campaign id (the database's BIGINT).
+_MAX_ID = 2**63 - 1
+
+
+class LegacyError(Exception):
+    """An answer other than success: HTTP status, legacy code and description."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        desc: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(desc)
+        self.status = status
+        self.code = code
+        self.desc = desc
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def of_problems(cls, problems: list[Problem]) -> LegacyError:
+        outcome = envelope.from_problems(problems)
+        return cls(outcome.http_status, outcome.code, outcome.desc)
+
+    @classmethod
+    def invalid(cls, path: str, message: str) -> LegacyError:
+        return cls(200, _INVALID_VALUE, f"{path}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request that passed the pipeline: authentic, of the caller's own VDN."""
+
+    request: Request
+    backend: Backend
+    vdn_id: int
+    #: None on the paths that name no campaign.
+    campaign_id: int | None
+    body: bytes
+    #: The verified signature: 64 hex digits that only this request has.
+    signature: str
+
+    @property
+    def request_id(self) -> str:
+        request_id: str = self.request.state.request_id
+        return request_id
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query_params
+
+    def known_campaign_id(self) -> int:
+        assert self.campaign_id is not None, "the route names no campaign"
+        return self.campaign_id
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A success: the envelope with `returnObject`, or with fields beside its keys."""
+
+    return_object: dict[str, Any] | None = None
+    top_level: dict[str, Any] = field(default_factory=dict)
+
+
+Endpoint = Callable[[Call], Awaitable[Answer]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One vendor operation: where it is served, what it takes, what serves it."""
+
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    endpoint: Endpoint
+    #: "required", "optional" or "none".
+    body: str = "none"
+    #: Whether it changes campaigns (a timeout then leaves the outcome unknown).
+    changes: bool = False
+    #: Request fields that travel as query parameters or headers: proto path -> legacy name.
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    #: Query parameters, for the OpenAPI document: name -> (JSON schema, description).
+    query: Mapping[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    #: What `returnObject` (or the top level) holds on success, for the OpenAPI document.
+    success: str = ""
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self._settings = settings
+        self._backend = backend
+
+    def handler(self, operation: Operation) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            request.state.operation = operation
+            call = await self._admit(request)
+            answer = await operation.endpoint(call)
+            request.state.result_code = envelope.SUCCESS
+            content = envelope.render(
+                envelope.SUCCESS, "", answer.return_object, top_level=answer.top_level
+            )
+            return Response(content, media_type=MEDIA_TYPE)
+
+        return handle
+
+    async def _admit(self, request: Request) -> Call:
+        limit = self._settings.max_body_bytes
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            raise LegacyError(
+                413, envelope.PARAMETER_ERROR, f"the request body exceeds {limit} bytes"
+            ) from None
+        if body and not is_json_utf8(request.headers.get("content-type")):
+            desc = "Content-Type must be application/json;charset=UTF-8"
+            raise LegacyError(415, envelope.PARAMETER_ERROR, desc)
+        signed = SignedRequest(
+            request.method,
+            request.scope.get("raw_path") or request.url.path.encode(),
+            request.scope.get("query_string", b""),
+            request.headers,
+            body,
+        )
+        try:
+            caller = await authenticate(
+                signed,
+                self._backend,
+                max_skew_seconds=self._settings.auth_max_skew_seconds,
+                request_id=request.state.request_id,
+            )
+        except AuthFailure as failure:
+            raise unauthorized(request, failure) from None
+        request.state.access_key = caller.access_key
+        vdn_id = _number(request.path_params["vdnId"], 9999)
+        if vdn_id is None:
+            raise LegacyError.invalid("vdnId", "must be an integer from 1 to 9999")
+        raw_id = request.path_params.get("campaignId")
+        campaign_id = None if raw_id is None else _number(raw_id, _MAX_ID)
+        if raw_id is not None and campaign_id is None:
+            raise LegacyError.invalid("campaignId", "must be a positive integer")
+        if caller.vdn_id != vdn_id:
+            reason = f"access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
+            raise unauthorized(request, AuthFailure(reason, caller.access_key))
+        return Call(request, self._backend, vdn_id, campaign_id, body, caller.signature)
+
+
+def unauthorized(request: Request, failure: AuthFailure) -> LegacyError:
+    log.warning(
+        "authentication failed",
+        extra={
+            "request_id": request.state.request_id,
+            "reason": failure.reason,
+            "access_key": failure.access_key,
+        },
+    )
+    return LegacyError(401, envelope.PARAMETER_ERROR, FAILURE_DESC, {"WWW-Authenticate": "auth-v2"})
+
+
+def answer_error(request: Request, error: LegacyError) -> Response:
+    request.state.result_code = error.code
+    content = envelope.render(error.code, error.desc)
+    return Response(content, error.status, headers=error.headers, media_type=MEDIA_TYPE)
+
+
+def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyError:
+    """The answer for a failed call of the service."""
+    request_id = request.state.request_id
+    operation: Operation | None = getattr(request.state, "operation", None)
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+        # The gateway's own credentials, not the caller's: a deployment fault.
+        log.error(
+            "the campaign service refused this gateway's ISALES_INTERNAL_TOKEN",
+            extra={"request_id": request_id},
+        )
+        return internal_error(request)
+    if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and operation and operation.changes:
+        unavailable = (
+            "the service did not answer in time; the change may have been made: "
+            "send the same signed request again to learn its outcome"
+        )
+    else:
+        unavailable = "the campaign service is unavailable; nothing was changed, retry later"
+    outcome = envelope.from_rpc_error(
+        error,
+        unavailable=unavailable,
+        parameters=operation.parameters if operation else None,
+    )
+    if outcome is None:
+        log.error(
+            "unexpected answer from the campaign service",
+            extra={"request_id": request_id, "grpc_code": error.code().name},
+        )
+        return internal_error(request)
+    if outcome.http_status == 503:
+        log.warning(
+            "campaign service unavailable",
+            extra={"request_id": request_id, "grpc_code": error.code().name},
+        )
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return LegacyError(503, outcome.code, outcome.desc, headers)
+    return LegacyError(outcome.http_status, outcome.code, outcome.desc)
+
+
+def internal_error(request: Request) -> LegacyError:
+    desc = f"internal error (request id {request.state.request_id})"
+    return LegacyError(500, envelope.PARAMETER_ERROR, desc)
+
+
+def _number(text: str, maximum: int) -> int | None:
+    """A path parameter that must be an integer from 1 to `maximum`."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    value = int(text)
+    return value if 1 <= value <= maximum else None
