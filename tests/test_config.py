@@ -11,10 +11,10 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert (settings.internal_token, settings.metrics_listen, settings.grpc_tls) == ("", "", None)
-    # No cap on campaigns in all while they cannot be deleted.
-    assert settings.max_campaigns_per_family is None
+    # The vendor's cap on campaigns in all, now that they can be deleted.
+    assert settings.max_campaigns_per_family == 20
     assert (
-        Settings.from_env({"ISALES_MAX_CAMPAIGNS_PER_FAMILY": "20"}).max_campaigns_per_family == 20
+        Settings.from_env({"ISALES_MAX_CAMPAIGNS_PER_FAMILY": "30"}).max_campaigns_per_family == 30
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import ServerFactory
@@ -41,7 +42,24 @@ def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1", "CAMPAIGN_STATUS_EXECUTING"]
+    assert result.stdout.splitlines() == [
+        "added 1 CAMPAIGN_STATUS_EXECUTING",
+        "listed [1] 1",
+        "modified, version 2",
+        "paused CAMPAIGN_STATUS_PAUSED",
+        "skill-queue campaigns 1 of 20",
+        "deleted",
+    ]
+    # A refusal (here: a VDN that is not configured) is reported, not a traceback.
+    again = subprocess.run(
+        [sys.executable, "-c", code.replace("vdn_id=1", "vdn_id=5")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("refused: NOT_FOUND"), again.stdout
 
 
 @pytest.fixture
@@ -87,13 +105,30 @@ def run_in(directory: Path, env: dict[str, str], *command: str) -> subprocess.Co
 
 def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
     directory, http_port, env = served
-    [shell] = [b for b in blocks("sh") if "curl" in b]
+    add, lifecycle = [b for b in blocks("sh") if "curl" in b]
     here = f"127.0.0.1:{http_port}"
-    result = run_in(directory, env, "bash", "-euc", shell.replace("127.0.0.1:8080", here))
+    result = run_in(directory, env, "bash", "-euc", add.replace("127.0.0.1:8080", here))
     assert result.stdout == (
         '{"resultCode":"0200000","resultDesc":"","returnCode":"0200000",'
         '"returnDesc":"","returnObject":{"id":1}}'
     )
+    result = run_in(directory, env, "bash", "-euc", lifecycle.replace("127.0.0.1:8080", here))
+    answers = [orjson.loads(line) for line in result.stdout.splitlines()]
+    codes = [answer["resultCode"] for answer in answers]
+    assert codes == ["0200000"] * 7 + ["0200007"], answers
+    listed, found = answers[0], answers[1]["returnObject"]
+    assert (listed["totalSize"], [row["id"] for row in listed["data"]]) == (1, [1])
+    assert (found["id"], found["callerNo"], found["status"]) == (1, "88889527,88880066", 2)
     example = next(e for e in blocks("python") if "LegacyClient" in e)
-    result = run_in(directory, env, sys.executable, "-c", example.replace("127.0.0.1:8080", here))
-    assert result.stdout.strip() == "200 0200000 {'id': 2}"
+    code = example.replace("127.0.0.1:8080", here)
+    result = run_in(directory, env, sys.executable, "-c", code)
+    assert result.stdout.splitlines() == [
+        "listed [2] 1",
+        "found python example 2 88889527,88880066",
+        "deleted 0200007",
+    ]
+    # Run again: the deleted campaign freed its name. (Another body: the same signed bytes
+    # within the same second would be a retry, answered with the first campaign.)
+    code = code.replace('"python example"\n', '"python example"\nbody["description"] = "again"\n')
+    result = run_in(directory, env, sys.executable, "-c", code)
+    assert result.stdout.splitlines()[0] == "listed [3] 1"

@@ -51,9 +51,9 @@ class Settings:
     grpc_target: str = DEFAULT_GRPC_LISTEN
     #: Active campaigns allowed per tenant and device family (`max.liveliest.taskCount`).
     max_active_tasks: int = 20
-    #: Campaigns allowed per tenant and device family, ended ones included (the vendor's
-    #: 20); None sets no such cap, the default while campaigns cannot be deleted here.
-    max_campaigns_per_family: int | None = None
+    #: Campaigns allowed per tenant and device family, ended ones included until deleted or
+    #: archived (the vendor's 20).
+    max_campaigns_per_family: int = 20
     deployment: Deployment = Deployment.CLOUD
     #: Worker threads of the gRPC server; the database pool holds up to twice as many.
     grpc_workers: int = 16
@@ -84,7 +84,7 @@ class Settings:
             http_listen=_listen(env, "ISALES_HTTP_LISTEN", DEFAULT_HTTP_LISTEN),
             grpc_target=env.get("ISALES_GRPC_TARGET", grpc_listen),
             max_active_tasks=_int(env, "ISALES_MAX_ACTIVE_TASKS", 20, minimum=0),
-            max_campaigns_per_family=_optional_int(env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY"),
+            max_campaigns_per_family=_int(env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY", 20, minimum=1),
             deployment=_deployment(env.get("ISALES_DEPLOYMENT", Deployment.CLOUD.value)),
             grpc_workers=_int(env, "ISALES_GRPC_WORKERS", 16, minimum=1),
             max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
@@ -149,12 +149,6 @@ def _pem_file(env: Mapping[str, str], name: str) -> str:
     if path and not os.path.isfile(path):
         raise ConfigError(f"{name}: no such file {path!r}")
     return path
-
-
-def _optional_int(env: Mapping[str, str], name: str) -> int | None:
-    if not env.get(name):
-        return None
-    return _int(env, name, 0, minimum=1)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

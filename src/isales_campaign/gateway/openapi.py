@@ -197,13 +197,13 @@ def _operation(operation: Operation) -> dict[str, Any]:
             },
         },
     }
-    if operation.body == "required":
-        schema = {"$ref": "#/components/schemas/Campaign"}
-        content = {"application/json": {"schema": schema}}
-        spec["requestBody"] = {"required": True, "content": content}
-    elif operation.body == "optional":
-        content = {"application/json": {"schema": _DELETE_BODY}}
-        spec["requestBody"] = {"required": False, "content": content}
+    if operation.body != "none":
+        required = operation.body == "required"
+        schema = {"$ref": "#/components/schemas/Campaign"} if required else _DELETE_BODY
+        spec["requestBody"] = {
+            "required": required,
+            "content": {"application/json": {"schema": schema}},
+        }
     return spec
 
 

@@ -215,15 +215,15 @@ class CampaignService:
         quotas = []
         for family in (Family.SKILL_QUEUE, Family.IVR):
             used = usage.get(family, FamilyUsage())
-            quota = FamilyQuota(
-                family=_FAMILIES[family],
-                active_campaigns=used.active,
-                max_active_campaigns=self._limits.active,
-                campaigns=used.total,
+            quotas.append(
+                FamilyQuota(
+                    family=_FAMILIES[family],
+                    active_campaigns=used.active,
+                    max_active_campaigns=self._limits.active,
+                    campaigns=used.total,
+                    max_campaigns=self._limits.total,
+                )
             )
-            if self._limits.total is not None:
-                quota.max_campaigns = self._limits.total
-            quotas.append(quota)
         return quotas
 
     # -- change ----------------------------------------------------------------------------

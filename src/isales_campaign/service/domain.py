@@ -119,10 +119,10 @@ _STATUS_NAMES = {
 @dataclass(frozen=True, slots=True)
 class CampaignLimits:
     """Per tenant and device family: campaigns not yet ended, and campaigns in all (ended
-    ones included, until deleted or archived; the vendor's 20). None sets no cap."""
+    ones included, until deleted or archived; the vendor's 20)."""
 
     active: int = 20
-    total: int | None = 20
+    total: int = 20
 
 
 DEFAULT_LIMITS = CampaignLimits()
@@ -145,7 +145,7 @@ _QUOTA_CODES = {
 def check_room(vdn_id: int, family: Family, usage: FamilyUsage, limits: CampaignLimits) -> None:
     """Whether one more campaign of `family` fits the tenant's limits."""
     label = family.label
-    if limits.total is not None and usage.total >= limits.total:
+    if usage.total >= limits.total:
         raise _quota_exceeded(
             vdn_id,
             family,
