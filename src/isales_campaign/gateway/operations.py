@@ -4,6 +4,7 @@ gRPC answer into the legacy one. `OPERATIONS` is the route table that `app` serv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from isales_campaign.legacy import paths
 from isales_campaign.result_codes import ResultCode
 
 _INT32_MAX = 2**31 - 1
+_INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 #: The header that makes an add safe to retry with a new signature.
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -154,10 +156,9 @@ def _integer(query: Any, name: str, default: int) -> int:
     text: str | None = query.get(name)
     if text is None or text == "":
         return default
-    stripped = text.strip()
-    if not stripped.lstrip("-").isdigit() or not stripped.isascii():
+    if not _INTEGER.fullmatch(text):
         raise LegacyError.of_problems([Problem(name, _WRONG_TYPE, "must be an integer")])
-    value = int(stripped)
+    value = int(text)
     if not -_INT32_MAX - 1 <= value <= _INT32_MAX:
         raise LegacyError.invalid(name, "is outside the 32-bit integer range")
     return value

@@ -73,6 +73,8 @@ Clock = Callable[[], datetime]
 
 #: Campaigns on a list page when the request names no page size.
 DEFAULT_PAGE_SIZE = 10
+#: The largest campaign id (BIGINT).
+_MAX_ID = 2**63 - 1
 
 _FAMILIES = {
     Family.SKILL_QUEUE: CampaignFamily.CAMPAIGN_FAMILY_SKILL_QUEUE,
@@ -457,8 +459,10 @@ def _position(token: str, problems: list[FieldProblem]) -> Position | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         moment, _, campaign_id = raw.partition("|")
-        return Position(datetime.fromisoformat(moment), int(campaign_id))
+        position = Position(datetime.fromisoformat(moment), int(campaign_id))
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        position = None
+    if position is None or not 0 < position.id <= _MAX_ID or position.created_at.tzinfo:
         problems.append(
             FieldProblem(
                 "page_token",
@@ -467,6 +471,7 @@ def _position(token: str, problems: list[FieldProblem]) -> Position | None:
             )
         )
         return None
+    return position
 
 
 def _flagged(path: str, problems: list[FieldProblem]) -> bool:
