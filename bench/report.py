@@ -75,7 +75,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                 )
             )
     micro = results["micro"]
-    for name in ("translate JSON -> AddCampaignRequest", "validate (protovalidate + domain)"):
+    for name in ("translate JSON -> Campaign", "validate (protovalidate + domain)"):
         us = micro[name]["us"]
         checks.append((us < MICRO_LIMIT_US, f"{name}: {us:.1f} us (target < {MICRO_LIMIT_US:g})"))
     for s in results["scenarios"]:

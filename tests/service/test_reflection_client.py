@@ -1,5 +1,5 @@
 """A client that knows nothing but the server's address discovers the contract through
-reflection and creates the documented example campaign."""
+reflection, creates the documented example campaign and takes it through its lifecycle."""
 
 from __future__ import annotations
 
@@ -15,22 +15,34 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from tests.conftest import ServerFactory
 
+SERVICE = "isales.campaign.v2.CampaignService"
 
-def test_dynamic_client_adds_the_documented_example(
+
+def test_dynamic_client_takes_the_documented_example_through_its_lifecycle(
     sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
 ) -> None:
     running = make_server(sqlite_url)
     channel = channel_to(running.port)
     database = ProtoReflectionDescriptorDatabase(channel)
-    assert "isales.campaign.v2.CampaignService" in database.get_services()
-    pool = descriptor_pool.DescriptorPool(database)
-    method = pool.FindServiceByName("isales.campaign.v2.CampaignService").FindMethodByName(
-        "AddCampaign"
-    )
-    request_class = message_factory.GetMessageClass(method.input_type)
-    response_class = message_factory.GetMessageClass(method.output_type)
+    assert SERVICE in database.get_services()
+    service = descriptor_pool.DescriptorPool(database).FindServiceByName(SERVICE)
+
+    def invoke(name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Call a method knowing only its name; request and answer as proto JSON."""
+        method = service.FindMethodByName(name)
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        call: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
+            f"/{SERVICE}/{name}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_class.FromString,
+        )
+        answer = call(json_format.ParseDict(request, request_class()), timeout=10)
+        return json_format.MessageToDict(answer)
+
     today = datetime.now(UTC).date()
-    request = json_format.ParseDict(
+    added = invoke(
+        "AddCampaign",
         {
             "vdnId": 1,
             "campaign": {
@@ -81,15 +93,17 @@ def test_dynamic_client_adds_the_documented_example(
                 "callBackUrl": "https://10.10.10.10/xxx/xxx/xxx",
             },
         },
-        request_class(),
     )
-    call: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
-        "/isales.campaign.v2.CampaignService/AddCampaign",
-        request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=response_class.FromString,
-    )
-    response = call(request, timeout=10)
-    assert json_format.MessageToDict(response) == {
-        "id": "1",
-        "status": "CAMPAIGN_STATUS_EXECUTING",
-    }
+    assert added == {"id": "1", "status": "CAMPAIGN_STATUS_EXECUTING"}
+    one = {"vdnId": 1, "campaignId": "1"}
+    found = invoke("GetCampaign", one)["campaign"]
+    assert (found["campaign"]["name"], found["version"]) == ("test0827shwocase1", "1")
+    listed = invoke("ListCampaigns", {"vdnId": 1, "nameContains": "test0827"})
+    assert [record["id"] for record in listed["campaigns"]] == ["1"]
+    paused = invoke("PauseCampaign", {**one, "etag": found["etag"]})["campaign"]
+    assert paused["status"] == "CAMPAIGN_STATUS_PAUSED"
+    assert invoke("DeleteCampaign", {**one, "archive": True}) == {}
+    history = invoke("GetCampaign", {**one, "includeArchived": True})["campaign"]
+    assert "archiveTime" in history
+    families = invoke("GetQuota", {"vdnId": 1})["families"]
+    assert [family.get("campaigns", 0) for family in families] == [0, 0]

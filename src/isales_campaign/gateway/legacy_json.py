@@ -38,6 +38,7 @@ def lower_camel(snake: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# `FieldDescriptor | Any`: the protobuf stubs type a message's fields as upb's own class.
 def legacy_key(field: FieldDescriptor | Any) -> str:
     """The key of a field in the legacy JSON."""
     declared: str = field.GetOptions().Extensions[legacy_json_pb2.legacy_key]

@@ -16,6 +16,7 @@ from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Operation
 from isales_campaign.result_codes import ResultCode, legacy_code
+from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID
 
 #: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
 CODE_MEANINGS: dict[int, str] = {
@@ -115,9 +116,9 @@ _VDN_ID = {
     "name": "vdnId",
     "in": "path",
     "required": True,
-    "description": "VDN ID, 1-9999 (otherwise 02000007). The access key must belong to it "
-    "(otherwise 401).",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 9999},
+    "description": f"VDN ID, {MIN_VDN_ID}-{MAX_VDN_ID} (otherwise 02000007). The access key "
+    "must belong to it (otherwise 401).",
+    "schema": {"type": "integer", "minimum": MIN_VDN_ID, "maximum": MAX_VDN_ID},
 }
 _CAMPAIGN_ID = {
     "name": "campaignId",

@@ -5,7 +5,7 @@ gRPC answer into the legacy one. `OPERATIONS` is the route table that `app` serv
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 from isales.campaign.v2.campaign_pb2 import Campaign
@@ -151,7 +151,7 @@ def _validate_only(call: Call) -> bool:
     return value == "true"
 
 
-def _integer(query: Any, name: str, default: int) -> int:
+def _integer(query: Mapping[str, str], name: str, default: int) -> int:
     """An integer query parameter; 02000006 when it is not one, 02000007 beyond 32 bits."""
     text: str | None = query.get(name)
     if text is None or text == "":

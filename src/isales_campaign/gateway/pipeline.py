@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from isales_campaign.gateway.backend import Backend
 from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode, legacy_code
+from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -110,8 +111,7 @@ class Operation:
     path: str
     summary: str
     endpoint: Endpoint
-    #: "required", "optional" or "none".
-    body: str = "none"
+    body: Literal["required", "optional", "none"] = "none"
     #: Whether it changes campaigns (a timeout then leaves the outcome unknown).
     changes: bool = False
     #: Request fields that travel as query parameters or headers: proto path -> legacy name.
@@ -168,9 +168,11 @@ class Pipeline:
         except AuthFailure as failure:
             raise unauthorized(request, failure) from None
         request.state.access_key = caller.access_key
-        vdn_id = _number(request.path_params["vdnId"], 9999)
-        if vdn_id is None:
-            raise LegacyError.invalid("vdnId", "must be an integer from 1 to 9999")
+        vdn_id = _number(request.path_params["vdnId"], MAX_VDN_ID)
+        if vdn_id is None or not is_vdn_id(vdn_id):
+            raise LegacyError.invalid(
+                "vdnId", f"must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}"
+            )
         raw_id = request.path_params.get("campaignId")
         campaign_id = None if raw_id is None else _number(raw_id, _MAX_ID)
         if raw_id is not None and campaign_id is None:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Column, Connection, Engine, delete, select, update
 
 from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
+from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 
 
 class SeedError(ValueError):
@@ -122,8 +123,8 @@ def _tenant(raw: Any, where: str) -> TenantSeed:
     if not isinstance(raw, dict):
         raise SeedError(f"{where} must be a table")
     vdn_id = raw.get("vdn_id")
-    if not isinstance(vdn_id, int) or isinstance(vdn_id, bool) or not 1 <= vdn_id <= 9999:
-        raise SeedError(f"{where}.vdn_id must be an integer from 1 to 9999")
+    if not isinstance(vdn_id, int) or isinstance(vdn_id, bool) or not is_vdn_id(vdn_id):
+        raise SeedError(f"{where}.vdn_id must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}")
     time_zone = raw.get("time_zone", "UTC")
     try:
         ZoneInfo(time_zone)

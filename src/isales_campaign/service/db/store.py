@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +66,18 @@ from isales_campaign.service.errors import (
     StaleVersion,
     TenantNotFound,
 )
+
+__all__ = [
+    "CampaignRow",
+    "CampaignStore",
+    "CampaignValues",
+    "EarlierAdd",
+    "ListQuery",
+    "Position",
+    "Tenant",
+    "TenantTransaction",
+    "database_errors",
+]
 
 log = logging.getLogger(__name__)
 
@@ -484,16 +496,3 @@ def _filtered(query: ListQuery, dialect: str) -> Select[Any]:
     if query.cc_id is not None:
         conditions.append(campaigns.c.cc_id == query.cc_id)
     return select(campaigns).where(*conditions)
-
-
-__all__: Sequence[str] = (
-    "CampaignRow",
-    "CampaignStore",
-    "CampaignValues",
-    "EarlierAdd",
-    "ListQuery",
-    "Position",
-    "Tenant",
-    "TenantTransaction",
-    "database_errors",
-)
