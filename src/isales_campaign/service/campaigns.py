@@ -130,8 +130,7 @@ class CampaignService:
                         status=CampaignStatus.ValueType(earlier_add.status),
                         replayed=True,
                     )
-            transaction.check(values)
-            usage = transaction.usage(values.family, moment)
+            usage = transaction.check_new(values, moment)
             domain.check_room(request.vdn_id, values.family, usage, self._limits)
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)

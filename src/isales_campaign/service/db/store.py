@@ -114,8 +114,7 @@ _USAGE = (
     .where(campaigns.c.vdn_id == bindparam("vdn_id"), _LIVE)
     .group_by(campaigns.c.family)
 )
-#: Every check of a new or renamed campaign, in one round trip.
-_CHECKS = select(
+_CHECK_COLUMNS = (
     exists()
     .where(
         skill_queues.c.vdn_id == bindparam("vdn_id"),
@@ -130,6 +129,19 @@ _CHECKS = select(
         _LIVE,
     )
     .label("name_taken"),
+)
+#: Every check of a renamed campaign, in one round trip.
+_CHECKS = select(*_CHECK_COLUMNS)
+_IN_FAMILY = (
+    campaigns.c.vdn_id == bindparam("vdn_id"),
+    campaigns.c.family == bindparam("family"),
+    _LIVE,
+)
+#: Every check of a new campaign, and its family's usage, in one round trip.
+_ADD_CHECKS = select(
+    *_CHECK_COLUMNS,
+    select(func.count()).where(*_IN_FAMILY, _ACTIVE).scalar_subquery().label("active"),
+    select(func.count()).where(*_IN_FAMILY).scalar_subquery().label("total"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
 _UPDATE = (
@@ -353,26 +365,35 @@ class TenantTransaction:
             raise IdempotencyKeyReused(self.vdn_id)
         return EarlierAdd(int(row.campaign_id), int(row.status))
 
-    def check(self, values: CampaignValues, *, exclude_id: int = -1) -> None:
-        """The skill queue exists and the name is free (among live campaigns other than
-        `exclude_id`)."""
+    def check(self, values: CampaignValues, *, exclude_id: int) -> None:
+        """The skill queue exists and the name is free among the live campaigns other than
+        `exclude_id` (a campaign being changed)."""
+        self._checked(_CHECKS, values, exclude_id=exclude_id)
+
+    def check_new(self, values: CampaignValues, now: datetime) -> FamilyUsage:
+        """As `check`, for a new campaign; and its family's usage before it."""
+        checks = self._checked(_ADD_CHECKS, values, exclude_id=-1, now=now)
+        return FamilyUsage(int(checks.active), int(checks.total))
+
+    def _checked(
+        self, statement: Select[*tuple[Any, ...]], values: CampaignValues, **params: Any
+    ) -> Row[*tuple[Any, ...]]:
         checks = self._connection.execute(
-            _CHECKS,
+            statement,
             {
                 "vdn_id": self.vdn_id,
                 # IVR campaigns name no queue: -1 matches none, and is not asked about.
                 "skill_id": -1 if values.skill_id is None else values.skill_id,
                 "name": values.name,
-                "exclude_id": exclude_id,
+                "family": int(values.family),
+                **params,
             },
         ).one()
         if values.skill_id is not None and not checks.queue_exists:
             raise SkillQueueNotFound(self.vdn_id, values.skill_id)
         if checks.name_taken:
             raise NameTaken(self.vdn_id, values.name)
-
-    def usage(self, family: Family, now: datetime) -> FamilyUsage:
-        return _usage(self._connection, self.vdn_id, now).get(family, FamilyUsage())
+        return checks
 
     def insert(self, values: CampaignValues, *, status: int, now: datetime) -> int:
         self.pending_name = values.name
