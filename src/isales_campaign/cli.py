@@ -96,10 +96,15 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
-    from isales_campaign.service.server import serve_forever
+    from isales_campaign.service.server import ListenError, block_stop_signals, serve_forever
 
+    block_stop_signals()  # before the metrics server starts its thread
     serve_metrics(settings.metrics_listen)
-    serve_forever(settings)
+    try:
+        serve_forever(settings)
+    except ListenError as error:
+        print(f"isales: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -113,14 +118,18 @@ def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.run import run_gateway
-    from isales_campaign.service.server import start_server
+    from isales_campaign.service.server import ListenError, start_server
 
     if not settings.internal_token:
         # Both halves live in this process: a fresh token keeps the signing keys
         # from anyone else who can reach the gRPC port.
         settings = replace(settings, internal_token=secrets.token_urlsafe(32))
     serve_metrics(settings.metrics_listen)
-    running = start_server(settings)
+    try:
+        running = start_server(settings)
+    except ListenError as error:
+        print(f"isales: {error}", file=sys.stderr)
+        return 1
     try:
         run_gateway(settings)  # returns on SIGTERM/SIGINT, after the gateway drained
     finally:

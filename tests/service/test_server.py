@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,11 +22,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import DeriveSigningKeyRequest
 from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+from prometheus_client.parser import text_string_to_metric_families
 
 from isales_campaign.internal_token import bearer
 from isales_campaign.service.access_keys import derive_signing_key
+from isales_campaign.service.db.engine import create_database_engine
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
+from tests.gateway.conftest import free_port
 from tests.processes import ServerProcess
 from tests.rpc_errors import failure_of
 
@@ -130,31 +139,102 @@ def test_signing_keys_need_the_internal_token(
     assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED
 
 
+def started_adds(metrics_url: str) -> float:
+    """AddCampaign calls the server has started, from its Prometheus metrics."""
+    text = httpx.get(metrics_url, timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "grpc_server_started_total" and (
+                sample.labels.get("grpc_method") == "AddCampaign"
+            ):
+                return sample.value
+    return 0.0
+
+
+def other_threads_block(pid: int, signals: set[signal.Signals]) -> bool:
+    """Whether every thread of the process but the main one blocks `signals` (Linux).
+
+    The main thread waits for them in sigwait, which unblocks them while it waits."""
+    mask = sum(1 << (number - 1) for number in signals)
+    others = [task for task in Path(f"/proc/{pid}/task").iterdir() if task.name != str(pid)]
+    for task in others:
+        status = (task / "status").read_text().splitlines()
+        blocked = next(line for line in status if line.startswith("SigBlk:")).split()[1]
+        if int(blocked, 16) & mask != mask:
+            return False
+    return bool(others)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll until `condition` holds (a wait for a state, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) -> None:
     seed_database(sqlite_url)
-    server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
+    metrics = f"127.0.0.1:{free_port()}"
+    server = ServerProcess(
+        tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url, ISALES_METRICS_LISTEN=metrics
+    )
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     stub = CampaignServiceStub(channel)
     stub.AddCampaign(add_request(example_campaign("warm-up")), timeout=10)
+    # Another writer holds the database, so the calls below stay in flight in the server.
+    engine = create_database_engine(sqlite_url, pool_size=1)
+    blocker = engine.connect()
+    lock = blocker.begin()  # BEGIN IMMEDIATE: the write lock
 
     def add(i: int) -> int:
         return stub.AddCampaign(add_request(example_campaign(f"in flight {i}")), timeout=30).id
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        calls = [pool.submit(add, i) for i in range(8)]
-        time.sleep(0.01)
-        assert server.stop() == 0, server.log_text()
-        errors = [call.exception() for call in calls]
-    # Calls already in flight when the signal came are finished, not dropped.
-    assert any(error is None for error in errors), errors
-    # Calls that had not reached the server yet are refused, never half-done.
-    for error in errors:
-        if error is not None:
-            assert isinstance(error, grpc.Call)
-            assert error.code() == grpc.StatusCode.UNAVAILABLE
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            calls = [pool.submit(add, i) for i in range(8)]
+            wait_for(lambda: started_adds(f"http://{metrics}/metrics") == 9, "8 calls in flight")
+            # Every thread blocks the stop signals, so the kernel cannot hand one to a gRPC
+            # thread, where it would wake nobody: the main thread takes them.
+            assert other_threads_block(server.process.pid, {signal.SIGTERM, signal.SIGINT})
+            server.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: "shutting down" in server.log_text(), "the shutdown")
+            # A call that comes after the signal is refused, never half-done.
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.AddCampaign(add_request(example_campaign("too late")), timeout=10)
+            assert failure_of(refused.value).code == grpc.StatusCode.UNAVAILABLE
+            lock.rollback()
+            # Calls in flight when the signal came are finished, not dropped.
+            assert len({call.result(timeout=30) for call in calls}) == 8
+    finally:
+        blocker.close()
+        engine.dispose()
+    assert server.process.wait(30) == 0, server.log_text()
     channel.close()
-    assert "shutting down" in server.log_text()
     assert "gRPC server stopped" in server.log_text()
+
+
+def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "isales_campaign.cli", "grpc-server"],
+            env={
+                **os.environ,
+                "ISALES_GRPC_LISTEN": address,
+                "ISALES_DATABASE_URL": f"sqlite:///{tmp_path / 'isales.db'}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"isales: cannot listen on {address}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_request_id_follows_the_call_into_the_log(sqlite_url: str, tmp_path: Path) -> None:

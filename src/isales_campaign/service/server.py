@@ -7,7 +7,6 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
-from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +38,10 @@ ACCESS_KEY_SERVICE_NAME = access_key_service_pb2.DESCRIPTOR.services_by_name[
 ].full_name
 #: How often the health status is brought in line with the database.
 HEALTH_PROBE_SECONDS = 5.0
+
+
+class ListenError(Exception):
+    """The gRPC server cannot listen on its address."""
 
 
 @dataclass
@@ -90,10 +93,18 @@ def start_server(
         (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
         server,
     )
-    if settings.grpc_tls is None:
-        port = server.add_insecure_port(settings.grpc_listen)
-    else:
-        port = server.add_secure_port(settings.grpc_listen, server_credentials(settings.grpc_tls))
+    try:
+        if settings.grpc_tls is None:
+            port = server.add_insecure_port(settings.grpc_listen)
+        else:
+            credentials = server_credentials(settings.grpc_tls)
+            port = server.add_secure_port(settings.grpc_listen, credentials)
+    except RuntimeError:  # grpcio's only word for "cannot bind"
+        engine.dispose()
+        raise ListenError(
+            f"cannot listen on {settings.grpc_listen} (ISALES_GRPC_LISTEN): the address is "
+            "in use or not an address of this host"
+        ) from None
     server.start()
     stop_probe = threading.Event()
     _set_health(health_servicer, _database_ok(engine))
@@ -115,18 +126,30 @@ def start_server(
     return RunningServer(server, port, health_servicer, engine, stop_probe)
 
 
+#: The signals that stop a server gracefully.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def block_stop_signals() -> None:
+    """Keep SIGTERM/SIGINT away from every thread started after this call (threads inherit
+    the mask), so that `serve_forever` takes them. Call it before any thread starts."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 def serve_forever(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    The signals are blocked in every thread and taken here with `sigwait`: a handler would
+    run only when the main thread wakes up, which it does not if the kernel hands the signal
+    to one of gRPC's threads (the server then ignored SIGTERM for good)."""
+    block_stop_signals()
     running = start_server(settings)
-    stopped = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    stopped.wait()
+    received = signal.sigwait(STOP_SIGNALS)
+    log.info("shutting down", extra={"signal": signal.Signals(received).name})
+    # A second signal while in-flight calls drain stops at once.
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     running.stop(settings.shutdown_grace_seconds)
     log.info("gRPC server stopped")
 
