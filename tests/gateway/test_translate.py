@@ -163,3 +163,25 @@ def test_envelope_key_order() -> None:
         b'{"resultCode":"0200000","resultDesc":"","returnCode":"0200000","returnDesc":"",'
         b'"returnObject":{"id":46}}'
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Which of two values would count is anyone's guess: refused.
+        (b'{"name": "a", "name": "b"}', [("", "02000006")]),
+        (
+            b'{"scheduleParam": {"workdayBeginTime1": "08:00", "workdayBeginTime1": "09:00"}}',
+            [("", "02000006")],
+        ),
+        (
+            b"{\"retryPolicy\": {\"policyJson\": \"[{'dataType':'SI','dataType':'ST'}]\"}}",
+            [("retryPolicy.policyJson", "02000006")],
+        ),
+        (b'{"maxAlertingTime": NaN}', [("", "02000006")]),
+        (b"[" * 100_000 + b"]" * 100_000, [("", "02000006")]),
+        ('{"name": "a"}'.encode("utf-16"), [("", "02000006")]),
+    ],
+)
+def test_ambiguous_or_broken_json_is_refused(raw: bytes, expected: list[tuple[str, str]]) -> None:
+    assert problems(raw) == expected

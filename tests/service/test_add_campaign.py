@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import grpc
 import pytest
 from isales.campaign.v2 import campaign_pb2 as pb
+from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import select
 
@@ -298,3 +299,20 @@ def test_idempotency_key_characters(stub: CampaignServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stub.AddCampaign(request, timeout=10)
     assert failure_of(caught.value).codes_by_field() == {"idempotency_key": {"02000002"}}
+
+
+def test_names_typed_two_ways_are_one_name(stub: CampaignServiceStub) -> None:
+    decomposed = stub.AddCampaign(
+        add_request(example_campaign("cafe\u0301 cre\u0300me")), timeout=10
+    )
+    stored = stub.GetCampaign(GetCampaignRequest(vdn_id=1, campaign_id=decomposed.id), timeout=10)
+    assert stored.campaign.campaign.name == "caf\u00e9 cr\u00e8me"  # NFC
+    failure = rejected(stub, example_campaign("caf\u00e9 cr\u00e8me"))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.ALREADY_EXISTS, "0200005")
+
+
+def test_invisible_characters_cannot_make_a_look_alike_name(stub: CampaignServiceStub) -> None:
+    stub.AddCampaign(add_request(example_campaign("ab")), timeout=10)
+    for look_alike in ("a\u200bb", "\ufeffab", "ab\u202e", "a\u2028b"):
+        failure = rejected(stub, example_campaign(look_alike))
+        assert failure.codes_by_field() == {"campaign.name": {"02000002"}}, look_alike

@@ -232,6 +232,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     ("name with a C1 control character", _set("name", "a\x85"), C + "name", CHARS),
     ("description with a C1 control", _set("description", "x\x90y"), C + "description", CHARS),
+    # Invisible characters would make look-alike names.
+    ("name with a zero-width space", _set("name", "a\u200bb"), C + "name", CHARS),
+    ("name with a byte order mark", _set("name", "\ufeffab"), C + "name", CHARS),
+    ("name with a right-to-left override", _set("name", "ab\u202e"), C + "name", CHARS),
+    ("name with a line separator", _set("name", "a\u2028b"), C + "name", CHARS),
+    ("name with a paragraph separator", _set("name", "a\u2029b"), C + "name", CHARS),
+    (
+        "description with a zero-width joiner",
+        _set("description", "a\u200db"),
+        C + "description",
+        CHARS,
+    ),
     ("skillName blank", _set("skill_param.skill_name", "\t "), SP + "skill_name", EMPTY),
     (
         "deviceSign blank",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-import orjson
 from isales.campaign.v2.campaign_pb2 import Campaign
 from isales.campaign.v2.campaign_service_pb2 import (
     AddCampaignRequest,
@@ -23,7 +22,7 @@ from isales.campaign.v2.campaign_service_pb2 import (
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
 from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation
 from isales_campaign.gateway.problems import Problem
-from isales_campaign.gateway.translate import translate_campaign
+from isales_campaign.gateway.translate import loads, translate_campaign
 from isales_campaign.legacy import paths
 from isales_campaign.result_codes import ResultCode
 
@@ -169,8 +168,8 @@ def _archive(body: bytes) -> bool:
     if not body:
         return False
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        document = loads(body)
+    except (ValueError, RecursionError) as error:
         raise LegacyError.of_problems(
             [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
         ) from None

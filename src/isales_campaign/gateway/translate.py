@@ -11,18 +11,19 @@ vendor's numbers) except where the contract's `legacy_json` options say otherwis
   `common_policy` (an object) or `result_policy` (a list, or a single object), chosen by its
   shape and `type`.
 
-At the top level types are strict. Every problem is collected; nothing is validated beyond
-JSON types and conversions (the service owns the contract rules).
+At the top level types are strict. A key twice in one object is refused (which of the two
+would count is anyone's guess). Every problem is collected; nothing is validated beyond JSON
+types and conversions (the service owns the contract rules).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
@@ -30,7 +31,7 @@ from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode
 
-__all__ = ["Problem", "parse_embedded_json", "translate_campaign"]
+__all__ = ["DuplicateKey", "Problem", "loads", "parse_embedded_json", "translate_campaign"]
 
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 _INVALID_VALUE = ResultCode.RESULT_CODE_INVALID_VALUE
@@ -91,12 +92,42 @@ def _plan(descriptor: Descriptor) -> dict[str, _Field]:
 _CAMPAIGN_PLAN = _plan(campaign_pb2.Campaign.DESCRIPTOR)
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def loads(text: str | bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN or Infinity, no key twice in an object. Raises ValueError
+    (DuplicateKey for a repeated key) or RecursionError (nesting too deep)."""
+    return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
+
+
 def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
     """The campaign of a legacy request body (add or modify), or every problem that
     prevents it."""
     try:
-        document = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError as error:
+        document = loads(body.removeprefix(b"\xef\xbb\xbf"))
+    except DuplicateKey as error:
+        return [Problem("", _WRONG_TYPE, f"the body is ambiguous: {error}")]
+    except (ValueError, RecursionError) as error:
         return [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
     if type(document) is not dict:
         return [Problem("", _WRONG_TYPE, "the body must be a JSON object")]
@@ -113,14 +144,16 @@ def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
 def parse_embedded_json(text: str) -> Any:
     """Decode a JSON-in-a-string value, accepting single-quoted strings. Raises ValueError."""
     if "'" not in text:
-        return orjson.loads(text)
+        return loads(text)
     if '"' not in text and "\\" not in text:
         # Without double quotes or escapes, every ' delimits a string: a plain swap is exact.
-        return orjson.loads(text.replace("'", '"'))
+        return loads(text.replace("'", '"'))
     try:
-        return orjson.loads(text)  # valid JSON whose strings merely contain apostrophes
-    except orjson.JSONDecodeError:
-        return orjson.loads(_requote(text))
+        return loads(text)  # valid JSON whose strings merely contain apostrophes
+    except DuplicateKey:
+        raise
+    except ValueError:
+        return loads(_requote(text))
 
 
 def _requote(text: str) -> str:
@@ -215,10 +248,6 @@ def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int 
             problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
             return None
         return _int(int(value), where, lenient, problems)
-    if type(value) is float and value.is_integer() and abs(value) >= 2**63:
-        # orjson turns integer literals beyond 64 bits into floats.
-        problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
-        return None
     problems.append(Problem(where, _WRONG_TYPE, "must be an integer"))
     return None
 
@@ -263,7 +292,10 @@ def _embedded(value: Any, where: str, problems: list[Problem]) -> Any:
         return None
     try:
         return parse_embedded_json(value)
-    except ValueError:  # orjson.JSONDecodeError is a ValueError
+    except DuplicateKey as error:
+        problems.append(Problem(where, _WRONG_TYPE, f"is ambiguous: {error}"))
+        return None
+    except (ValueError, RecursionError):
         problems.append(Problem(where, _CONVERSION, "is not valid JSON"))
         return None
 

@@ -105,6 +105,7 @@ class CampaignService:
     # -- add -------------------------------------------------------------------------------
 
     def add(self, request: AddCampaignRequest) -> AddCampaignResponse:
+        domain.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
@@ -230,6 +231,7 @@ class CampaignService:
     # -- change ----------------------------------------------------------------------------
 
     def update(self, request: UpdateCampaignRequest) -> UpdateCampaignResponse:
+        domain.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()

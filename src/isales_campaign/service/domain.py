@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from isales.campaign.v2.campaign_pb2 import CampaignStatus, DeviceType
+from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, DeviceType
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.errors import (
@@ -40,6 +41,15 @@ class Family(enum.IntEnum):
     @property
     def label(self) -> str:
         return "skill-queue" if self is Family.SKILL_QUEUE else "IVR"
+
+
+def normalize_text(campaign: Campaign) -> None:
+    """Names and descriptions in Unicode NFC, so that one text typed two ways (a composed
+    "é" and "e" + U+0301) is one name."""
+    if not campaign.name.isascii():
+        campaign.name = unicodedata.normalize("NFC", campaign.name)
+    if not campaign.description.isascii():
+        campaign.description = unicodedata.normalize("NFC", campaign.description)
 
 
 _LEGACY_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")

@@ -293,9 +293,14 @@ class Campaign(_message.Message):
     CALL_POLICY_FIELD_NUMBER: _builtins.int
     CC_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Unique within the VDN; at most 32 characters."""
+    """Unique among the VDN's live campaigns; at most 32 characters, none of them
+    invisible (format characters such as U+200B, U+FEFF, U+202E) or a line or
+    paragraph separator. The service stores it in Unicode NFC.
+    """
     description: _builtins.str
-    """At most 200 characters, none of " [ ] = ; < > ' & | \\ or a control character."""
+    """At most 200 characters, none of " [ ] = ; < > ' & | \\ or a control, format
+    or separator character. The service stores it in Unicode NFC.
+    """
     str_begin_time: _builtins.str
     """yyyy-MM-dd HH:mm:ss in the tenant's time zone; not before 00:00 today."""
     str_end_time: _builtins.str
