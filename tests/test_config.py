@@ -18,6 +18,13 @@ def test_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize(("raw", "required"), [("1", True), ("true", True), ("0", False)])
+def test_the_token_requirement_is_a_flag(raw: str, required: bool) -> None:
+    settings = Settings.from_env({"ISALES_REQUIRE_INTERNAL_TOKEN": raw})
+    assert settings.require_internal_token is required
+    assert Settings.from_env({}).require_internal_token is False
+
+
 def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
     settings = Settings.from_env({"ISALES_INTERNAL_TOKEN": "s3cr3t-token\n"})
     assert settings.internal_token == "s3cr3t-token"
@@ -35,6 +42,8 @@ def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
         ({"ISALES_MAX_CAMPAIGNS_PER_FAMILY": "0"}, "ISALES_MAX_CAMPAIGNS_PER_FAMILY"),
         ({"ISALES_GRPC_TIMEOUT_SECONDS": "0"}, "ISALES_GRPC_TIMEOUT_SECONDS"),
         ({"ISALES_DEPLOYMENT": "moon"}, "ISALES_DEPLOYMENT"),
+        ({"ISALES_REQUIRE_INTERNAL_TOKEN": "maybe"}, "ISALES_REQUIRE_INTERNAL_TOKEN"),
+        ({"ISALES_DATABASE_TIMEOUT_SECONDS": "-1"}, "ISALES_DATABASE_TIMEOUT_SECONDS"),
     ],
 )
 def test_unusable_values_are_refused(env: dict[str, str], variable: str) -> None:

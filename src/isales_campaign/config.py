@@ -63,10 +63,17 @@ class Settings:
     auth_max_skew_seconds: int = 900
     #: Deadline the gateway gives every gRPC call.
     grpc_timeout_seconds: float = 10.0
+    #: Longest wait of the service for its database (a connection, a statement, a lock);
+    #: past it a call is answered UNAVAILABLE. Keep it below the gateway's deadline, so that
+    #: the service gives up first and the gateway never reports a timeout on a stored change.
+    database_timeout_seconds: float = 5.0
     #: Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: float = 10.0
     #: Shared by the service and its gateways: only holders get auth-v2 signing keys.
     internal_token: str = field(default="", repr=False)
+    #: Every call of the campaign and access-key services must present `internal_token`
+    #: (production: the gRPC port then serves the gateways and trusted services only).
+    require_internal_token: bool = False
     #: host:port of the Prometheus /metrics endpoint; "" serves none.
     metrics_listen: str = ""
     #: TLS of the gRPC server; None serves plaintext.
@@ -90,8 +97,10 @@ class Settings:
             max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
+            database_timeout_seconds=_float(env, "ISALES_DATABASE_TIMEOUT_SECONDS", 5.0),
             shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
             internal_token=_token(env, "ISALES_INTERNAL_TOKEN"),
+            require_internal_token=_flag(env, "ISALES_REQUIRE_INTERNAL_TOKEN"),
             metrics_listen=_listen(env, "ISALES_METRICS_LISTEN", ""),
             grpc_tls=_server_tls(env),
             grpc_target_tls=_target_tls(env),
@@ -175,6 +184,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be positive, not {raw}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), not {raw!r}")
 
 
 def _deployment(raw: str) -> Deployment:

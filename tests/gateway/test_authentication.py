@@ -186,3 +186,18 @@ def test_a_gateway_with_another_internal_token_verifies_nothing(
         stack.stop()
     with sqlite3.connect(stack.settings.database_url.removeprefix("sqlite:///")) as db:
         assert db.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)
+
+
+def test_a_service_that_requires_the_token_on_every_method_serves_its_gateway(
+    tmp_path: Path,
+) -> None:
+    stack = start_stack(tmp_path, require_internal_token=True)
+    try:
+        client = stack.client(1)
+        added = client.add_campaign(1, example_body())
+        assert added.result_code == "0200000", added.body
+        campaign_id = added.body["returnObject"]["id"]
+        assert client.get_campaign(1, campaign_id).result_code == "0200000"
+        assert httpx.get(stack.base_url + "/readyz", timeout=10).status_code == 200
+    finally:
+        stack.stop()

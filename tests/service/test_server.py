@@ -178,7 +178,10 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
     seed_database(sqlite_url)
     metrics = f"127.0.0.1:{free_port()}"
     server = ServerProcess(
-        tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url, ISALES_METRICS_LISTEN=metrics
+        tmp_path / "server.log",
+        ISALES_DATABASE_URL=sqlite_url,
+        ISALES_METRICS_LISTEN=metrics,
+        ISALES_DATABASE_TIMEOUT_SECONDS="60",  # the calls wait for the test's lock
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     stub = CampaignServiceStub(channel)
@@ -284,3 +287,23 @@ def test_gateway_style_request_ids_are_kept(sqlite_url: str, tmp_path: Path) -> 
         )
     assert server.stop() == 0
     assert '"request_id":"a/b+c=@d"' in server.log_text()
+
+
+def test_the_internal_token_can_be_required_for_every_method(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url, internal_token="secret", require_internal_token=True)
+    channel = channel_to(running.port)
+    stub = CampaignServiceStub(channel)
+    for metadata in [(), (bearer("wrong"),)]:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.AddCampaign(add_request(example_campaign()), metadata=metadata, timeout=10)
+        assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED
+    added = stub.AddCampaign(
+        add_request(example_campaign()), metadata=(bearer("secret"),), timeout=10
+    )
+    assert added.id > 0
+    # Health and reflection answer probes and tools that hold no token.
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    response = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert response.status == health_pb2.HealthCheckResponse.SERVING

@@ -83,7 +83,7 @@ class Backend:
             return cached[1]
         request = DeriveSigningKeyRequest(access_key=access_key, prefix=prefix)
         derived = await self._keys.DeriveSigningKey(
-            request, timeout=self._timeout, metadata=(*_metadata(request_id), self._token)
+            request, timeout=self._timeout, metadata=self._metadata(request_id)
         )
         if len(self._signing_keys) >= SIGNING_KEY_CACHE_SIZE:
             # Dicts keep insertion order: drop the oldest tenth.
@@ -114,8 +114,9 @@ class Backend:
         request_id: str,
     ) -> Response:
         """One call of a `campaigns` method, with the deadline and the request id."""
-        return await method(request, timeout=self._timeout, metadata=_metadata(request_id))
+        return await method(request, timeout=self._timeout, metadata=self._metadata(request_id))
 
-
-def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
-    return (("x-request-id", request_id),)
+    def _metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
+        """The request id, and the internal token (every call presents it, so that services
+        that require it on every method serve this gateway)."""
+        return (("x-request-id", request_id), self._token)

@@ -18,10 +18,9 @@ from isales.campaign.v2.access_key_service_pb2 import (
     DeriveSigningKeyResponse,
 )
 
-from isales_campaign.internal_token import presents
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.errors import InvalidArgument, ServiceError
+from isales_campaign.service.errors import InvalidArgument, ServiceError, check_internal_token
 from isales_campaign.service.validation import contract_problems
 
 log = logging.getLogger(__name__)
@@ -32,13 +31,6 @@ class UnknownAccessKey(ServiceError):
 
     def __init__(self) -> None:
         super().__init__(ResultCode.RESULT_CODE_INVALID_VALUE, "unknown access key")
-
-
-class CallerNotAuthorized(ServiceError):
-    status_code = grpc.StatusCode.UNAUTHENTICATED
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(ResultCode.RESULT_CODE_PARAMETER_ERROR, reason)
 
 
 def derive_signing_key(secret_key: str, prefix: str) -> str:
@@ -54,10 +46,7 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
             log.warning("ISALES_INTERNAL_TOKEN is not set: AccessKeyService refuses every call")
 
     def _authorize(self, context: grpc.ServicerContext) -> None:
-        if not self._token:
-            raise CallerNotAuthorized("this service has no internal token (ISALES_INTERNAL_TOKEN)")
-        if not presents(context.invocation_metadata(), self._token):
-            raise CallerNotAuthorized("missing or wrong internal token")
+        check_internal_token(context.invocation_metadata(), self._token)
 
     def DeriveSigningKey(
         self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext

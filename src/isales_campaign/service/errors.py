@@ -7,13 +7,14 @@ Input problems add a `BadRequest` with one field violation per problem (its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from isales_campaign.internal_token import presents
 from isales_campaign.result_codes import (
     PROBLEM_COUNT_KEY,
     ResultCode,
@@ -268,3 +269,18 @@ class DatabaseUnavailable(ServiceError):
             ResultCode.RESULT_CODE_DATABASE_ERROR,
             "database operation error; nothing was changed, the request may be retried",
         )
+
+
+class CallerNotAuthorized(ServiceError):
+    status_code = grpc.StatusCode.UNAUTHENTICATED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(ResultCode.RESULT_CODE_PARAMETER_ERROR, reason)
+
+
+def check_internal_token(metadata: Iterable[tuple[str, str | bytes]], token: str) -> None:
+    """CallerNotAuthorized unless the call presents the internal token."""
+    if not token:
+        raise CallerNotAuthorized("this service has no internal token (ISALES_INTERNAL_TOKEN)")
+    if not presents(metadata, token):
+        raise CallerNotAuthorized("missing or wrong internal token")

@@ -7,6 +7,11 @@
 * A `ServiceError` raised by a servicer is answered as its rich status, and
   logged; any other exception is INTERNAL, logged with its traceback. This is
   the one place where errors become statuses.
+* A call whose deadline has already passed is not started.
+* During a shutdown, new calls are refused UNAVAILABLE while those in flight
+  finish (see `drain`).
+* With ISALES_REQUIRE_INTERNAL_TOKEN, a call without the internal token is
+  refused UNAUTHENTICATED.
 * Its status code and duration go to the Prometheus metrics.
 """
 
@@ -24,7 +29,8 @@ from grpc_status import rpc_status
 from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import ResultCode, legacy_code
-from isales_campaign.service.errors import ServiceError
+from isales_campaign.service.drain import Drain
+from isales_campaign.service.errors import ServiceError, check_internal_token
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,15 @@ _UNDECODABLE = _Undecodable()
 
 
 class RequestInterceptor(grpc.ServerInterceptor):
+    def __init__(
+        self, drain: Drain, own_services: frozenset[str], *, required_token: str = ""
+    ) -> None:
+        """`own_services`: the services that `drain` refuses during a shutdown and that need
+        `required_token` when one is given (health and reflection answer anyone, always)."""
+        self._drain = drain
+        self._own_services = own_services
+        self._required_token = required_token
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], _Handler | None],
@@ -66,6 +81,10 @@ class RequestInterceptor(grpc.ServerInterceptor):
         service, _, method = handler_call_details.method.strip("/").rpartition("/")
         inner = handler.unary_unary
         deserialize = handler.request_deserializer
+        own = service in self._own_services
+        drain = self._drain if own else None
+        required_token = self._required_token if own else ""
+        metadata = handler_call_details.invocation_metadata
 
         def lenient_deserialize(data: bytes) -> Any:
             try:
@@ -78,9 +97,19 @@ class RequestInterceptor(grpc.ServerInterceptor):
             GRPC_STARTED.labels("unary", service, method).inc()
             started = time.perf_counter()
             failed = True
+            entered: Drain | None = None
             try:
+                if required_token:
+                    check_internal_token(metadata, required_token)
+                if drain is not None:
+                    drain.enter()
+                    entered = drain
                 if request is _UNDECODABLE:
                     raise MalformedRequest()
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    # The caller has given up: starting the work would only add load.
+                    context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
                 response = inner(request, context)
                 failed = False
                 return response
@@ -101,6 +130,8 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 log.exception("call failed unexpectedly", extra={"method": method})
                 context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was changed")
             finally:
+                if entered is not None:
+                    entered.leave()
                 current_request_id.reset(token)
                 # An abort sets the code; any other exception is answered UNKNOWN.
                 # (ServicerContext.code() exists since grpcio 1.38; the stubs lack it.)

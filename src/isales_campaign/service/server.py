@@ -26,6 +26,7 @@ from isales_campaign.service.db.engine import create_database_engine, read_only
 from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.domain import CampaignLimits
+from isales_campaign.service.drain import Drain
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
 from isales_campaign.tls import server_credentials
@@ -51,12 +52,15 @@ class RunningServer:
     health: health.HealthServicer
     engine: Engine
     _stop_probe: threading.Event
+    _drain: Drain
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
         self._stop_probe.set()
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        self._drain.start()
+        left = self._drain.wait_idle(grace)
+        self.server.stop(left).wait()
         self.engine.dispose()
 
 
@@ -64,10 +68,18 @@ def start_server(
     settings: Settings, *, migrate: bool = True, clock: Clock = system_clock
 ) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free port)."""
-    engine = create_database_engine(settings.database_url, pool_size=settings.grpc_workers)
     if migrate:
-        upgrade(engine)
-    store = CampaignStore(engine)
+        # Unbounded: a migration may rightly take longer than any call.
+        migrator = create_database_engine(settings.database_url, pool_size=1)
+        try:
+            upgrade(migrator)
+        finally:
+            migrator.dispose()
+    timeout = settings.database_timeout_seconds
+    engine = create_database_engine(
+        settings.database_url, pool_size=settings.grpc_workers, timeout=timeout
+    )
+    store = CampaignStore(engine, lock_timeout=timeout)
     service = CampaignService(
         store,
         limits=CampaignLimits(
@@ -76,9 +88,17 @@ def start_server(
         deployment=settings.deployment,
         clock=clock,
     )
+    drain = Drain()
+    own_services = frozenset({SERVICE_NAME, ACCESS_KEY_SERVICE_NAME})
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[RequestInterceptor()],
+        interceptors=[
+            RequestInterceptor(
+                drain,
+                own_services,
+                required_token=settings.internal_token if settings.require_internal_token else "",
+            )
+        ],
         options=[("grpc.so_reuseport", 0)],
     )
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
@@ -107,10 +127,11 @@ def start_server(
         ) from None
     server.start()
     stop_probe = threading.Event()
-    _set_health(health_servicer, _database_ok(engine))
+    probe = DatabaseProbe(engine, timeout)
+    _set_health(health_servicer, probe.ok())
     threading.Thread(
         target=_probe_database,
-        args=(engine, health_servicer, stop_probe),
+        args=(probe, health_servicer, stop_probe),
         name="health-probe",
         daemon=True,
     ).start()
@@ -123,7 +144,7 @@ def start_server(
             "client_certificates": settings.grpc_tls is not None and bool(settings.grpc_tls.ca),
         },
     )
-    return RunningServer(server, port, health_servicer, engine, stop_probe)
+    return RunningServer(server, port, health_servicer, engine, stop_probe, drain)
 
 
 #: The signals that stop a server gracefully.
@@ -154,14 +175,37 @@ def serve_forever(settings: Settings) -> None:
     log.info("gRPC server stopped")
 
 
-def _database_ok(engine: Engine) -> bool:
-    try:
-        with read_only(engine) as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        log.warning("database health probe failed", exc_info=True)
-        return False
-    return True
+class DatabaseProbe:
+    """Whether the database answers `SELECT 1` within `timeout`; a probe that does not
+    return in time counts as a failure (the database may hang rather than refuse)."""
+
+    def __init__(self, engine: Engine, timeout: float) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._pending: futures.Future[bool] | None = None
+
+    def ok(self) -> bool:
+        if self._pending is None or self._pending.done():  # a hung probe is not doubled
+            self._pending = futures.Future()
+            # A daemon thread: a probe stuck on a hung database never holds up the exit.
+            threading.Thread(
+                target=self._select_one, args=(self._pending,), name="probe", daemon=True
+            ).start()
+        try:
+            return self._pending.result(timeout=self._timeout)
+        except futures.TimeoutError:
+            log.warning("database health probe timed out")
+            return False
+
+    def _select_one(self, outcome: futures.Future[bool]) -> None:
+        try:
+            with read_only(self._engine) as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("database health probe failed", exc_info=True)
+            outcome.set_result(False)
+        else:
+            outcome.set_result(True)
 
 
 def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
@@ -173,6 +217,8 @@ def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
     servicer.set(ACCESS_KEY_SERVICE_NAME, status)
 
 
-def _probe_database(engine: Engine, servicer: health.HealthServicer, stop: threading.Event) -> None:
+def _probe_database(
+    probe: DatabaseProbe, servicer: health.HealthServicer, stop: threading.Event
+) -> None:
     while not stop.wait(HEALTH_PROBE_SECONDS):
-        _set_health(servicer, _database_ok(engine))
+        _set_health(servicer, probe.ok())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +26,52 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def create_database_engine(url: str, *, pool_size: int = 16) -> Engine:
+def create_database_engine(
+    url: str, *, pool_size: int = 16, timeout: float | None = None
+) -> Engine:
+    """An engine whose every wait is bounded by `timeout` seconds when it is given: getting a
+    connection from the pool, connecting, a statement, a lock (None: as the drivers do, for
+    migrations and tools)."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, pool_size)
+        return _sqlite_engine(parsed, pool_size, timeout)
     return create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        pool_timeout=timeout or 30,
+        connect_args={} if timeout is None else _postgresql_bounds(timeout),
     )
 
 
-def _sqlite_engine(url: URL, pool_size: int) -> Engine:
+def _postgresql_bounds(timeout: float) -> dict[str, Any]:
+    """libpq settings that make a connection give up within `timeout`: on connecting, on a
+    statement or a lock the server waits for, and on a peer that vanished (TCP keepalives,
+    unacknowledged data)."""
+    millis = max(1, round(timeout * 1000))
+    return {
+        "connect_timeout": max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
+        "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+        "keepalives": 1,
+        "keepalives_idle": max(1, math.ceil(timeout)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": millis,
+    }
+
+
+def _sqlite_engine(url: URL, pool_size: int, timeout: float | None) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    busy_seconds = 30.0 if timeout is None else timeout
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_timeout=busy_seconds,
+        connect_args={"check_same_thread": False, "timeout": busy_seconds},
     )
 
     @event.listens_for(engine, "connect")
@@ -57,7 +83,7 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         # FULL: a commit is on disk before it is acknowledged, even in WAL mode.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

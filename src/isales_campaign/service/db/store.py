@@ -260,14 +260,16 @@ class ListQuery:
 
 
 class CampaignStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, lock_timeout: float | None = None) -> None:
+        """`lock_timeout`: seconds a change waits for this process's turn to write on SQLite
+        (None: no bound)."""
         self._engine = engine
         self._tenants: dict[int, tuple[float, Tenant]] = {}
         # SQLite has one writer per file. Threads of this process queue here
         # instead of in SQLite's busy handler, which sleeps in steps of up to
         # 100 ms and is not woken when the lock frees.
         self._writer: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+            _BoundedLock(lock_timeout) if engine.dialect.name == "sqlite" else nullcontext()
         )
 
     def tenant(self, vdn_id: int) -> Tenant:
@@ -461,6 +463,22 @@ class TenantTransaction:
 
     def delete(self, row: CampaignRow) -> None:
         self._connection.execute(_DELETE, {"campaign_id": row.id})
+
+
+class _BoundedLock:
+    """A lock whose wait is bounded: past `timeout`, the change is answered UNAVAILABLE."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self._lock = threading.Lock()
+        self._timeout = -1 if timeout is None else timeout
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            log.warning("no turn to write within the database timeout")
+            raise DatabaseUnavailable()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
 
 
 @contextmanager

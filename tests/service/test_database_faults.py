@@ -1,0 +1,124 @@
+"""A database that stops answering never hangs a caller: every wait of the service is
+bounded (ISALES_DATABASE_TIMEOUT_SECONDS), the call is answered UNAVAILABLE (0200006), the
+health check turns NOT_SERVING when the database itself hangs, and all recovers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+from sqlalchemy import text
+
+from isales_campaign.service.db.engine import create_database_engine
+from tests.conftest import ServerFactory, _fresh_postgres_database, seed_database
+from tests.examples import add_request, example_campaign
+from tests.rpc_errors import failure_of
+
+#: The bound the servers of these tests get, in seconds.
+BOUND = 1.0
+
+
+@pytest.fixture
+def stalling_address() -> Iterator[str]:
+    """host:port of a server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    host, port = listener.getsockname()
+    yield f"{host}:{port}"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def health_of(channel: grpc.Channel) -> int:
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    response = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    status: int = response.status
+    return status
+
+
+def refused_add(stub: CampaignServiceStub, name: str) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(add_request(example_campaign(name)), timeout=30)
+    failure = failure_of(caught.value)
+    return failure.code, failure.reason
+
+
+def test_a_database_that_never_answers_gives_unavailable_and_not_serving(
+    stalling_address: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    running = make_server(
+        f"postgresql://isales@{stalling_address}/isales",
+        seed=False,
+        migrate=False,
+        database_timeout_seconds=BOUND,
+    )
+    channel = channel_to(running.port)
+    assert health_of(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+    stub = CampaignServiceStub(channel)
+    assert refused_add(stub, "never stored") == (grpc.StatusCode.UNAVAILABLE, "0200006")
+
+
+def test_a_tenant_locked_elsewhere_gives_unavailable_then_recovers(
+    postgres_admin_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    for url in _fresh_postgres_database(postgres_admin_url):
+        running = make_server(url, database_timeout_seconds=BOUND)
+        stub = CampaignServiceStub(channel_to(running.port))
+        engine = create_database_engine(url, pool_size=1)
+        try:
+            with engine.connect() as other_session:
+                transaction = other_session.begin()
+                other_session.execute(text("SELECT * FROM tenants WHERE vdn_id = 1 FOR UPDATE"))
+                assert refused_add(stub, "waits") == (grpc.StatusCode.UNAVAILABLE, "0200006")
+                # The database itself answers: the service stays in rotation.
+                assert health_of(channel_to(running.port)) == (
+                    health_pb2.HealthCheckResponse.SERVING
+                )
+                transaction.rollback()
+            assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
+        finally:
+            engine.dispose()
+
+
+def test_a_sqlite_file_locked_by_another_writer_gives_unavailable_then_recovers(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    seed_database(sqlite_url)
+    running = make_server(sqlite_url, seed=False, database_timeout_seconds=BOUND)
+    stub = CampaignServiceStub(channel_to(running.port))
+    engine = create_database_engine(sqlite_url, pool_size=1)
+    try:
+        with engine.connect() as other_writer:
+            transaction = other_writer.begin()  # BEGIN IMMEDIATE: the file's write lock
+            assert refused_add(stub, "waits") == (grpc.StatusCode.UNAVAILABLE, "0200006")
+            transaction.rollback()
+        assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
+    finally:
+        engine.dispose()
