@@ -59,6 +59,12 @@ class Settings:
     grpc_workers: int = 16
     #: Largest accepted REST request body, in bytes.
     max_body_bytes: int = 1024 * 1024
+    #: Seconds after which the gRPC server closes a connection without calls (GOAWAY).
+    grpc_max_idle_seconds: float = 300.0
+    #: Seconds a REST client has to send a request's headers, and then its body.
+    http_read_timeout_seconds: float = 10.0
+    #: REST connections served at once; more are answered 503.
+    http_max_connections: int = 1000
     #: Largest accepted distance between a signature's timestamp and the clock.
     auth_max_skew_seconds: int = 900
     #: Deadline the gateway gives every gRPC call.
@@ -95,6 +101,9 @@ class Settings:
             deployment=_deployment(env.get("ISALES_DEPLOYMENT", Deployment.CLOUD.value)),
             grpc_workers=_int(env, "ISALES_GRPC_WORKERS", 16, minimum=1),
             max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            grpc_max_idle_seconds=_float(env, "ISALES_GRPC_MAX_IDLE_SECONDS", 300.0),
+            http_read_timeout_seconds=_float(env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", 10.0),
+            http_max_connections=_int(env, "ISALES_HTTP_MAX_CONNECTIONS", 1000, minimum=1),
             auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             database_timeout_seconds=_float(env, "ISALES_DATABASE_TIMEOUT_SECONDS", 5.0),

@@ -307,3 +307,18 @@ def test_the_internal_token_can_be_required_for_every_method(
     health: Any = health_pb2_grpc.HealthStub(channel)
     response = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_an_idle_connection_is_closed(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url, grpc_max_idle_seconds=0.5)
+    channel = channel_to(running.port)
+    states: list[grpc.ChannelConnectivity] = []
+    channel.subscribe(states.append, try_to_connect=False)
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert grpc.ChannelConnectivity.READY in states
+    # The server sends GOAWAY once the connection has carried no call for a while.
+    wait_for(lambda: states[-1] == grpc.ChannelConnectivity.IDLE, "the idle connection to close")
+    channel.unsubscribe(states.append)

@@ -1,7 +1,8 @@
 """One pipeline for every vendor path, and one way to fail.
 
 Order of checks (cheap before costly; nothing reaches CampaignService unless every check
-passed): 413 body too large -> 415 media type (when there is a body) -> 401 auth-v2 ->
+passed): 400 ambiguous framing -> 413 body too large, 408 body too slow -> 415 media type
+(when there is a body) -> 401 auth-v2 ->
 02000007 vdnId / campaignId -> 401 access key of another VDN -> the operation.
 
 Every failure, the pipeline's and the operations', is raised as `LegacyError` (or a gRPC
@@ -10,6 +11,7 @@ error of the backend) and answered by the handlers registered in `app`, in the e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,12 +143,23 @@ class Pipeline:
         return handle
 
     async def _admit(self, request: Request) -> Call:
+        if "content-length" in request.headers and "transfer-encoding" in request.headers:
+            # Two framings: a proxy in front may read another body than this server does.
+            desc = "Content-Length and Transfer-Encoding must not be sent together"
+            raise LegacyError(400, envelope.PARAMETER_ERROR, desc, {"Connection": "close"})
         limit = self._settings.max_body_bytes
+        seconds = self._settings.http_read_timeout_seconds
         try:
-            body = await read_body(request, limit)
+            async with asyncio.timeout(seconds):
+                body = await read_body(request, limit)
         except BodyTooLarge:
             raise LegacyError(
                 413, envelope.PARAMETER_ERROR, f"the request body exceeds {limit} bytes"
+            ) from None
+        except TimeoutError:
+            desc = f"the request body did not arrive within {seconds:g} s"
+            raise LegacyError(
+                408, envelope.PARAMETER_ERROR, desc, {"Connection": "close"}
             ) from None
         if body and not is_json_utf8(request.headers.get("content-type")):
             desc = "Content-Type must be application/json;charset=UTF-8"

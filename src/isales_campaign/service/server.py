@@ -37,6 +37,10 @@ SERVICE_NAME = campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService
 ACCESS_KEY_SERVICE_NAME = access_key_service_pb2.DESCRIPTOR.services_by_name[
     "AccessKeyService"
 ].full_name
+#: The server pings a connection that was silent this long, and drops it when the ping is
+#: not answered within the timeout (a peer that vanished without closing).
+KEEPALIVE_SECONDS = 60
+KEEPALIVE_TIMEOUT_SECONDS = 20
 #: How often the health status is brought in line with the database.
 HEALTH_PROBE_SECONDS = 5.0
 
@@ -99,7 +103,13 @@ def start_server(
                 required_token=settings.internal_token if settings.require_internal_token else "",
             )
         ],
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Idle connections are closed; silent peers are found by pings.
+            ("grpc.max_connection_idle_ms", round(settings.grpc_max_idle_seconds * 1000)),
+            ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
+            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_SECONDS * 1000),
+        ],
     )
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
         CampaignServicer(service), server
