@@ -7,7 +7,6 @@
 * A `ServiceError` raised by a servicer is answered as its rich status, and
   logged; any other exception is INTERNAL, logged with its traceback. This is
   the one place where errors become statuses.
-* A call whose deadline has already passed is not started.
 * During a shutdown, new calls are refused UNAVAILABLE while those in flight
   finish (see `drain`).
 * With ISALES_REQUIRE_INTERNAL_TOKEN, a call without the internal token is
@@ -106,10 +105,6 @@ class RequestInterceptor(grpc.ServerInterceptor):
                     entered = drain
                 if request is _UNDECODABLE:
                     raise MalformedRequest()
-                remaining = context.time_remaining()
-                if remaining is not None and remaining <= 0:
-                    # The caller has given up: starting the work would only add load.
-                    context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
                 response = inner(request, context)
                 failed = False
                 return response
