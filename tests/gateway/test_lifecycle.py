@@ -943,3 +943,18 @@ class TestOnPostgreSQL:
         ok(client.delete_campaign(1, ids[0], archive=True))
         added(client, 1, modified(example_body(f"{name}0"), lambda b: b.update(priority=1)))
         assert listed(client, 1, name=name)["totalSize"] == 4
+
+
+@pytest.mark.parametrize("name", ["rowsPerPage", "curPage", "status", "ccId"])
+def test_list_integer_of_thousands_of_digits_is_02000007(stack: Stack, name: str) -> None:
+    refused(stack.client(1).list_campaigns(1, **{name: "9" * 5000}), "02000007", name)
+
+
+def test_list_page_beyond_32_bits_of_rows_is_02000007(stack: Stack) -> None:
+    answer = stack.client(1).list_campaigns(1, curPage=2**31 - 1, rowsPerPage=100)
+    refused(answer, "02000007", "curPage")
+
+
+def test_list_empty_center_is_no_filter(stack: Stack) -> None:
+    client = stack.client(1)
+    assert listed(client, 1, ccId="")["totalSize"] == listed(client, 1)["totalSize"]

@@ -840,3 +840,27 @@ def test_ids_are_never_reused(client: CampaignServiceStub) -> None:
     delete(client, newest)
     latest = add(client, campaign("latest"))
     assert latest > max(older, newest)
+
+
+def test_the_name_filter_matches_a_name_typed_another_way(client: CampaignServiceStub) -> None:
+    campaign_id = add(client, campaign("caf\u00e9"))  # stored in NFC
+    assert listed_ids(client, name_contains="cafe\u0301") == [campaign_id]  # asked in NFD
+
+
+def test_an_idempotency_key_answers_retries_for_a_day(
+    client: CampaignServiceStub, clock: FixedClock
+) -> None:
+    request = add_request(campaign("kept a day"))
+    request.idempotency_key = "day-key"
+    first = client.AddCampaign(request, timeout=10)
+    clock.now = MORNING + timedelta(hours=23)
+    assert client.AddCampaign(request, timeout=10).replayed
+    # A day later the key is forgotten (when the tenant's next keyed add comes): the same
+    # request is a new add, refused because its start day has passed, not answered again.
+    clock.now = MORNING + timedelta(hours=25)
+    later = add_request(campaign("a day later", day=TODAY + timedelta(days=1)))
+    later.idempotency_key = "later-key"
+    client.AddCampaign(later, timeout=10)
+    failure = refused(client.AddCampaign, request)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "0200002")
+    assert get(client, first.id).id == first.id

@@ -25,7 +25,7 @@ from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from prometheus_client.parser import text_string_to_metric_families
 
 from isales_campaign.internal_token import bearer
-from isales_campaign.service.access_keys import derive_signing_key
+from isales_campaign.legacy.auth_v2 import signing_key
 from isales_campaign.service.db.engine import create_database_engine
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
@@ -92,7 +92,7 @@ def test_derive_signing_key(
     request = DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix)
     response = stub.DeriveSigningKey(request, timeout=5, metadata=token)
     assert response.vdn_id == 2
-    assert response.signing_key == derive_signing_key("sk-vdn-2", prefix)
+    assert response.signing_key == signing_key("sk-vdn-2", prefix)
     with pytest.raises(grpc.RpcError) as unknown:
         stub.DeriveSigningKey(
             DeriveSigningKeyRequest(access_key="nope", prefix="auth-v2/nope/x/host"),
@@ -322,3 +322,14 @@ def test_an_idle_connection_is_closed(
     # The server sends GOAWAY once the connection has carried no call for a while.
     wait_for(lambda: states[-1] == grpc.ChannelConnectivity.IDLE, "the idle connection to close")
     channel.unsubscribe(states.append)
+
+
+def test_requiring_the_token_without_one_refuses_everyone(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url, internal_token="", require_internal_token=True)
+    stub = CampaignServiceStub(channel_to(running.port))
+    for metadata in [(), (bearer(""),)]:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.AddCampaign(add_request(example_campaign()), metadata=metadata, timeout=10)
+        assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED

@@ -165,7 +165,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
         for name, (schema, text) in operation.query.items()
     ]
     parameters.append(_REQUEST_ID)
-    if operation.operation_id == "addCampaign":
+    if "idempotency_key" in operation.parameters:
         parameters.append(_IDEMPOTENCY_KEY)
     spec: dict[str, Any] = {
         "operationId": operation.operation_id,

@@ -4,7 +4,6 @@ gRPC answer into the legacy one. `OPERATIONS` is the route table that `app` serv
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from isales.campaign.v2.campaign_pb2 import Campaign
@@ -22,12 +21,11 @@ from isales.campaign.v2.campaign_service_pb2 import (
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
 from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation
 from isales_campaign.gateway.problems import Problem
-from isales_campaign.gateway.translate import loads, translate_campaign
+from isales_campaign.gateway.translate import int32_of_text, loads, translate_campaign
 from isales_campaign.legacy import paths
 from isales_campaign.result_codes import ResultCode
 
 _INT32_MAX = 2**31 - 1
-_INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 #: The header that makes an add safe to retry with a new signature.
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -78,7 +76,7 @@ async def list_campaigns(call: Call) -> Answer:
         page_size=rows,
         skip=skip,
     )
-    if "ccId" in query:
+    if query.get("ccId"):
         request.cc_id = _integer(query, "ccId", 0)
     listed = await call.backend.call(call.backend.campaigns.ListCampaigns, request, call.request_id)
     counts = {quota.family: quota.campaigns for quota in listed.families}
@@ -151,16 +149,18 @@ def _validate_only(call: Call) -> bool:
 
 
 def _integer(query: Mapping[str, str], name: str, default: int) -> int:
-    """An integer query parameter; 02000006 when it is not one, 02000007 beyond 32 bits."""
-    text: str | None = query.get(name)
-    if text is None or text == "":
+    """An integer query parameter (empty: the default); 02000006 when it is not one,
+    02000007 beyond 32 bits."""
+    text = query.get(name, "")
+    if text == "":
         return default
-    if not _INTEGER.fullmatch(text):
-        raise LegacyError.of_problems([Problem(name, _WRONG_TYPE, "must be an integer")])
-    value = int(text)
-    if not -_INT32_MAX - 1 <= value <= _INT32_MAX:
-        raise LegacyError.invalid(name, "is outside the 32-bit integer range")
-    return value
+    try:
+        return int32_of_text(text)
+    except OverflowError:
+        raise LegacyError.invalid(name, "is outside the 32-bit integer range") from None
+    except ValueError:
+        problem = Problem(name, _WRONG_TYPE, "must be an integer")
+        raise LegacyError.of_problems([problem]) from None
 
 
 def _archive(body: bytes) -> bool:
@@ -203,6 +203,7 @@ OPERATIONS: tuple[Operation, ...] = (
         add_campaign,
         body="required",
         changes=True,
+        idempotent=True,
         parameters={**_ID_PARAMETERS, "idempotency_key": IDEMPOTENCY_KEY_HEADER},
         query={"validateOnly": _VALIDATE_ONLY},
         success="returnObject {id}: the new campaign's id (0 with validateOnly).",

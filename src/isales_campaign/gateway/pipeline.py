@@ -116,6 +116,8 @@ class Operation:
     body: Literal["required", "optional", "none"] = "none"
     #: Whether it changes campaigns (a timeout then leaves the outcome unknown).
     changes: bool = False
+    #: Whether the same signed request sent again is answered as the first was (add).
+    idempotent: bool = False
     #: Request fields that travel as query parameters or headers: proto path -> legacy name.
     parameters: Mapping[str, str] = field(default_factory=dict)
     #: Query parameters, for the OpenAPI document: name -> (JSON schema, description).
@@ -226,9 +228,10 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
         )
         return internal_error(request)
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and operation and operation.changes:
-        unavailable = (
-            "the service did not answer in time; the change may have been made: "
+        unavailable = "the service did not answer in time; the change may have been made: " + (
             "send the same signed request again to learn its outcome"
+            if operation.idempotent
+            else "query the campaign to learn whether it was"
         )
     else:
         unavailable = "the campaign service is unavailable; nothing was changed, retry later"

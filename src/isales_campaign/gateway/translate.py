@@ -31,7 +31,14 @@ from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode
 
-__all__ = ["DuplicateKey", "Problem", "loads", "parse_embedded_json", "translate_campaign"]
+__all__ = [
+    "DuplicateKey",
+    "Problem",
+    "int32_of_text",
+    "loads",
+    "parse_embedded_json",
+    "translate_campaign",
+]
 
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 _INVALID_VALUE = ResultCode.RESULT_CODE_INVALID_VALUE
@@ -241,15 +248,27 @@ def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int 
         return None
     if lenient and type(value) is str:
         # The vendor's examples write integers as strings inside the embedded JSON.
-        if not _INT_TEXT.fullmatch(value):
-            problems.append(Problem(where, _CONVERSION, "is not an integer"))
-            return None
-        if len(value.strip().lstrip("-")) > 10:
+        try:
+            return int32_of_text(value)
+        except OverflowError:
             problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
-            return None
-        return _int(int(value), where, lenient, problems)
+        except ValueError:
+            problems.append(Problem(where, _CONVERSION, "is not an integer"))
+        return None
     problems.append(Problem(where, _WRONG_TYPE, "must be an integer"))
     return None
+
+
+def int32_of_text(text: str) -> int:
+    """The 32-bit integer a decimal text holds (blanks around it allowed). ValueError when it
+    holds no integer, OverflowError when the integer does not fit."""
+    if not _INT_TEXT.fullmatch(text):
+        raise ValueError(f"not an integer: {text!r}")
+    digits = text.strip().lstrip("-")
+    # The length first: int() of thousands of digits is slow, and refused beyond 4,300.
+    if len(digits) > 10 or not _INT32_MIN <= int(text) <= _INT32_MAX:
+        raise OverflowError(f"outside the 32-bit integer range: {text!r}")
+    return int(text)
 
 
 def _objects(

@@ -7,8 +7,6 @@ raised as `ServiceError`s and answered by the interceptor.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 import grpc
@@ -18,6 +16,7 @@ from isales.campaign.v2.access_key_service_pb2 import (
     DeriveSigningKeyResponse,
 )
 
+from isales_campaign.legacy import auth_v2
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.errors import InvalidArgument, ServiceError, check_internal_token
@@ -31,11 +30,6 @@ class UnknownAccessKey(ServiceError):
 
     def __init__(self) -> None:
         super().__init__(ResultCode.RESULT_CODE_INVALID_VALUE, "unknown access key")
-
-
-def derive_signing_key(secret_key: str, prefix: str) -> str:
-    """auth-v2: lower-hex HMAC-SHA256(key = SK, message = prefix)."""
-    return hmac.new(secret_key.encode(), prefix.encode(), hashlib.sha256).hexdigest()
 
 
 class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
@@ -60,5 +54,5 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
             raise UnknownAccessKey()
         vdn_id, secret_key = found
         return DeriveSigningKeyResponse(
-            vdn_id=vdn_id, signing_key=derive_signing_key(secret_key, request.prefix)
+            vdn_id=vdn_id, signing_key=auth_v2.signing_key(secret_key, request.prefix)
         )

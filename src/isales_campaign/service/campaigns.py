@@ -110,14 +110,14 @@ class CampaignService:
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
         key = request.idempotency_key
-        digest = _digest(request.campaign) if key else b""
         problems += self._domain_problems(request.campaign, tenant, now, problems)
         if problems:
-            earlier = self._retry_of_earlier_day(request, digest, problems)
+            earlier = self._retry_of_earlier_day(request, problems)
             if earlier is not None:
                 return earlier
             raise InvalidArgument(problems)
         values = self._values(request.campaign, tenant)
+        digest = hashlib.sha256(values.config).digest()
         status = domain.initial_status(
             request.campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         )
@@ -145,7 +145,7 @@ class CampaignService:
         return AddCampaignResponse(id=new_id, status=status)
 
     def _retry_of_earlier_day(
-        self, request: AddCampaignRequest, digest: bytes, problems: list[FieldProblem]
+        self, request: AddCampaignRequest, problems: list[FieldProblem]
     ) -> AddCampaignResponse | None:
         """A retry refused only because the day has changed since its first attempt is
         answered with the campaign that attempt stored. Under the tenant's lock, so a
@@ -154,8 +154,11 @@ class CampaignService:
             p.code != ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY for p in problems
         ):
             return None
+        config = request.campaign.SerializeToString(deterministic=True)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            earlier = transaction.earlier_add(request.idempotency_key, digest)
+            earlier = transaction.earlier_add(
+                request.idempotency_key, hashlib.sha256(config).digest()
+            )
         if earlier is None:
             return None
         return AddCampaignResponse(
@@ -173,6 +176,7 @@ class CampaignService:
         return GetCampaignResponse(campaign=_record(row, utc_naive(self._clock())))
 
     def list_campaigns(self, request: ListCampaignsRequest) -> ListCampaignsResponse:
+        request.name_contains = domain.nfc(request.name_contains)  # as names are stored
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         begin_from = _filter_time(request.begin_time_from, "begin_time_from", tenant, problems)
@@ -431,10 +435,6 @@ def _device_type_changed(stored: int) -> FieldProblem:
         ResultCode.RESULT_CODE_INVALID_COMBINATION,
         f"cannot change after the campaign is created (it is {stored})",
     )
-
-
-def _digest(campaign: Campaign) -> bytes:
-    return hashlib.sha256(campaign.SerializeToString(deterministic=True)).digest()
 
 
 def _filter_time(

@@ -43,13 +43,16 @@ class Family(enum.IntEnum):
         return "skill-queue" if self is Family.SKILL_QUEUE else "IVR"
 
 
+def nfc(text: str) -> str:
+    """Unicode NFC, so that one text typed two ways (a composed "é" and "e" + U+0301) is
+    one text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 def normalize_text(campaign: Campaign) -> None:
-    """Names and descriptions in Unicode NFC, so that one text typed two ways (a composed
-    "é" and "e" + U+0301) is one name."""
-    if not campaign.name.isascii():
-        campaign.name = unicodedata.normalize("NFC", campaign.name)
-    if not campaign.description.isascii():
-        campaign.description = unicodedata.normalize("NFC", campaign.description)
+    """Names and descriptions are kept in NFC."""
+    campaign.name = nfc(campaign.name)
+    campaign.description = nfc(campaign.description)
 
 
 _LEGACY_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")

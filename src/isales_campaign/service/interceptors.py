@@ -60,13 +60,20 @@ _UNDECODABLE = _Undecodable()
 
 class RequestInterceptor(grpc.ServerInterceptor):
     def __init__(
-        self, drain: Drain, own_services: frozenset[str], *, required_token: str = ""
+        self,
+        drain: Drain,
+        own_services: frozenset[str],
+        *,
+        internal_token: str = "",
+        require_token: bool = False,
     ) -> None:
-        """`own_services`: the services that `drain` refuses during a shutdown and that need
-        `required_token` when one is given (health and reflection answer anyone, always)."""
+        """`own_services`: the services that `drain` refuses during a shutdown and that, with
+        `require_token`, answer only callers presenting `internal_token` (nobody when it is
+        empty); health and reflection answer anyone, always."""
         self._drain = drain
         self._own_services = own_services
-        self._required_token = required_token
+        self._internal_token = internal_token
+        self._require_token = require_token
 
     def intercept_service(
         self,
@@ -82,7 +89,8 @@ class RequestInterceptor(grpc.ServerInterceptor):
         deserialize = handler.request_deserializer
         own = service in self._own_services
         drain = self._drain if own else None
-        required_token = self._required_token if own else ""
+        token_required = own and self._require_token
+        internal_token = self._internal_token
         metadata = handler_call_details.invocation_metadata
 
         def lenient_deserialize(data: bytes) -> Any:
@@ -98,8 +106,8 @@ class RequestInterceptor(grpc.ServerInterceptor):
             failed = True
             entered: Drain | None = None
             try:
-                if required_token:
-                    check_internal_token(metadata, required_token)
+                if token_required:
+                    check_internal_token(metadata, internal_token)
                 if drain is not None:
                     drain.enter()
                     entered = drain

@@ -100,7 +100,8 @@ def start_server(
             RequestInterceptor(
                 drain,
                 own_services,
-                required_token=settings.internal_token if settings.require_internal_token else "",
+                internal_token=settings.internal_token,
+                require_token=settings.require_internal_token,
             )
         ],
         options=[

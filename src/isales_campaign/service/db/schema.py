@@ -84,7 +84,7 @@ campaigns = Table(
     sqlite_autoincrement=True,
 )
 
-#: Keys of adds that callers may retry; kept when the campaign changes or goes.
+#: Keys of adds that callers may retry, for a day; kept when the campaign changes or goes.
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -96,4 +96,5 @@ idempotency_keys = Table(
     # The status the add answered.
     Column("status", SmallInteger, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Index("ix_idempotency_keys_vdn_id_created_at", "vdn_id", "created_at"),
 )

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -81,6 +81,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: How long an idempotency key answers retries of its add.
+KEY_RETENTION = timedelta(hours=24)
 #: Seconds a tenant's time zone is cached; `isales seed` changes show up after this.
 TENANT_CACHE_SECONDS = 10.0
 
@@ -100,6 +102,10 @@ _EARLIER_ADD = select(
     idempotency_keys.c.key == bindparam("key"),
 )
 _REMEMBER_KEY = insert(idempotency_keys)
+_FORGET_OLD_KEYS = delete(idempotency_keys).where(
+    idempotency_keys.c.vdn_id == bindparam("vdn_id"),
+    idempotency_keys.c.created_at < bindparam("cutoff"),
+)
 _CAMPAIGN = select(campaigns).where(
     campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.id == bindparam("campaign_id")
 )
@@ -416,6 +422,10 @@ class TenantTransaction:
     def remember_key(
         self, key: str, digest: bytes, campaign_id: int, status: int, now: datetime
     ) -> None:
+        """Keep the key for KEY_RETENTION; the tenant's older keys go."""
+        self._connection.execute(
+            _FORGET_OLD_KEYS, {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION}
+        )
         self._connection.execute(
             _REMEMBER_KEY,
             {

@@ -32,6 +32,9 @@ def upgrade() -> None:
         sa.Column("status", sa.SmallInteger, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
+    op.create_index(
+        "ix_idempotency_keys_vdn_id_created_at", "idempotency_keys", ["vdn_id", "created_at"]
+    )
     connection = op.get_bind()
     keyed = connection.execute(
         sa.text(
