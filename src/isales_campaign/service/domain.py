@@ -50,9 +50,13 @@ def nfc(text: str) -> str:
 
 
 def normalize_text(campaign: Campaign) -> None:
-    """Names and descriptions are kept in NFC."""
-    campaign.name = nfc(campaign.name)
-    campaign.description = nfc(campaign.description)
+    """Names and descriptions are kept in NFC. (Only a change is written: writing a field
+    would make an absent campaign present.)"""
+    name, description = nfc(campaign.name), nfc(campaign.description)
+    if name != campaign.name:
+        campaign.name = name
+    if description != campaign.description:
+        campaign.description = description
 
 
 _LEGACY_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
