@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from isales_campaign.service.db.engine import create_database_engine
@@ -16,6 +18,7 @@ from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
     idempotency_keys,
+    metadata,
     skill_queues,
     tenants,
 )
@@ -209,3 +212,14 @@ def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_ur
         assert bytes(key.request_digest) == hashlib.sha256(b"cfg").digest()
     finally:
         engine.dispose()
+
+
+def test_the_migrations_create_the_schema_the_code_declares(database_url: str) -> None:
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

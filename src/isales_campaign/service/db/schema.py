@@ -69,7 +69,16 @@ campaigns = Table(
     Column("cc_id", Integer, nullable=True),
     # Set when the campaign moved to the history; it then counts against nothing.
     Column("archived_at", DateTime, nullable=True),
-    Index("ix_campaigns_vdn_id_family_end_at", "vdn_id", "family", "end_at"),
+    # The quota counts (live campaigns per family, and those not ended) read this index only.
+    Index(
+        "ix_campaigns_live_vdn_id_family_end_at",
+        "vdn_id",
+        "family",
+        "end_at",
+        "archived_at",  # always NULL here, but it makes the index cover the counts
+        sqlite_where=text("archived_at IS NULL"),
+        postgresql_where=text("archived_at IS NULL"),
+    ),
     Index("ix_campaigns_vdn_id_created_at_id", "vdn_id", "created_at", "id"),
     # Names are unique among live campaigns only: the history frees them.
     Index(

@@ -81,9 +81,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_campaigns_vdn_id_created_at_id", "campaigns", ["vdn_id", "created_at", "id"]
     )
+    # The quota counts skip the history: an index of live campaigns answers them alone.
+    op.drop_index("ix_campaigns_vdn_id_family_end_at", table_name="campaigns")
+    op.create_index(
+        "ix_campaigns_live_vdn_id_family_end_at",
+        "campaigns",
+        ["vdn_id", "family", "end_at", "archived_at"],  # archived_at: covers the counts
+        sqlite_where=_LIVE,
+        postgresql_where=_LIVE,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_campaigns_live_vdn_id_family_end_at", table_name="campaigns")
+    op.create_index(
+        "ix_campaigns_vdn_id_family_end_at", "campaigns", ["vdn_id", "family", "end_at"]
+    )
     op.drop_index("ix_campaigns_vdn_id_created_at_id", table_name="campaigns")
     op.drop_index("uq_campaigns_live_name", table_name="campaigns")
     # The history and the keys' table cannot go back into the old shape.
