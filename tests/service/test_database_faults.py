@@ -14,11 +14,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from isales_campaign.service.db.engine import create_database_engine
 from tests.conftest import ServerFactory, _fresh_postgres_database, seed_database
 from tests.examples import add_request, example_campaign
+from tests.proxy import FreezableProxy
 from tests.rpc_errors import failure_of
+from tests.waiting import wait_for
 
 #: The bound the servers of these tests get, in seconds.
 BOUND = 1.0
@@ -122,3 +125,60 @@ def test_a_sqlite_file_locked_by_another_writer_gives_unavailable_then_recovers(
         assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def proxied_postgres(postgres_admin_url: str) -> Iterator[tuple[str, FreezableProxy]]:
+    """A fresh, seeded PostgreSQL database and a proxy in front of it: (URL via the proxy,
+    the proxy)."""
+    for url in _fresh_postgres_database(postgres_admin_url):
+        seed_database(url)
+        parsed = make_url(url)
+        proxy = FreezableProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+        try:
+            yield parsed.set(port=proxy.port).render_as_string(hide_password=False), proxy
+        finally:
+            proxy.close()
+
+
+def test_a_frozen_database_is_cut_off_then_recovers(
+    proxied_postgres: tuple[str, FreezableProxy],
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    url, proxy = proxied_postgres
+    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=BOUND)
+    channel = channel_to(running.port)
+    stub = CampaignServiceStub(channel)
+    stub.AddCampaign(add_request(example_campaign("before")), timeout=30)
+    proxy.freeze()  # connections stay open, nothing comes back: statement_timeout cannot help
+    assert refused_add(stub, "during") == (grpc.StatusCode.UNAVAILABLE, "0200006")
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    wait_for(lambda: health_of(channel) == not_serving, "the next health probe")
+    proxy.thaw()
+    assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
+
+
+def test_a_commit_never_confirmed_is_not_reported_as_nothing_stored(
+    proxied_postgres: tuple[str, FreezableProxy],
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    url, proxy = proxied_postgres
+    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=BOUND)
+    stub = CampaignServiceStub(channel_to(running.port))
+    stub.AddCampaign(add_request(example_campaign("warm-up")), timeout=30)
+    proxy.hold_replies_after(b"COMMIT")  # the server commits; its answer never arrives
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(add_request(example_campaign("unconfirmed")), timeout=30)
+    failure = failure_of(caught.value)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.UNAVAILABLE, "0200006")
+    assert "may have been made" in failure.message
+    proxy.thaw()
+    engine = create_database_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(text("SELECT name FROM campaigns")).scalars().all()
+    finally:
+        engine.dispose()
+    assert "unconfirmed" in names  # stored indeed: "nothing was changed" would have lied

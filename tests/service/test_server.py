@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.examples import add_request, example_campaign
 from tests.gateway.conftest import free_port
 from tests.processes import ServerProcess
 from tests.rpc_errors import failure_of
+from tests.waiting import wait_for
 
 
 def test_health_is_serving(
@@ -163,15 +163,6 @@ def other_threads_block(pid: int, signals: set[signal.Signals]) -> bool:
         if int(blocked, 16) & mask != mask:
             return False
     return bool(others)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll until `condition` holds (a wait for a state, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) -> None:

@@ -271,6 +271,19 @@ class DatabaseUnavailable(ServiceError):
         )
 
 
+class OutcomeUnknown(ServiceError):
+    """The database did not confirm a commit in time: the change may or may not be stored."""
+
+    status_code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_DATABASE_ERROR,
+            "the database did not confirm the change in time; it may have been made: read "
+            "the campaign (or retry an add with its idempotency key) to learn whether it was",
+        )
+
+
 class CallerNotAuthorized(ServiceError):
     status_code = grpc.StatusCode.UNAUTHENTICATED
 

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from isales_campaign.service.db.watchdog import Watchdog
+
 #: Execution option of connections that only read (see `read_only`).
 READ_ONLY = "isales_read_only"
 
@@ -35,15 +37,20 @@ def create_database_engine(
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, pool_size, timeout)
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # SQLAlchemy's ping on checkout would run before the watchdog watches: unbounded.
+        pool_pre_ping=timeout is None,
         pool_recycle=1800,
         pool_timeout=timeout or 30,
         connect_args={} if timeout is None else _postgresql_bounds(timeout),
     )
+    if timeout is not None:
+        # The server's own bounds come first; the watchdog is for a server that keeps none.
+        Watchdog(2 * timeout + 1).attach(engine)
+    return engine
 
 
 def _postgresql_bounds(timeout: float) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from isales_campaign.service.db.schema import (
     skill_queues,
     tenants,
 )
+from isales_campaign.service.db.watchdog import outcome_unknown
 from isales_campaign.service.domain import Family, FamilyUsage
 from isales_campaign.service.errors import (
     CampaignNotFound,
@@ -61,6 +62,7 @@ from isales_campaign.service.errors import (
     IdempotencyKeyReused,
     InvalidArgument,
     NameTaken,
+    OutcomeUnknown,
     ServiceError,
     SkillQueueNotFound,
     StaleVersion,
@@ -283,7 +285,7 @@ class CampaignStore:
         cached = self._tenants.get(vdn_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        with database_errors(), read_only(self._engine) as connection:
+        with database_errors(self._engine), read_only(self._engine) as connection:
             zone = connection.scalar(_TENANT_ZONE, {"vdn_id": vdn_id})
         if zone is None:
             raise TenantNotFound(vdn_id)
@@ -293,13 +295,13 @@ class CampaignStore:
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
-        with database_errors(), read_only(self._engine) as connection:
+        with database_errors(self._engine), read_only(self._engine) as connection:
             row = connection.execute(_APP_KEY, {"access_key": access_key}).first()
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
         """One campaign of the tenant, archived or not."""
-        with database_errors(), read_only(self._engine) as connection:
+        with database_errors(self._engine), read_only(self._engine) as connection:
             row = connection.execute(
                 _CAMPAIGN, {"vdn_id": vdn_id, "campaign_id": campaign_id}
             ).first()
@@ -324,14 +326,14 @@ class CampaignStore:
                 )
             )
         total = select(func.count()).select_from(matching.subquery())
-        with database_errors(), read_only(self._engine) as connection:
+        with database_errors(self._engine), read_only(self._engine) as connection:
             rows = [CampaignRow.of(row) for row in connection.execute(page)]
             count = connection.scalar(total)
         return rows, int(count or 0)
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
-        with database_errors(), read_only(self._engine) as connection:
+        with database_errors(self._engine), read_only(self._engine) as connection:
             return _usage(connection, vdn_id, now)
 
     @contextmanager
@@ -340,7 +342,7 @@ class CampaignStore:
         without an exception. TenantNotFound when the tenant is not configured."""
         transaction: TenantTransaction | None = None
         try:
-            with database_errors(), self._writer, self._engine.begin() as connection:
+            with database_errors(self._engine), self._writer, self._engine.begin() as connection:
                 if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
                     raise TenantNotFound(vdn_id)
                 transaction = TenantTransaction(connection, vdn_id)
@@ -492,20 +494,23 @@ class _BoundedLock:
 
 
 @contextmanager
-def database_errors() -> Iterator[None]:
+def database_errors(engine: Engine) -> Iterator[None]:
     """Database failures as the service answers them; service errors pass unchanged."""
     try:
         yield
     except (ServiceError, IntegrityError):
         raise
-    except DataError:
+    except SQLAlchemyError as error:
+        if outcome_unknown(engine):
+            log.error("the database did not confirm a commit in time")
+            raise OutcomeUnknown() from None
+        if not isinstance(error, DataError):
+            log.exception("database operation failed")
+            raise DatabaseUnavailable() from None
         # A value the contract let through but the database refuses: the
         # request's fault, so retrying would not help.
         log.warning("the database refused a value of a request")
         raise InvalidArgument([_UNSTORABLE]) from None
-    except SQLAlchemyError:
-        log.exception("database operation failed")
-        raise DatabaseUnavailable() from None
 
 
 _UNSTORABLE = FieldProblem(
