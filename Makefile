@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find protos -name '*.proto' | sed 's|^protos/||' | sort)
 
-.PHONY: install proto proto-check lint test run bench clean
+.PHONY: install proto proto-check lint test run bench faults clean
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ run: $(STAMP)
 # Throughput, latency, CPU and memory against no-op baselines; writes bench/results.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Fault scenarios against real processes (kill -9, SIGTERM, idle connections; PostgreSQL
+# stopped and frozen with ISALES_BENCH_DATABASE_URL); prints a table, fails on a broken promise.
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf build var .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
-"""A TCP proxy that can stop forwarding: a database that freezes, or that receives a request
-and never answers it, as a frozen server or a network partition does."""
+"""A TCP proxy that can stop forwarding: a database that freezes, that receives a request and
+never answers it (a frozen server, a network partition), or that stops."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class FreezableProxy:
         #: Once a request holding these bytes has been forwarded, replies stop.
         self._hold_replies_after: bytes | None = None
         self._sockets: list[socket.socket] = []
+        self._refusing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def freeze(self) -> None:
@@ -31,7 +32,17 @@ class FreezableProxy:
         """Forward the next request containing `marker`, then no reply."""
         self._hold_replies_after = marker
 
+    def stop(self) -> None:
+        """As a stopped server: open connections are closed, new ones refused."""
+        self._refusing = True
+        for connection in self._sockets:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._sockets.clear()
+
     def thaw(self) -> None:
+        """Forward again (and accept again after `stop`)."""
+        self._refusing = False
         self._hold_replies_after = None
         self._requests.set()
         self._replies.set()
@@ -48,6 +59,9 @@ class FreezableProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._refusing:
+                client.close()
+                continue
             upstream = socket.create_connection(self._target)
             self._sockets += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
