@@ -182,3 +182,23 @@ def test_a_commit_never_confirmed_is_not_reported_as_nothing_stored(
     finally:
         engine.dispose()
     assert "unconfirmed" in names  # stored indeed: "nothing was changed" would have lied
+
+
+def test_a_frozen_database_is_answered_before_the_callers_deadline(
+    proxied_postgres: tuple[str, FreezableProxy],
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    url, proxy = proxied_postgres
+    # The service's own bound is far off: the caller's deadline is the nearer one.
+    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=60.0)
+    stub = CampaignServiceStub(channel_to(running.port))
+    stub.AddCampaign(add_request(example_campaign("before")), timeout=30)
+    proxy.freeze()
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.AddCampaign(add_request(example_campaign("during")), timeout=4)
+    # The service gave up first and said so; the caller did not have to time out.
+    failure = failure_of(caught.value)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.UNAVAILABLE, "0200006")
+    proxy.thaw()
+    assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0

@@ -2,6 +2,7 @@
 
 * The caller's request id (metadata `x-request-id`, or a new one) follows every
   log line written while serving the call.
+* The call's deadline bounds its database work (see `db.watchdog`).
 * A request that is not a valid protobuf message is answered INVALID_ARGUMENT
   (grpcio would answer INTERNAL): a malformed request is the caller's fault.
 * A `ServiceError` raised by a servicer is answered as its rich status, and
@@ -28,6 +29,7 @@ from grpc_status import rpc_status
 from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import ResultCode, legacy_code
+from isales_campaign.service.db.watchdog import call_deadline
 from isales_campaign.service.drain import Drain
 from isales_campaign.service.errors import ServiceError, check_internal_token
 
@@ -101,6 +103,10 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             token = current_request_id.set(request_id)
+            remaining = context.time_remaining()
+            deadline = call_deadline.set(
+                None if remaining is None else time.monotonic() + remaining
+            )
             GRPC_STARTED.labels("unary", service, method).inc()
             started = time.perf_counter()
             failed = True
@@ -136,6 +142,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 if entered is not None:
                     entered.leave()
                 current_request_id.reset(token)
+                call_deadline.reset(deadline)
                 # An abort sets the code; any other exception is answered UNKNOWN.
                 # (ServicerContext.code() exists since grpcio 1.38; the stubs lack it.)
                 set_code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]

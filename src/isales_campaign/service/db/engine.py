@@ -49,7 +49,7 @@ def create_database_engine(
     )
     if timeout is not None:
         # The server's own bounds come first; the watchdog is for a server that keeps none.
-        Watchdog(2 * timeout + 1).attach(engine)
+        Watchdog(timeout + 1).attach(engine)
     return engine
 
 

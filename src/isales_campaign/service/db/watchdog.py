@@ -6,6 +6,9 @@ statement sent to it would wait for good. So each checked-out connection gets a 
 past it, the watchdog shuts its socket down, which fails the waiting call at once (libpq
 then reports a broken connection, and the pool discards it).
 
+A connection is also cut shortly before the deadline of the gRPC call it serves, so that
+the caller hears UNAVAILABLE rather than giving up on an answer that may still come.
+
 A connection cut while its COMMIT was on the way leaves the outcome unknown: the thread that
 used it learns so from `outcome_unknown()`, and must not answer "nothing was changed".
 """
@@ -18,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -27,6 +31,12 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 
 _WATCHDOGS: WeakKeyDictionary[Engine, Watchdog] = WeakKeyDictionary()
+
+#: `time.monotonic()` by which the call being served must be answered (its gRPC deadline),
+#: if it has one; set by the interceptor.
+call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
+#: Seconds kept in hand to answer before the caller's deadline.
+ANSWER_MARGIN = 0.5
 
 
 @dataclass
@@ -72,9 +82,11 @@ class Watchdog:
             return False
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        lease = _Lease(
-            time.monotonic() + self._timeout, threading.get_ident(), dbapi_connection.pgconn.socket
-        )
+        deadline = time.monotonic() + self._timeout
+        caller = call_deadline.get()
+        if caller is not None:  # answer before the caller gives up
+            deadline = min(deadline, caller - ANSWER_MARGIN)
+        lease = _Lease(deadline, threading.get_ident(), dbapi_connection.pgconn.socket)
         with self._changed:
             self._leases[id(dbapi_connection)] = lease
             self._changed.notify()
