@@ -121,7 +121,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.service.server import ListenError, start_server
 
     if not settings.internal_token:
-        # Both halves live in this process: a fresh token keeps the signing keys
+        # Both halves live in this process: a fresh token keeps the access keys
         # from anyone else who can reach the gRPC port.
         settings = replace(settings, internal_token=secrets.token_urlsafe(32))
     serve_metrics(settings.metrics_listen)

@@ -75,7 +75,7 @@ class Settings:
     database_timeout_seconds: float = 5.0
     #: Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: float = 10.0
-    #: Shared by the service and its gateways: only holders get auth-v2 signing keys.
+    #: Shared by the service and its gateways: only holders get auth-v2 access keys.
     internal_token: str = field(default="", repr=False)
     #: Every call of the campaign and access-key services must present `internal_token`
     #: (production: the gRPC port then serves the gateways and trusted services only).

@@ -1,7 +1,7 @@
 """The token that gateways present to the service on its internal calls.
 
-auth-v2 signing keys let their holder sign requests as a tenant, so the service
-derives them only for callers that present `ISALES_INTERNAL_TOKEN`.
+auth-v2 access keys and signing keys let their holder sign requests as a tenant, so
+the service hands them out only to callers that present `ISALES_INTERNAL_TOKEN`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from isales_campaign.client import sign_request
 from isales_campaign.legacy.auth_v2 import format_timestamp
@@ -199,5 +200,34 @@ def test_a_service_that_requires_the_token_on_every_method_serves_its_gateway(
         campaign_id = added.body["returnObject"]["id"]
         assert client.get_campaign(1, campaign_id).result_code == "0200000"
         assert httpx.get(stack.base_url + "/readyz", timeout=10).status_code == 200
+    finally:
+        stack.stop()
+
+
+def test_a_tenant_key_is_fetched_once_for_many_signatures(tmp_path: Path) -> None:
+    """A client that signs each request anew (a new timestamp) costs the gateway no call of
+    the service per request: the access key is kept for a while."""
+    stack = start_stack(tmp_path)
+
+    def fetched() -> float:
+        value = REGISTRY.get_sample_value(
+            "grpc_server_handled_total",
+            {
+                "grpc_type": "unary",
+                "grpc_service": "isales.campaign.v2.AccessKeyService",
+                "grpc_method": "GetAccessKey",
+                "grpc_code": "OK",
+            },
+        )
+        return value or 0.0
+
+    try:
+        before = fetched()
+        moment = datetime.now(UTC)
+        for seconds in range(3):  # three signatures, three timestamps
+            timestamp = format_timestamp(moment - timedelta(seconds=seconds))
+            response = stack.post(example_body(), timestamp=timestamp)
+            assert response.json()["resultCode"] == "0200000"
+        assert fetched() - before == 1
     finally:
         stack.stop()

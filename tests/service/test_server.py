@@ -18,7 +18,10 @@ import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from isales.campaign.v2.access_key_service_pb2 import DeriveSigningKeyRequest
+from isales.campaign.v2.access_key_service_pb2 import (
+    DeriveSigningKeyRequest,
+    GetAccessKeyRequest,
+)
 from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,6 +110,29 @@ def test_derive_signing_key(
             metadata=token,
         )
     assert failure_of(foreign_prefix.value).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_get_access_key(
+    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url, internal_token="gateway-token")
+    stub = AccessKeyServiceStub(channel_to(running.port))
+    token = (bearer("gateway-token"),)
+    answer = stub.GetAccessKey(
+        GetAccessKeyRequest(access_key="ak-vdn-2"), timeout=5, metadata=token
+    )
+    assert (answer.vdn_id, answer.secret_key) == (2, "sk-vdn-2")
+    for metadata, code in [
+        (token, grpc.StatusCode.NOT_FOUND),  # an unknown key
+        ((bearer("guess"),), grpc.StatusCode.UNAUTHENTICATED),
+        ((), grpc.StatusCode.UNAUTHENTICATED),
+    ]:
+        access_key = "nope" if code == grpc.StatusCode.NOT_FOUND else "ak-vdn-2"
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.GetAccessKey(
+                GetAccessKeyRequest(access_key=access_key), timeout=5, metadata=metadata
+            )
+        assert failure_of(refused.value).code == code
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""auth-v2 verification. The secret key stays in the service: the gateway asks it for the
-signing key of the header's prefix and checks the signature over the request itself."""
+"""auth-v2 verification, in the gateway: the access key's secret comes from the service
+(over the internal channel, kept for a short while), the signature is checked here."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ async def authenticate(
     except UnicodeDecodeError:
         raise AuthFailure("request target is not UTF-8", ak) from None
     try:
-        derived = await backend.derive_signing_key(ak, header.prefix, request_id)
+        key = await backend.access_key(ak, request_id)
     except grpc.aio.AioRpcError as error:
         if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             raise AuthFailure(f"access key rejected: {error.code().name}", ak) from None
@@ -92,7 +92,7 @@ async def authenticate(
     canonical = auth_v2.canonical_request(
         request.method, path, query, header.signed_headers, signed, request.body
     )
-    expected = auth_v2.signature(derived.signing_key, canonical)
+    expected = auth_v2.signature(auth_v2.signing_key(key.secret_key, header.prefix), canonical)
     if not hmac.compare_digest(expected, header.signature):
         raise AuthFailure("signature does not match", ak)
-    return Caller(ak, derived.vdn_id, expected)
+    return Caller(ak, key.vdn_id, expected)

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
-from isales.campaign.v2.access_key_service_pb2 import (
-    DeriveSigningKeyRequest,
-    DeriveSigningKeyResponse,
-)
+from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 
 from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import bearer
 from isales_campaign.tls import channel_credentials
 
-#: Derived signing keys are kept this long. A key only verifies signatures with its own
-#: prefix (access key, timestamp, signed headers), so a client that signs several requests
-#: in the same second costs one DeriveSigningKey; a revoked key stops working within this.
-SIGNING_KEY_CACHE_SECONDS = 30.0
-SIGNING_KEY_CACHE_SIZE = 10_000
+#: An access key is kept this long after it was fetched: the gateway verifies signatures
+#: without a call per request, and a revoked key stops working within this.
+ACCESS_KEY_CACHE_SECONDS = 30.0
+ACCESS_KEY_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    vdn_id: int
+    secret_key: str = field(repr=False)  # never in logs or tracebacks
+
 
 #: The service whose health decides readiness.
 CAMPAIGN_SERVICE = "isales.campaign.v2.CampaignService"
@@ -41,7 +45,7 @@ class Backend:
         self._tls = tls
         self._timeout = timeout
         self._token = bearer(internal_token)
-        self._signing_keys: dict[str, tuple[float, DeriveSigningKeyResponse]] = {}
+        self._access_keys: dict[str, tuple[float, AccessKey]] = {}
         self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
@@ -73,24 +77,27 @@ class Backend:
             await self._channel.close(grace=None)
             self._channel = None
 
-    async def derive_signing_key(
-        self, access_key: str, prefix: str, request_id: str
-    ) -> DeriveSigningKeyResponse:
+    async def access_key(self, access_key: str, request_id: str) -> AccessKey:
+        """The VDN and secret of an access key, from the service at most every
+        ACCESS_KEY_CACHE_SECONDS. grpc.aio.AioRpcError when the service refuses (NOT_FOUND
+        for an unknown key) or fails."""
         assert self._keys is not None, "Backend.start() was not awaited"
         now = time.monotonic()
-        cached = self._signing_keys.get(prefix)
+        cached = self._access_keys.get(access_key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        request = DeriveSigningKeyRequest(access_key=access_key, prefix=prefix)
-        derived = await self._keys.DeriveSigningKey(
-            request, timeout=self._timeout, metadata=self._metadata(request_id)
+        answer = await self._keys.GetAccessKey(
+            GetAccessKeyRequest(access_key=access_key),
+            timeout=self._timeout,
+            metadata=self._metadata(request_id),
         )
-        if len(self._signing_keys) >= SIGNING_KEY_CACHE_SIZE:
+        if len(self._access_keys) >= ACCESS_KEY_CACHE_SIZE:
             # Dicts keep insertion order: drop the oldest tenth.
-            for stale in list(self._signing_keys)[: SIGNING_KEY_CACHE_SIZE // 10]:
-                del self._signing_keys[stale]
-        self._signing_keys[prefix] = (now + SIGNING_KEY_CACHE_SECONDS, derived)
-        return derived
+            for stale in list(self._access_keys)[: ACCESS_KEY_CACHE_SIZE // 10]:
+                del self._access_keys[stale]
+        key = AccessKey(answer.vdn_id, answer.secret_key)
+        self._access_keys[access_key] = (now + ACCESS_KEY_CACHE_SECONDS, key)
+        return key
 
     async def ready(self) -> bool:
         """Whether the campaign service answers its health check with SERVING."""

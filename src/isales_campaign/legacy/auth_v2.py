@@ -1,9 +1,8 @@
 """The vendor's auth-v2 AK/SK request signature (spec/API-NOTES.md, "Authentication").
 
 Shared by both sides of the legacy REST API: the gateway verifies requests with it and the
-client (and `isales sign`) signs them. A signer holds the secret key; the gateway only ever
-holds the signing key that the service derives from it, so both halves are exposed:
-`signing_key` (needs the secret) and `signature` (needs only the signing key).
+client (and `isales sign`) signs them. Both halves are exposed: `signing_key` (from the
+secret key and the header's prefix) and `signature` (needs only the signing key).
 """
 
 from __future__ import annotations

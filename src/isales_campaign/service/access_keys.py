@@ -14,6 +14,8 @@ from isales.campaign.v2 import access_key_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import (
     DeriveSigningKeyRequest,
     DeriveSigningKeyResponse,
+    GetAccessKeyRequest,
+    GetAccessKeyResponse,
 )
 
 from isales_campaign.legacy import auth_v2
@@ -45,6 +47,21 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
     def DeriveSigningKey(
         self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
     ) -> DeriveSigningKeyResponse:
+        vdn_id, secret_key = self._app_key(request, context)
+        return DeriveSigningKeyResponse(
+            vdn_id=vdn_id, signing_key=auth_v2.signing_key(secret_key, request.prefix)
+        )
+
+    def GetAccessKey(
+        self, request: GetAccessKeyRequest, context: grpc.ServicerContext
+    ) -> GetAccessKeyResponse:
+        vdn_id, secret_key = self._app_key(request, context)
+        return GetAccessKeyResponse(vdn_id=vdn_id, secret_key=secret_key)
+
+    def _app_key(
+        self, request: DeriveSigningKeyRequest | GetAccessKeyRequest, context: grpc.ServicerContext
+    ) -> tuple[int, str]:
+        """The VDN and secret key of the request's access key, for an authorized caller."""
         self._authorize(context)
         problems = contract_problems(request)
         if problems:
@@ -52,7 +69,4 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
         found = self._store.app_key(request.access_key)
         if found is None:
             raise UnknownAccessKey()
-        vdn_id, secret_key = found
-        return DeriveSigningKeyResponse(
-            vdn_id=vdn_id, signing_key=auth_v2.signing_key(secret_key, request.prefix)
-        )
+        return found

@@ -17,6 +17,48 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetAccessKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCESS_KEY_FIELD_NUMBER: _builtins.int
+    access_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        access_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccessKeyRequest: _TypeAlias = GetAccessKeyRequest  # noqa: Y015
+
+@_typing.final
+class GetAccessKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    SECRET_KEY_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The VDN the access key belongs to."""
+    secret_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        secret_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret_key", b"secret_key", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccessKeyResponse: _TypeAlias = GetAccessKeyResponse  # noqa: Y015
+
+@_typing.final
 class DeriveSigningKeyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

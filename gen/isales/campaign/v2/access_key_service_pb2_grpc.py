@@ -28,9 +28,9 @@ if _version_not_supported:
 class AccessKeyServiceStub:
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     def __init__(self, channel):
@@ -44,20 +44,34 @@ class AccessKeyServiceStub:
                 request_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.SerializeToString,
                 response_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.FromString,
                 _registered_method=True)
+        self.GetAccessKey = channel.unary_unary(
+                '/isales.campaign.v2.AccessKeyService/GetAccessKey',
+                request_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AccessKeyServiceServicer:
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     def DeriveSigningKey(self, request, context):
         """The auth-v2 signing key of one signature prefix: lower-hex
         HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
         access key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccessKey(self, request, context):
+        """The VDN and the secret key of an access key, for a gateway that verifies
+        signatures without a call per request (it keeps the key for a short while,
+        so that a revoked key stops working soon). NOT_FOUND for an unknown key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,6 +85,11 @@ def add_AccessKeyServiceServicer_to_server(servicer, server):
                     request_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.FromString,
                     response_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.SerializeToString,
             ),
+            'GetAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccessKey,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'isales.campaign.v2.AccessKeyService', rpc_method_handlers)
@@ -82,9 +101,9 @@ def add_AccessKeyServiceServicer_to_server(servicer, server):
 class AccessKeyService:
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     @staticmethod
@@ -104,6 +123,33 @@ class AccessKeyService:
             '/isales.campaign.v2.AccessKeyService/DeriveSigningKey',
             isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.SerializeToString,
             isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.AccessKeyService/GetAccessKey',
+            isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

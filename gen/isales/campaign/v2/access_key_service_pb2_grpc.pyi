@@ -29,9 +29,9 @@ GRPC_VERSION: str
 class AccessKeyServiceStub:
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     @_typing.overload
@@ -43,14 +43,19 @@ class AccessKeyServiceStub:
     HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
     access key.
     """
+    GetAccessKey: _grpc.UnaryUnaryMultiCallable[_access_key_service_pb2.GetAccessKeyRequest, _access_key_service_pb2.GetAccessKeyResponse]
+    """The VDN and the secret key of an access key, for a gateway that verifies
+    signatures without a call per request (it keeps the key for a short while,
+    so that a revoked key stops working soon). NOT_FOUND for an unknown key.
+    """
 
 @_typing.type_check_only
 class AccessKeyServiceAsyncStub(AccessKeyServiceStub):
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -59,13 +64,18 @@ class AccessKeyServiceAsyncStub(AccessKeyServiceStub):
     HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
     access key.
     """
+    GetAccessKey: _aio.UnaryUnaryMultiCallable[_access_key_service_pb2.GetAccessKeyRequest, _access_key_service_pb2.GetAccessKeyResponse]  # type: ignore[assignment]
+    """The VDN and the secret key of an access key, for a gateway that verifies
+    signatures without a call per request (it keeps the key for a short while,
+    so that a revoked key stops working soon). NOT_FOUND for an unknown key.
+    """
 
 class AccessKeyServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support for gateways that authenticate legacy auth-v2 (AK/SK) requests.
 
-    The secret key never leaves the service: a gateway asks for the signing key
-    that auth-v2 derives from the secret and the signature's prefix, then checks
-    the request signature itself.
+    Every method answers only callers presenting the internal token
+    (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
+    tenant.
     """
 
     @_abc_1.abstractmethod
@@ -77,6 +87,17 @@ class AccessKeyServiceServicer(metaclass=_abc_1.ABCMeta):
         """The auth-v2 signing key of one signature prefix: lower-hex
         HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
         access key.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccessKey(
+        self,
+        request: _access_key_service_pb2.GetAccessKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_access_key_service_pb2.GetAccessKeyResponse, _abc.Awaitable[_access_key_service_pb2.GetAccessKeyResponse]]:
+        """The VDN and the secret key of an access key, for a gateway that verifies
+        signatures without a call per request (it keeps the key for a short while,
+        so that a revoked key stops working soon). NOT_FOUND for an unknown key.
         """
 
 def add_AccessKeyServiceServicer_to_server(servicer: AccessKeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
