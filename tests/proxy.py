@@ -38,6 +38,7 @@ class FreezableProxy:
         for connection in self._sockets:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
         self._sockets.clear()
 
     def thaw(self) -> None:
@@ -62,7 +63,11 @@ class FreezableProxy:
             if self._refusing:
                 client.close()
                 continue
-            upstream = socket.create_connection(self._target)
+            try:
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                client.close()
+                continue
             self._sockets += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
@@ -72,10 +77,10 @@ class FreezableProxy:
         try:
             while data := source.recv(65536):
                 gate.wait()
-                sink.sendall(data)
                 marker = self._hold_replies_after
                 if requests and marker is not None and marker in data:
-                    self._replies.clear()
+                    self._replies.clear()  # before the request goes: its reply must not pass
+                sink.sendall(data)
         except OSError:
             pass
         finally:

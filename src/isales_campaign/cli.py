@@ -96,8 +96,16 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
-    from isales_campaign.service.server import ListenError, block_stop_signals, serve_forever
+    from isales_campaign.service.server import (
+        ListenError,
+        block_stop_signals,
+        migrate_database,
+        serve_forever,
+    )
 
+    # Migrations first, while SIGTERM still ends the process: a start stuck on the database
+    # (or on another replica's migration lock) can be stopped.
+    migrate_database(settings)
     block_stop_signals()  # before the metrics server starts its thread
     serve_metrics(settings.metrics_listen)
     try:

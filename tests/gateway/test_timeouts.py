@@ -10,6 +10,7 @@ import pytest
 
 from isales_campaign.service.db.engine import create_database_engine
 from tests.gateway.conftest import Stack, example_body, start_stack
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -25,10 +26,19 @@ def test_a_timed_out_change_says_how_to_learn_its_outcome(slow: Stack) -> None:
     campaign_id = client.add_campaign(1, example_body()).body["returnObject"]["id"]
     engine = create_database_engine(slow.settings.database_url, pool_size=1)
     try:
+        # Another process holds the file's write lock: the service waits for it.
         with engine.connect() as other_writer:
-            lock = other_writer.begin()  # the service waits for the file's write lock
-            added = client.add_campaign(1, example_body())
+            lock = other_writer.begin()
             paused = client.pause_campaign(1, campaign_id)
+            lock.rollback()
+        # The service went on once the lock was free: the pause was made after all.
+        wait_for(
+            lambda: client.get_campaign(1, campaign_id).body["returnObject"]["status"] == 3,
+            "the pause to be made",
+        )
+        with engine.connect() as other_writer:
+            lock = other_writer.begin()
+            added = client.add_campaign(1, example_body())
             lock.rollback()
     finally:
         engine.dispose()

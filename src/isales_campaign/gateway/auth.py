@@ -7,7 +7,6 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import grpc
 from starlette.datastructures import Headers
 
 from isales_campaign.gateway.backend import Backend
@@ -83,12 +82,9 @@ async def authenticate(
         query = request.query.decode()
     except UnicodeDecodeError:
         raise AuthFailure("request target is not UTF-8", ak) from None
-    try:
-        key = await backend.access_key(ak, request_id)
-    except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            raise AuthFailure(f"access key rejected: {error.code().name}", ak) from None
-        raise
+    key = await backend.access_key(ak, request_id)
+    if key is None:
+        raise AuthFailure("unknown access key", ak)
     canonical = auth_v2.canonical_request(
         request.method, path, query, header.signed_headers, signed, request.body
     )

@@ -19,6 +19,8 @@ from isales_campaign.tls import channel_credentials
 #: An access key is kept this long after it was fetched: the gateway verifies signatures
 #: without a call per request, and a revoked key stops working within this.
 ACCESS_KEY_CACHE_SECONDS = 30.0
+#: An unknown access key is not asked about again for this long.
+UNKNOWN_KEY_CACHE_SECONDS = 5.0
 ACCESS_KEY_CACHE_SIZE = 10_000
 
 
@@ -45,7 +47,7 @@ class Backend:
         self._tls = tls
         self._timeout = timeout
         self._token = bearer(internal_token)
-        self._access_keys: dict[str, tuple[float, AccessKey]] = {}
+        self._access_keys: dict[str, tuple[float, AccessKey | None]] = {}
         self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
@@ -77,26 +79,33 @@ class Backend:
             await self._channel.close(grace=None)
             self._channel = None
 
-    async def access_key(self, access_key: str, request_id: str) -> AccessKey:
-        """The VDN and secret of an access key, from the service at most every
-        ACCESS_KEY_CACHE_SECONDS. grpc.aio.AioRpcError when the service refuses (NOT_FOUND
-        for an unknown key) or fails."""
+    async def access_key(self, access_key: str, request_id: str) -> AccessKey | None:
+        """The VDN and secret of an access key (None: no such key), from the service at most
+        every ACCESS_KEY_CACHE_SECONDS. grpc.aio.AioRpcError when the service fails or
+        refuses this gateway."""
         assert self._keys is not None, "Backend.start() was not awaited"
         now = time.monotonic()
         cached = self._access_keys.get(access_key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        answer = await self._keys.GetAccessKey(
-            GetAccessKeyRequest(access_key=access_key),
-            timeout=self._timeout,
-            metadata=self._metadata(request_id),
-        )
+        key: AccessKey | None
+        try:
+            answer = await self._keys.GetAccessKey(
+                GetAccessKeyRequest(access_key=access_key),
+                timeout=self._timeout,
+                metadata=self._metadata(request_id),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise
+            key, lifetime = None, UNKNOWN_KEY_CACHE_SECONDS
+        else:
+            key, lifetime = AccessKey(answer.vdn_id, answer.secret_key), ACCESS_KEY_CACHE_SECONDS
         if len(self._access_keys) >= ACCESS_KEY_CACHE_SIZE:
             # Dicts keep insertion order: drop the oldest tenth.
             for stale in list(self._access_keys)[: ACCESS_KEY_CACHE_SIZE // 10]:
                 del self._access_keys[stale]
-        key = AccessKey(answer.vdn_id, answer.secret_key)
-        self._access_keys[access_key] = (now + ACCESS_KEY_CACHE_SECONDS, key)
+        self._access_keys[access_key] = (now + lifetime, key)
         return key
 
     async def ready(self) -> bool:

@@ -1,8 +1,8 @@
-"""auth-v2 signing keys for gateways; the secret keys stay in the service.
+"""What gateways verify auth-v2 signatures with: access keys, or signing keys.
 
-Only callers that present the internal token get a signing key; without a
-configured token nobody does (see `isales_campaign.internal_token`). Errors are
-raised as `ServiceError`s and answered by the interceptor.
+Only callers that present the internal token get either; without a configured
+token nobody does (see `isales_campaign.internal_token`). Errors are raised as
+`ServiceError`s and answered by the interceptor.
 """
 
 from __future__ import annotations

@@ -112,19 +112,19 @@ class CampaignService:
         key = request.idempotency_key
         problems += self._domain_problems(request.campaign, tenant, now, problems)
         if problems:
-            earlier = self._retry_of_earlier_day(request, problems)
+            earlier = self._retry_of_earlier_day(request, problems, now)
             if earlier is not None:
                 return earlier
             raise InvalidArgument(problems)
         values = self._values(request.campaign, tenant)
-        digest = hashlib.sha256(values.config).digest()
+        digest = _digest(values.config)
         status = domain.initial_status(
             request.campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         )
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
             if key:
-                earlier_add = transaction.earlier_add(key, digest)
+                earlier_add = transaction.earlier_add(key, digest, moment)
                 if earlier_add is not None:
                     return AddCampaignResponse(
                         id=earlier_add.campaign_id,
@@ -145,7 +145,7 @@ class CampaignService:
         return AddCampaignResponse(id=new_id, status=status)
 
     def _retry_of_earlier_day(
-        self, request: AddCampaignRequest, problems: list[FieldProblem]
+        self, request: AddCampaignRequest, problems: list[FieldProblem], now: datetime
     ) -> AddCampaignResponse | None:
         """A retry refused only because the day has changed since its first attempt is
         answered with the campaign that attempt stored. Under the tenant's lock, so a
@@ -154,11 +154,9 @@ class CampaignService:
             p.code != ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY for p in problems
         ):
             return None
-        config = request.campaign.SerializeToString(deterministic=True)
+        digest = _digest(request.campaign.SerializeToString(deterministic=True))
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            earlier = transaction.earlier_add(
-                request.idempotency_key, hashlib.sha256(config).digest()
-            )
+            earlier = transaction.earlier_add(request.idempotency_key, digest, utc_naive(now))
         if earlier is None:
             return None
         return AddCampaignResponse(
@@ -435,6 +433,11 @@ def _device_type_changed(stored: int) -> FieldProblem:
         ResultCode.RESULT_CODE_INVALID_COMBINATION,
         f"cannot change after the campaign is created (it is {stored})",
     )
+
+
+def _digest(config: bytes) -> bytes:
+    """What an idempotency key remembers of the campaign its add asked for."""
+    return hashlib.sha256(config).digest()
 
 
 def _filter_time(

@@ -68,17 +68,22 @@ class RunningServer:
         self.engine.dispose()
 
 
+def migrate_database(settings: Settings) -> None:
+    """Apply pending migrations, without the bounds of calls: a migration may rightly take
+    longer than any call."""
+    migrator = create_database_engine(settings.database_url, pool_size=1)
+    try:
+        upgrade(migrator)
+    finally:
+        migrator.dispose()
+
+
 def start_server(
     settings: Settings, *, migrate: bool = True, clock: Clock = system_clock
 ) -> RunningServer:
     """Start serving on `settings.grpc_listen` (port 0 picks a free port)."""
     if migrate:
-        # Unbounded: a migration may rightly take longer than any call.
-        migrator = create_database_engine(settings.database_url, pool_size=1)
-        try:
-            upgrade(migrator)
-        finally:
-            migrator.dispose()
+        migrate_database(settings)
     timeout = settings.database_timeout_seconds
     engine = create_database_engine(
         settings.database_url, pool_size=settings.grpc_workers, timeout=timeout
@@ -169,13 +174,14 @@ def block_stop_signals() -> None:
 
 
 def serve_forever(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully.
+    """Run until SIGTERM or SIGINT, then shut down gracefully (migrate first: see
+    `migrate_database`).
 
     The signals are blocked in every thread and taken here with `sigwait`: a handler would
     run only when the main thread wakes up, which it does not if the kernel hands the signal
     to one of gRPC's threads (the server then ignored SIGTERM for good)."""
     block_stop_signals()
-    running = start_server(settings)
+    running = start_server(settings, migrate=False)
     received = signal.sigwait(STOP_SIGNALS)
     log.info("shutting down", extra={"signal": signal.Signals(received).name})
     # A second signal while in-flight calls drain stops at once.

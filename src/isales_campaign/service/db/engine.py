@@ -47,7 +47,7 @@ def create_database_engine(
         pool_timeout=timeout or 30,
         connect_args={} if timeout is None else _postgresql_bounds(timeout),
     )
-    if timeout is not None:
+    if timeout is not None and parsed.get_driver_name() == "psycopg":
         # The server's own bounds come first; the watchdog is for a server that keeps none.
         Watchdog(timeout + 1).attach(engine)
     return engine

@@ -53,7 +53,7 @@ from isales_campaign.service.db.schema import (
     skill_queues,
     tenants,
 )
-from isales_campaign.service.db.watchdog import outcome_unknown
+from isales_campaign.service.db.watchdog import ANSWER_MARGIN, call_deadline
 from isales_campaign.service.domain import Family, FamilyUsage
 from isales_campaign.service.errors import (
     CampaignNotFound,
@@ -102,6 +102,7 @@ _EARLIER_ADD = select(
 ).where(
     idempotency_keys.c.vdn_id == bindparam("vdn_id"),
     idempotency_keys.c.key == bindparam("key"),
+    idempotency_keys.c.created_at >= bindparam("cutoff"),
 )
 _REMEMBER_KEY = insert(idempotency_keys)
 _FORGET_OLD_KEYS = delete(idempotency_keys).where(
@@ -285,7 +286,7 @@ class CampaignStore:
         cached = self._tenants.get(vdn_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        with database_errors(self._engine), read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             zone = connection.scalar(_TENANT_ZONE, {"vdn_id": vdn_id})
         if zone is None:
             raise TenantNotFound(vdn_id)
@@ -295,13 +296,13 @@ class CampaignStore:
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
-        with database_errors(self._engine), read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             row = connection.execute(_APP_KEY, {"access_key": access_key}).first()
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
         """One campaign of the tenant, archived or not."""
-        with database_errors(self._engine), read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             row = connection.execute(
                 _CAMPAIGN, {"vdn_id": vdn_id, "campaign_id": campaign_id}
             ).first()
@@ -326,14 +327,14 @@ class CampaignStore:
                 )
             )
         total = select(func.count()).select_from(matching.subquery())
-        with database_errors(self._engine), read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             rows = [CampaignRow.of(row) for row in connection.execute(page)]
             count = connection.scalar(total)
         return rows, int(count or 0)
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
-        with database_errors(self._engine), read_only(self._engine) as connection:
+        with database_errors(), read_only(self._engine) as connection:
             return _usage(connection, vdn_id, now)
 
     @contextmanager
@@ -342,11 +343,18 @@ class CampaignStore:
         without an exception. TenantNotFound when the tenant is not configured."""
         transaction: TenantTransaction | None = None
         try:
-            with database_errors(self._engine), self._writer, self._engine.begin() as connection:
+            with database_errors(), self._writer, self._engine.connect() as connection:
+                begun = connection.begin()
                 if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
                     raise TenantNotFound(vdn_id)
                 transaction = TenantTransaction(connection, vdn_id)
                 yield transaction
+                try:
+                    begun.commit()
+                except SQLAlchemyError:
+                    # The COMMIT may have reached the database before the connection broke.
+                    log.exception("the database did not confirm a commit")
+                    raise OutcomeUnknown() from None
         except IntegrityError as error:
             # The unique index on live names, when the check raced a change elsewhere.
             name = transaction.pending_name if transaction is not None else None
@@ -365,10 +373,12 @@ class TenantTransaction:
         #: The name being written, to report a unique-index conflict.
         self.pending_name: str | None = None
 
-    def earlier_add(self, key: str, digest: bytes) -> EarlierAdd | None:
-        """What an earlier add with this key answered; IdempotencyKeyReused when that add
-        asked for another campaign."""
-        row = self._connection.execute(_EARLIER_ADD, {"vdn_id": self.vdn_id, "key": key}).first()
+    def earlier_add(self, key: str, digest: bytes, now: datetime) -> EarlierAdd | None:
+        """What an earlier add with this key answered within KEY_RETENTION;
+        IdempotencyKeyReused when that add asked for another campaign."""
+        row = self._connection.execute(
+            _EARLIER_ADD, {"vdn_id": self.vdn_id, "key": key, "cutoff": now - KEY_RETENTION}
+        ).first()
         if row is None:
             return None
         if bytes(row.request_digest) != digest:
@@ -424,7 +434,7 @@ class TenantTransaction:
     def remember_key(
         self, key: str, digest: bytes, campaign_id: int, status: int, now: datetime
     ) -> None:
-        """Keep the key for KEY_RETENTION; the tenant's older keys go."""
+        """Keep the key for KEY_RETENTION; the tenant's expired keys go."""
         self._connection.execute(
             _FORGET_OLD_KEYS, {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION}
         )
@@ -485,7 +495,12 @@ class _BoundedLock:
         self._timeout = -1 if timeout is None else timeout
 
     def __enter__(self) -> None:
-        if not self._lock.acquire(timeout=self._timeout):
+        timeout = self._timeout
+        caller = call_deadline.get()
+        if caller is not None:  # answer before the caller gives up
+            remaining = max(0.0, caller - ANSWER_MARGIN - time.monotonic())
+            timeout = remaining if timeout < 0 else min(timeout, remaining)
+        if not self._lock.acquire(timeout=timeout):
             log.warning("no turn to write within the database timeout")
             raise DatabaseUnavailable()
 
@@ -494,23 +509,20 @@ class _BoundedLock:
 
 
 @contextmanager
-def database_errors(engine: Engine) -> Iterator[None]:
+def database_errors() -> Iterator[None]:
     """Database failures as the service answers them; service errors pass unchanged."""
     try:
         yield
     except (ServiceError, IntegrityError):
         raise
-    except SQLAlchemyError as error:
-        if outcome_unknown(engine):
-            log.error("the database did not confirm a commit in time")
-            raise OutcomeUnknown() from None
-        if not isinstance(error, DataError):
-            log.exception("database operation failed")
-            raise DatabaseUnavailable() from None
+    except DataError:
         # A value the contract let through but the database refuses: the
         # request's fault, so retrying would not help.
         log.warning("the database refused a value of a request")
         raise InvalidArgument([_UNSTORABLE]) from None
+    except SQLAlchemyError:
+        log.exception("database operation failed")
+        raise DatabaseUnavailable() from None
 
 
 _UNSTORABLE = FieldProblem(

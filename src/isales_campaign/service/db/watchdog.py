@@ -1,4 +1,4 @@
-"""A client-side bound on every use of a PostgreSQL connection.
+"""A client-side bound on every use of a PostgreSQL (psycopg) connection.
 
 The server-side bounds (statement_timeout, lock_timeout) are kept by the server, and TCP's
 by the peer's kernel: a server that is frozen or cut off behind a proxy keeps neither, and a
@@ -8,9 +8,6 @@ then reports a broken connection, and the pool discards it).
 
 A connection is also cut shortly before the deadline of the gRPC call it serves, so that
 the caller hears UNAVAILABLE rather than giving up on an answer that may still come.
-
-A connection cut while its COMMIT was on the way leaves the outcome unknown: the thread that
-used it learns so from `outcome_unknown()`, and must not answer "nothing was changed".
 """
 
 from __future__ import annotations
@@ -24,33 +21,26 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event
 
 log = logging.getLogger(__name__)
 
-_WATCHDOGS: WeakKeyDictionary[Engine, Watchdog] = WeakKeyDictionary()
-
-#: `time.monotonic()` by which the call being served must be answered (its gRPC deadline),
-#: if it has one; set by the interceptor.
+#: `time.monotonic()` by which the call being served must be answered (its gRPC deadline);
+#: set by the interceptor.
 call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
 #: Seconds kept in hand to answer before the caller's deadline.
 ANSWER_MARGIN = 0.5
+#: The least time a checked-out connection gets, however close the caller's deadline.
+LEAST_LEASE = 0.1
 
 
 @dataclass
 class _Lease:
     deadline: float
-    thread: int
-    fd: int
-    committing: bool = False
-
-
-def outcome_unknown(engine: Engine) -> bool:
-    """Whether the watchdog of `engine` cut this thread's last COMMIT (and forget it)."""
-    watchdog = _WATCHDOGS.get(engine)
-    return watchdog is not None and watchdog.outcome_unknown()
+    #: A duplicate of the connection's socket, owned here: libpq closes its own descriptor
+    #: when the connection breaks, and the number may then be given to another socket.
+    socket: socket.socket
 
 
 class Watchdog:
@@ -58,72 +48,57 @@ class Watchdog:
         """`timeout`: seconds a connection may stay checked out."""
         self._timeout = timeout
         self._leases: dict[int, _Lease] = {}  # by id() of the DBAPI connection
-        self._unknown: set[int] = set()  # threads whose COMMIT was cut
         self._changed = threading.Condition()
+        self._stopped = False
         threading.Thread(target=self._watch, name="db-watchdog", daemon=True).start()
 
     def attach(self, engine: Engine) -> None:
         event.listen(engine.pool, "checkout", self._checkout)
-        # A connection that is checked in, invalidated or closed is no longer watched (its
-        # descriptor may be given to another socket).
+        # A connection that is checked in, invalidated or closed is no longer watched.
         event.listen(engine.pool, "checkin", self._release)
         event.listen(engine.pool, "invalidate", self._release)
         event.listen(engine.pool, "close", self._release)
-        event.listen(engine, "commit", self._commit)
-        _WATCHDOGS[engine] = self
-
-    def outcome_unknown(self) -> bool:
-        """Whether this thread's last COMMIT was cut (and forget it)."""
-        with self._changed:
-            thread = threading.get_ident()
-            if thread in self._unknown:
-                self._unknown.discard(thread)
-                return True
-            return False
+        event.listen(engine, "engine_disposed", self._stop)
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        deadline = time.monotonic() + self._timeout
+        now = time.monotonic()
+        deadline = now + self._timeout
         caller = call_deadline.get()
         if caller is not None:  # answer before the caller gives up
-            deadline = min(deadline, caller - ANSWER_MARGIN)
-        lease = _Lease(deadline, threading.get_ident(), dbapi_connection.pgconn.socket)
+            deadline = max(min(deadline, caller - ANSWER_MARGIN), now + LEAST_LEASE)
+        duplicate = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
         with self._changed:
-            self._leases[id(dbapi_connection)] = lease
+            self._drop(id(dbapi_connection))
+            self._leases[id(dbapi_connection)] = _Lease(deadline, duplicate)
             self._changed.notify()
 
     def _release(self, dbapi_connection: Any, *_args: Any) -> None:
         if dbapi_connection is None:  # checked in after an invalidation: released then
             return
         with self._changed:
-            self._leases.pop(id(dbapi_connection), None)
+            self._drop(id(dbapi_connection))
 
-    def _commit(self, connection: Any) -> None:
-        dbapi_connection = connection.connection.dbapi_connection
+    def _drop(self, key: int) -> None:
+        lease = self._leases.pop(key, None)
+        if lease is not None:
+            lease.socket.close()
+
+    def _stop(self, _engine: Engine) -> None:
         with self._changed:
-            lease = self._leases.get(id(dbapi_connection))
-            if lease is not None:
-                lease.committing = True
+            self._stopped = True
+            for key in list(self._leases):
+                self._drop(key)
+            self._changed.notify()
 
     def _watch(self) -> None:
-        while True:
-            with self._changed:
+        with self._changed:
+            while not self._stopped:
                 now = time.monotonic()
-                expired = [key for key, lease in self._leases.items() if lease.deadline <= now]
-                for key in expired:
-                    lease = self._leases.pop(key)
-                    if lease.committing:
-                        self._unknown.add(lease.thread)
-                    _cut(lease.fd)
+                for key, lease in list(self._leases.items()):
+                    if lease.deadline <= now:
+                        log.warning("cutting a database connection that did not answer in time")
+                        with contextlib.suppress(OSError):
+                            lease.socket.shutdown(socket.SHUT_RDWR)
+                        self._drop(key)
                 upcoming = [lease.deadline for lease in self._leases.values()]
                 self._changed.wait(min(upcoming) - now if upcoming else None)
-
-
-def _cut(fd: int) -> None:
-    """Shut the connection's socket down; libpq keeps (and later closes) its descriptor."""
-    log.warning("cutting a database connection that did not answer in time")
-    try:
-        duplicate = socket.socket(fileno=os.dup(fd))
-    except OSError:  # already closed
-        return
-    with duplicate, contextlib.suppress(OSError):
-        duplicate.shutdown(socket.SHUT_RDWR)
