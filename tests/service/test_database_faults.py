@@ -141,16 +141,27 @@ def proxied_postgres(postgres_admin_url: str) -> Iterator[tuple[str, FreezablePr
             proxy.close()
 
 
+def serving_through(
+    url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    timeout: float = BOUND,
+) -> grpc.Channel:
+    """A channel to a server on `url` whose pool holds a connection already (one add)."""
+    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=timeout)
+    channel = channel_to(running.port)
+    CampaignServiceStub(channel).AddCampaign(add_request(example_campaign("warm-up")), timeout=30)
+    return channel
+
+
 def test_a_frozen_database_is_cut_off_then_recovers(
     proxied_postgres: tuple[str, FreezableProxy],
     make_server: ServerFactory,
     channel_to: Callable[[int], grpc.Channel],
 ) -> None:
     url, proxy = proxied_postgres
-    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=BOUND)
-    channel = channel_to(running.port)
+    channel = serving_through(url, make_server, channel_to)
     stub = CampaignServiceStub(channel)
-    stub.AddCampaign(add_request(example_campaign("before")), timeout=30)
     proxy.freeze()  # connections stay open, nothing comes back: statement_timeout cannot help
     assert refused_add(stub, "during") == (grpc.StatusCode.UNAVAILABLE, "0200006")
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -165,9 +176,7 @@ def test_a_commit_never_confirmed_is_not_reported_as_nothing_stored(
     channel_to: Callable[[int], grpc.Channel],
 ) -> None:
     url, proxy = proxied_postgres
-    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=BOUND)
-    stub = CampaignServiceStub(channel_to(running.port))
-    stub.AddCampaign(add_request(example_campaign("warm-up")), timeout=30)
+    stub = CampaignServiceStub(serving_through(url, make_server, channel_to))
     proxy.hold_replies_after(b"COMMIT")  # the server commits; its answer never arrives
     with pytest.raises(grpc.RpcError) as caught:
         stub.AddCampaign(add_request(example_campaign("unconfirmed")), timeout=30)
@@ -191,9 +200,7 @@ def test_a_frozen_database_is_answered_before_the_callers_deadline(
 ) -> None:
     url, proxy = proxied_postgres
     # The service's own bound is far off: the caller's deadline is the nearer one.
-    running = make_server(url, seed=False, migrate=False, database_timeout_seconds=60.0)
-    stub = CampaignServiceStub(channel_to(running.port))
-    stub.AddCampaign(add_request(example_campaign("before")), timeout=30)
+    stub = CampaignServiceStub(serving_through(url, make_server, channel_to, timeout=60.0))
     proxy.freeze()
     with pytest.raises(grpc.RpcError) as caught:
         stub.AddCampaign(add_request(example_campaign("during")), timeout=4)
