@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from isales.campaign.v2.campaign_pb2 import Campaign
 from sqlalchemy import func, inspect, select, text
 
 from isales_campaign.service.db.engine import create_database_engine
@@ -199,14 +200,27 @@ def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_ur
                 ),
                 {"config": b"cfg"},
             )
+            centered = Campaign(name="centered", cc_id=7).SerializeToString()
+            connection.execute(
+                text(
+                    "INSERT INTO campaigns (vdn_id, name, family, device_type, status, begin_at,"
+                    " end_at, config, version, created_at, updated_at) VALUES"
+                    " (1, 'centered', 1, 2, 3, '2026-01-01 00:00:00', '2026-01-02 00:00:00',"
+                    " :config, 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                {"config": centered},
+            )
         upgrade(engine)
         assert is_current(engine)
         with engine.connect() as connection:
             rows = connection.execute(
-                select(campaigns.c.id, campaigns.c.name, campaigns.c.archived_at)
+                select(
+                    campaigns.c.id, campaigns.c.name, campaigns.c.archived_at, campaigns.c.cc_id
+                ).order_by(campaigns.c.id)
             ).all()
             keys = connection.execute(select(idempotency_keys)).all()
-        assert [tuple(r)[1:] for r in rows] == [("old", None)]
+        # Kept, live; the center copied out of the configuration for the list filter.
+        assert [tuple(r)[1:] for r in rows] == [("old", None, None), ("centered", None, 7)]
         [key] = keys
         assert (key.vdn_id, key.key, key.campaign_id, key.status) == (1, "key-1", rows[0].id, 3)
         assert bytes(key.request_digest) == hashlib.sha256(b"cfg").digest()

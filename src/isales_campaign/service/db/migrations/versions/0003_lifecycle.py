@@ -12,6 +12,8 @@ import hashlib
 
 import sqlalchemy as sa
 from alembic import op
+from google.protobuf.message import DecodeError
+from isales.campaign.v2.campaign_pb2 import Campaign
 
 revision = "0003"
 down_revision = "0002"
@@ -70,6 +72,7 @@ def upgrade() -> None:
         batch.drop_constraint("uq_campaigns_vdn_id_name", type_="unique")
         batch.add_column(sa.Column("cc_id", sa.Integer, nullable=True))
         batch.add_column(sa.Column("archived_at", sa.DateTime, nullable=True))
+    _copy_cc_ids(connection)
     op.create_index(
         "uq_campaigns_live_name",
         "campaigns",
@@ -90,6 +93,28 @@ def upgrade() -> None:
         sqlite_where=_LIVE,
         postgresql_where=_LIVE,
     )
+
+
+def _copy_cc_ids(connection: sa.Connection) -> None:
+    """The list filters on `cc_id`: copy it out of the stored configurations (streamed, so a
+    large table is not held in memory; only the campaigns with a center are)."""
+    found = []
+    rows = connection.execute(
+        sa.text("SELECT id, config FROM campaigns").execution_options(yield_per=1000)
+    )
+    try:
+        for row in rows:
+            campaign = Campaign()
+            try:
+                campaign.ParseFromString(bytes(row.config))
+            except DecodeError:  # not a configuration this version wrote: nothing to copy
+                continue
+            if campaign.HasField("cc_id"):
+                found.append({"id": row.id, "cc_id": campaign.cc_id})
+    finally:
+        rows.close()  # a server-side cursor on PostgreSQL: the DDL below needs it gone
+    if found:
+        connection.execute(sa.text("UPDATE campaigns SET cc_id = :cc_id WHERE id = :id"), found)
 
 
 def downgrade() -> None:
