@@ -316,3 +316,19 @@ def test_invisible_characters_cannot_make_a_look_alike_name(stub: CampaignServic
     for look_alike in ("a\u200bb", "\ufeffab", "ab\u202e", "a\u2028b"):
         failure = rejected(stub, example_campaign(look_alike))
         assert failure.codes_by_field() == {"campaign.name": {"02000002"}}, look_alike
+
+
+def test_a_refusal_tells_the_whole_usage_above_a_lowered_limit(
+    database_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
+) -> None:
+    generous = make_server(database_url)
+    for name in ("one", "two", "three"):
+        CampaignServiceStub(channel_to(generous.port)).AddCampaign(
+            add_request(example_campaign(name)), timeout=10
+        )
+    # The operator lowers the limit below the usage: counting stops at the limit, but the
+    # answer still tells how many there are.
+    strict = make_server(database_url, seed=False, migrate=False, max_active_tasks=1)
+    failure = rejected(CampaignServiceStub(channel_to(strict.port)), example_campaign("four"))
+    assert failure.reason == "0200003"
+    assert (failure.metadata["limit"], failure.metadata["usage"]) == ("1", "3")

@@ -131,7 +131,10 @@ class CampaignService:
                         status=CampaignStatus.ValueType(earlier_add.status),
                         replayed=True,
                     )
-            usage = transaction.check_new(values, moment)
+            usage = transaction.check_new(values, moment, self._limits)
+            if not domain.has_room(usage, self._limits):
+                # Refused: the answer tells the whole usage, not just that it is at the limit.
+                usage = transaction.usage(values.family, moment)
             domain.check_room(request.vdn_id, values.family, usage, self._limits)
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)

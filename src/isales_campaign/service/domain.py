@@ -159,6 +159,11 @@ _QUOTA_CODES = {
 }
 
 
+def has_room(usage: FamilyUsage, limits: CampaignLimits) -> bool:
+    """Whether one more campaign fits both limits."""
+    return usage.total < limits.total and usage.active < limits.active
+
+
 def check_room(vdn_id: int, family: Family, usage: FamilyUsage, limits: CampaignLimits) -> None:
     """Whether one more campaign of `family` fits the tenant's limits."""
     label = family.label

@@ -54,7 +54,7 @@ from isales_campaign.service.db.schema import (
     tenants,
 )
 from isales_campaign.service.db.watchdog import ANSWER_MARGIN, call_deadline
-from isales_campaign.service.domain import Family, FamilyUsage
+from isales_campaign.service.domain import CampaignLimits, Family, FamilyUsage
 from isales_campaign.service.errors import (
     CampaignNotFound,
     DatabaseUnavailable,
@@ -147,10 +147,19 @@ _IN_FAMILY = (
     _LIVE,
 )
 #: Every check of a new campaign, and its family's usage, in one round trip.
+
+
+def _count_up_to(cap: str, *conditions: Any) -> Any:
+    """How many campaigns meet the conditions, counted up to the bound parameter `cap`: the
+    quota checks need no more, so their cost does not grow with the tenant's campaigns."""
+    capped = select(campaigns.c.id).where(*conditions).limit(bindparam(cap)).subquery()
+    return select(func.count()).select_from(capped).scalar_subquery()
+
+
 _ADD_CHECKS = select(
     *_CHECK_COLUMNS,
-    select(func.count()).where(*_IN_FAMILY, _ACTIVE).scalar_subquery().label("active"),
-    select(func.count()).where(*_IN_FAMILY).scalar_subquery().label("total"),
+    _count_up_to("active_cap", *_IN_FAMILY, _ACTIVE).label("active"),
+    _count_up_to("total_cap", *_IN_FAMILY).label("total"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
 _UPDATE = (
@@ -390,10 +399,24 @@ class TenantTransaction:
         `exclude_id` (a campaign being changed)."""
         self._checked(_CHECKS, values, exclude_id=exclude_id)
 
-    def check_new(self, values: CampaignValues, now: datetime) -> FamilyUsage:
-        """As `check`, for a new campaign; and its family's usage before it."""
-        checks = self._checked(_ADD_CHECKS, values, exclude_id=-1, now=now)
+    def check_new(
+        self, values: CampaignValues, now: datetime, limits: CampaignLimits
+    ) -> FamilyUsage:
+        """As `check`, for a new campaign; and its family's usage before it, counted up to
+        the limits (a usage at a limit may be more: `usage` counts it all)."""
+        checks = self._checked(
+            _ADD_CHECKS,
+            values,
+            exclude_id=-1,
+            now=now,
+            active_cap=limits.active,
+            total_cap=limits.total,
+        )
         return FamilyUsage(int(checks.active), int(checks.total))
+
+    def usage(self, family: Family, now: datetime) -> FamilyUsage:
+        """The family's live campaigns, all counted."""
+        return _usage(self._connection, self.vdn_id, now).get(family, FamilyUsage())
 
     def _checked(
         self, statement: Select[*tuple[Any, ...]], values: CampaignValues, **params: Any
