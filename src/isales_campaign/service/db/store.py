@@ -53,7 +53,7 @@ from isales_campaign.service.db.schema import (
     skill_queues,
     tenants,
 )
-from isales_campaign.service.db.watchdog import ANSWER_MARGIN, call_deadline
+from isales_campaign.service.db.watchdog import time_left
 from isales_campaign.service.domain import CampaignLimits, Family, FamilyUsage
 from isales_campaign.service.errors import (
     CampaignNotFound,
@@ -515,15 +515,11 @@ class _BoundedLock:
 
     def __init__(self, timeout: float | None) -> None:
         self._lock = threading.Lock()
-        self._timeout = -1 if timeout is None else timeout
+        self._timeout = timeout
 
     def __enter__(self) -> None:
-        timeout = self._timeout
-        caller = call_deadline.get()
-        if caller is not None:  # answer before the caller gives up
-            remaining = max(0.0, caller - ANSWER_MARGIN - time.monotonic())
-            timeout = remaining if timeout < 0 else min(timeout, remaining)
-        if not self._lock.acquire(timeout=timeout):
+        timeout = time_left(self._timeout)  # answer before the caller gives up
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             log.warning("no turn to write within the database timeout")
             raise DatabaseUnavailable()
 

@@ -35,6 +35,16 @@ ANSWER_MARGIN = 0.5
 LEAST_LEASE = 0.1
 
 
+def time_left(timeout: float | None) -> float | None:
+    """Seconds a database wait of the call being served may take: `timeout` (None: no
+    bound), or less when the caller's gRPC deadline is nearer."""
+    caller = call_deadline.get()
+    if caller is None:
+        return timeout
+    remaining = max(0.0, caller - ANSWER_MARGIN - time.monotonic())
+    return remaining if timeout is None else min(timeout, remaining)
+
+
 @dataclass
 class _Lease:
     deadline: float
@@ -61,11 +71,7 @@ class Watchdog:
         event.listen(engine, "engine_disposed", self._stop)
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        now = time.monotonic()
-        deadline = now + self._timeout
-        caller = call_deadline.get()
-        if caller is not None:  # answer before the caller gives up
-            deadline = max(min(deadline, caller - ANSWER_MARGIN), now + LEAST_LEASE)
+        deadline = time.monotonic() + max(time_left(self._timeout) or 0.0, LEAST_LEASE)
         duplicate = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
         with self._changed:
             self._drop(id(dbapi_connection))
