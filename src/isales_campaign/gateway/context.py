@@ -35,6 +35,17 @@ class RequestContext:
         state["request_id"] = request_id
         started = time.perf_counter()
         status = 0
+        elapsed: float | None = None
+
+        def count() -> float:
+            """Count the request once, before its last byte leaves: whoever has the answer
+            finds it in the metrics."""
+            nonlocal elapsed
+            if elapsed is None:
+                elapsed = time.perf_counter() - started
+                HTTP_HANDLED.labels(str(status), state.get("result_code") or "").inc()
+                HTTP_HANDLING_SECONDS.observe(elapsed)
+            return elapsed
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -43,6 +54,8 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
+            elif not message.get("more_body", False):
+                count()
             await send(message)
 
         try:
@@ -66,9 +79,6 @@ class RequestContext:
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
-            elapsed = time.perf_counter() - started
-            HTTP_HANDLED.labels(str(status), state.get("result_code") or "").inc()
-            HTTP_HANDLING_SECONDS.observe(elapsed)
             log.info(
                 "request",
                 extra={
@@ -78,7 +88,7 @@ class RequestContext:
                     "status": status,
                     "result_code": state.get("result_code"),
                     "access_key": state.get("access_key"),
-                    "duration_ms": round(elapsed * 1000, 3),
+                    "duration_ms": round(count() * 1000, 3),
                 },
             )
 
