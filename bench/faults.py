@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench import data, payloads, procs
+from isales_campaign.channel_config import CHANNEL_OPTIONS
 from isales_campaign.client import LegacyClient
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import campaigns
@@ -79,7 +80,9 @@ class Load:
             thread.join(DEADLINE_SECONDS + 5)
 
     def _run(self) -> None:
-        with grpc.insecure_channel(self._target) as channel:
+        # Configured as the README recommends: a server that reports NOT_SERVING gets no
+        # more calls.
+        with grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS) as channel:
             stub = CampaignServiceStub(channel)
             while not self._stop.is_set():
                 # Names are unique and the campaign limits are out of reach.

@@ -26,6 +26,7 @@ from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from prometheus_client.parser import text_string_to_metric_families
 
+from isales_campaign.channel_config import CHANNEL_OPTIONS
 from isales_campaign.internal_token import bearer
 from isales_campaign.legacy.auth_v2 import signing_key
 from isales_campaign.service.db.engine import create_database_engine
@@ -203,6 +204,11 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     stub = CampaignServiceStub(channel)
     stub.AddCampaign(add_request(example_campaign("warm-up")), timeout=10)
+    # A client that watches the server's health, as the README recommends.
+    watching = grpc.insecure_channel(f"127.0.0.1:{server.port}", options=CHANNEL_OPTIONS)
+    states: list[grpc.ChannelConnectivity] = []
+    watching.subscribe(states.append, try_to_connect=True)
+    wait_for(lambda: states[-1:] == [grpc.ChannelConnectivity.READY], "a healthy server")
     # Another writer holds the database, so the calls below stay in flight in the server.
     engine = create_database_engine(sqlite_url, pool_size=1)
     blocker = engine.connect()
@@ -224,6 +230,19 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
             with pytest.raises(grpc.RpcError) as refused:
                 stub.AddCampaign(add_request(example_campaign("too late")), timeout=10)
             assert failure_of(refused.value).code == grpc.StatusCode.UNAVAILABLE
+            # The watching client has heard NOT_SERVING: its calls fail at once on its side
+            # and no longer reach the server (where grpcio would cancel one arriving as the
+            # server stops).
+            wait_for(
+                lambda: states[-1:] == [grpc.ChannelConnectivity.TRANSIENT_FAILURE],
+                "the watching client hears NOT_SERVING",
+            )
+            with pytest.raises(grpc.RpcError) as unhealthy:
+                CampaignServiceStub(watching).AddCampaign(
+                    add_request(example_campaign("not sent")), timeout=10
+                )
+            assert failure_of(unhealthy.value).code == grpc.StatusCode.UNAVAILABLE
+            assert started_adds(f"http://{metrics}/metrics") == 10  # not one more
             lock.rollback()
             # Calls in flight when the signal came are finished, not dropped.
             assert len({call.result(timeout=30) for call in calls}) == 8
@@ -232,6 +251,7 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
         engine.dispose()
     assert server.process.wait(30) == 0, server.log_text()
     channel.close()
+    watching.close()
     assert "gRPC server stopped" in server.log_text()
 
 

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 
+from isales_campaign.channel_config import CAMPAIGN_SERVICE, CHANNEL_OPTIONS
 from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import bearer
 from isales_campaign.tls import channel_credentials
@@ -29,9 +30,6 @@ class AccessKey:
     vdn_id: int
     secret_key: str = field(repr=False)  # never in logs or tracebacks
 
-
-#: The service whose health decides readiness.
-CAMPAIGN_SERVICE = "isales.campaign.v2.CampaignService"
 
 Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
@@ -54,10 +52,9 @@ class Backend:
         self._health_check: grpc.aio.UnaryUnaryMultiCallable[Any, Any] | None = None
 
     async def start(self) -> None:
-        # round_robin spreads calls over every address a `dns:///` target resolves to,
-        # so one gateway uses all service replicas.
+        # Every replica a `dns:///` target resolves to gets calls while it is healthy.
         options: list[tuple[str, str | int]] = [
-            ("grpc.lb_policy_name", "round_robin"),
+            *CHANNEL_OPTIONS,
             # Room for rich error details beyond the 8 KiB default.
             ("grpc.max_metadata_size", 64 * 1024),
         ]

@@ -41,8 +41,15 @@ ACCESS_KEY_SERVICE_NAME = access_key_service_pb2.DESCRIPTOR.services_by_name[
 #: not answered within the timeout (a peer that vanished without closing).
 KEEPALIVE_SECONDS = 60
 KEEPALIVE_TIMEOUT_SECONDS = 20
-#: How often the health status is brought in line with the database.
+#: How often the health status is brought in line with the database; more often while it
+#: is NOT_SERVING, since clients that watch health send nothing until it recovers.
 HEALTH_PROBE_SECONDS = 5.0
+UNHEALTHY_PROBE_SECONDS = 0.5
+#: On shutdown, once in-flight calls are done, the server waits until no call has arrived
+#: for this long (callers that watch health have heard NOT_SERVING and stopped sending), at
+#: most QUIET_LIMIT_SECONDS: grpcio cancels a call that arrives as it stops.
+QUIET_SECONDS = 0.1
+QUIET_LIMIT_SECONDS = 1.0
 
 
 class ListenError(Exception):
@@ -64,6 +71,8 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self._drain.start()
         left = self._drain.wait_idle(grace)
+        quiet_limit = min(left, QUIET_LIMIT_SECONDS)
+        left -= quiet_limit - self._drain.wait_quiet(QUIET_SECONDS, quiet_limit)
         self.server.stop(left).wait()
         self.engine.dispose()
 
@@ -144,10 +153,11 @@ def start_server(
     server.start()
     stop_probe = threading.Event()
     probe = DatabaseProbe(engine, timeout)
-    _set_health(health_servicer, probe.ok())
+    healthy = probe.ok()
+    _set_health(health_servicer, healthy)
     threading.Thread(
         target=_probe_database,
-        args=(probe, health_servicer, stop_probe),
+        args=(probe, health_servicer, stop_probe, healthy),
         name="health-probe",
         daemon=True,
     ).start()
@@ -194,12 +204,14 @@ def serve_forever(settings: Settings) -> None:
 
 class DatabaseProbe:
     """Whether the database answers `SELECT 1` within `timeout`; a probe that does not
-    return in time counts as a failure (the database may hang rather than refuse)."""
+    return in time counts as a failure (the database may hang rather than refuse). Logs
+    when the answer changes, not at every probe."""
 
     def __init__(self, engine: Engine, timeout: float) -> None:
         self._engine = engine
         self._timeout = timeout
-        self._pending: futures.Future[bool] | None = None
+        self._pending: futures.Future[None] | None = None
+        self._healthy = True
 
     def ok(self) -> bool:
         if self._pending is None or self._pending.done():  # a hung probe is not doubled
@@ -209,20 +221,29 @@ class DatabaseProbe:
                 target=self._select_one, args=(self._pending,), name="probe", daemon=True
             ).start()
         try:
-            return self._pending.result(timeout=self._timeout)
+            self._pending.result(timeout=self._timeout)
         except futures.TimeoutError:
-            log.warning("database health probe timed out")
-            return False
+            if self._healthy:
+                log.warning("database health probe timed out")
+        except Exception as error:
+            if self._healthy:
+                log.warning("database health probe failed", exc_info=error)
+        else:
+            if not self._healthy:
+                log.info("database health probe succeeds again")
+            self._healthy = True
+            return True
+        self._healthy = False
+        return False
 
-    def _select_one(self, outcome: futures.Future[bool]) -> None:
+    def _select_one(self, outcome: futures.Future[None]) -> None:
         try:
             with read_only(self._engine) as connection:
                 connection.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("database health probe failed", exc_info=True)
-            outcome.set_result(False)
+        except Exception as error:
+            outcome.set_exception(error)
         else:
-            outcome.set_result(True)
+            outcome.set_result(None)
 
 
 def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
@@ -235,7 +256,8 @@ def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
 
 
 def _probe_database(
-    probe: DatabaseProbe, servicer: health.HealthServicer, stop: threading.Event
+    probe: DatabaseProbe, servicer: health.HealthServicer, stop: threading.Event, ok: bool
 ) -> None:
-    while not stop.wait(HEALTH_PROBE_SECONDS):
-        _set_health(servicer, probe.ok())
+    while not stop.wait(HEALTH_PROBE_SECONDS if ok else UNHEALTHY_PROBE_SECONDS):
+        ok = probe.ok()
+        _set_health(servicer, ok)
