@@ -125,7 +125,9 @@ def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from isales_campaign.gateway.app import create_app
     from isales_campaign.gateway.run import run_gateway
+    from isales_campaign.local_backend import LocalBackend
     from isales_campaign.service.server import ListenError, start_server
 
     if not settings.internal_token:
@@ -138,8 +140,13 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     except ListenError as error:
         print(f"isales: {error}", file=sys.stderr)
         return 1
+    # The gateway calls the service of this process directly; the gRPC port serves others.
+    backend = LocalBackend(
+        running, settings.grpc_timeout_seconds, settings.internal_token, settings.grpc_workers
+    )
     try:
-        run_gateway(settings)  # returns on SIGTERM/SIGINT, after the gateway drained
+        # Returns on SIGTERM/SIGINT, after the gateway drained.
+        run_gateway(settings, create_app(settings, backend))
     finally:
         running.stop(settings.shutdown_grace_seconds)
     return 0

@@ -17,10 +17,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from starlette.types import ASGIApp
 
 from isales_campaign.client import LegacyClient, sign_request
 from isales_campaign.config import Settings
+from isales_campaign.gateway.app import create_app
 from isales_campaign.gateway.run import GatewayServer, gateway_server
+from isales_campaign.local_backend import LocalBackend
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import RunningServer, start_server
@@ -149,12 +152,12 @@ def free_port() -> int:
         return port
 
 
-def serve_gateway(settings: Settings) -> tuple[str, Callable[[], None]]:
+def serve_gateway(settings: Settings, app: ASGIApp | None = None) -> tuple[str, Callable[[], None]]:
     """uvicorn in a background thread on a port chosen by the kernel."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server: GatewayServer = gateway_server(replace(settings, http_listen=f"127.0.0.1:{port}"))
+    server: GatewayServer = gateway_server(replace(settings, http_listen=f"127.0.0.1:{port}"), app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -175,11 +178,13 @@ def start_stack(
     directory: Path,
     gateway_token: str | None = None,
     database_url: str | None = None,
+    in_process: bool = False,
     **overrides: Any,
 ) -> Stack:
     """A service (on SQLite unless `database_url` says otherwise) and a gateway in front
     of it; `gateway_token` makes the gateway present another internal token than the
-    service expects."""
+    service expects; `in_process` hands the gateway the service's servicers (as `isales
+    serve` does) instead of a gRPC channel."""
     url = database_url or f"sqlite:///{directory / 'isales.db'}"
     engine = create_database_engine(url, pool_size=1)
     settings = replace(
@@ -196,7 +201,13 @@ def start_stack(
     settings = replace(settings, grpc_target=f"127.0.0.1:{running.port}")
     if gateway_token is not None:
         settings = replace(settings, internal_token=gateway_token)
-    base_url, stop_gateway = serve_gateway(settings)
+    app = None
+    if in_process:
+        backend = LocalBackend(
+            running, settings.grpc_timeout_seconds, settings.internal_token, settings.grpc_workers
+        )
+        app = create_app(settings, backend)
+    base_url, stop_gateway = serve_gateway(settings, app)
     stack = Stack(settings, base_url, running)
     stack._stops += [lambda: running.stop(0), stop_gateway]
     return stack

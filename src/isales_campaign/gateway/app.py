@@ -23,13 +23,16 @@ from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import LegacyError, Pipeline, answer_error, backend_failure
 
 
-def create_app(settings: Settings) -> Starlette:
-    backend = Backend(
-        settings.grpc_target,
-        settings.grpc_timeout_seconds,
-        settings.internal_token,
-        settings.grpc_target_tls,
-    )
+def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
+    """The gateway app; its backend is the gRPC service at ISALES_GRPC_TARGET unless
+    `backend` is given (`isales serve` hands it the service of its own process)."""
+    if backend is None:
+        backend = Backend(
+            settings.grpc_target,
+            settings.grpc_timeout_seconds,
+            settings.internal_token,
+            settings.grpc_target_tls,
+        )
     pipeline = Pipeline(settings, backend)
 
     @asynccontextmanager

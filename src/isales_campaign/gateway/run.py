@@ -50,9 +50,9 @@ def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewaySer
     return GatewayServer(config)
 
 
-def run_gateway(settings: Settings) -> None:
+def run_gateway(settings: Settings, app: ASGIApp | None = None) -> None:
     """Serve until SIGTERM or SIGINT, let in-flight requests finish, then return."""
-    server = gateway_server(settings)
+    server = gateway_server(settings, app)
     if not settings.internal_token:
         log.warning(
             "ISALES_INTERNAL_TOKEN is not set: the service will refuse to verify signatures"

@@ -85,7 +85,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        request_id = _request_id(handler_call_details.invocation_metadata)
+        request_id = request_id_of(handler_call_details.invocation_metadata)
         service, _, method = handler_call_details.method.strip("/").rpartition("/")
         inner = handler.unary_unary
         deserialize = handler.request_deserializer
@@ -102,11 +102,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 return _UNDECODABLE
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            token = current_request_id.set(request_id)
-            remaining = context.time_remaining()
-            deadline = call_deadline.set(
-                None if remaining is None else time.monotonic() + remaining
-            )
+            scope = CallScope(request_id, context.time_remaining())
             GRPC_STARTED.labels("unary", service, method).inc()
             started = time.perf_counter()
             failed = True
@@ -123,15 +119,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 failed = False
                 return response
             except ServiceError as error:
-                log.info(
-                    "call refused",
-                    extra={
-                        "method": method,
-                        "grpc_code": error.status_code.name,
-                        "result_code": legacy_code(error.code),
-                        "fields": [problem.path for problem in error.fields],
-                    },
-                )
+                log_refusal(method, error)
                 context.abort_with_status(rpc_status.to_status(error.to_status()))
             except Exception:
                 if context.code() is not None:  # type: ignore[attr-defined]
@@ -141,8 +129,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             finally:
                 if entered is not None:
                     entered.leave()
-                current_request_id.reset(token)
-                call_deadline.reset(deadline)
+                scope.close()
                 # An abort sets the code; any other exception is answered UNKNOWN.
                 # (ServicerContext.code() exists since grpcio 1.38; the stubs lack it.)
                 set_code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
@@ -158,7 +145,35 @@ class RequestInterceptor(grpc.ServerInterceptor):
         )
 
 
-def _request_id(metadata: Any) -> str:
+class CallScope:
+    """What the code serving a call sees of it until `close()`: the request id in every log
+    line, and the deadline for its database work."""
+
+    def __init__(self, request_id: str, time_remaining: float | None) -> None:
+        self._request_id = current_request_id.set(request_id)
+        self._deadline = call_deadline.set(
+            None if time_remaining is None else time.monotonic() + time_remaining
+        )
+
+    def close(self) -> None:
+        current_request_id.reset(self._request_id)
+        call_deadline.reset(self._deadline)
+
+
+def log_refusal(method: str, error: ServiceError) -> None:
+    log.info(
+        "call refused",
+        extra={
+            "method": method,
+            "grpc_code": error.status_code.name,
+            "result_code": legacy_code(error.code),
+            "fields": [problem.path for problem in error.fields],
+        },
+    )
+
+
+def request_id_of(metadata: Any) -> str:
+    """The caller's request id (metadata `x-request-id`) when it is safe, or a new one."""
     for key, value in metadata or ():
         if key == REQUEST_ID_KEY and isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
             return value

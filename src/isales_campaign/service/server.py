@@ -64,6 +64,9 @@ class RunningServer:
     engine: Engine
     _stop_probe: threading.Event
     _drain: Drain
+    #: The servicers, for a gateway in the same process (see `local_backend`).
+    campaigns: CampaignServicer
+    access_keys: AccessKeyServicer
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
@@ -126,12 +129,10 @@ def start_server(
             ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_SECONDS * 1000),
         ],
     )
-    campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
-        CampaignServicer(service), server
-    )
-    access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(
-        AccessKeyServicer(store, settings.internal_token), server
-    )
+    campaign_servicer = CampaignServicer(service)
+    access_key_servicer = AccessKeyServicer(store, settings.internal_token)
+    campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(campaign_servicer, server)
+    access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(access_key_servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -170,7 +171,16 @@ def start_server(
             "client_certificates": settings.grpc_tls is not None and bool(settings.grpc_tls.ca),
         },
     )
-    return RunningServer(server, port, health_servicer, engine, stop_probe, drain)
+    return RunningServer(
+        server,
+        port,
+        health_servicer,
+        engine,
+        stop_probe,
+        drain,
+        campaigns=campaign_servicer,
+        access_keys=access_key_servicer,
+    )
 
 
 #: The signals that stop a server gracefully.
