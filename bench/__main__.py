@@ -1,7 +1,9 @@
 """`python -m bench` (`make bench`): real servers on loopback, driven by a separate load process.
 
 Scenarios, each at every concurrency with a fixed warm-up and measured window:
-no-op gRPC and Starlette baselines; gRPC AddCampaign and REST (gateway + service) on SQLite,
+no-op gRPC and Starlette baselines; gRPC AddCampaign, REST (gateway + service) and REST in
+one process (`isales serve`, the gateway calling the service directly) on SQLite, and the
+FastAPI + pydantic reference of `bench.reference` doing the same job on SQLite,
 and on PostgreSQL when ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created
 and dropped) is set; gRPC AddCampaign again with 100,000 campaigns stored. Then the
 in-process micro-costs. Prints one table and writes bench/results.json.
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.engine import make_url
 
 from bench import data, micro, procs, report
 
@@ -156,6 +159,29 @@ class Bench:
                 if gateway is not None:
                     gateway.stop()
                 service.stop()
+
+        with data.database(database, self.work_dir, admin) as url:
+            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
+            both = procs.serve(self.work_dir, url, **env)
+            try:
+                self.drive(
+                    f"REST add {database}, one process", "http", both.target, [both],
+                    baseline="noop Starlette", database=database,
+                )  # fmt: skip
+            finally:
+                both.stop()
+
+        if database == "sqlite":
+            with data.database(database, self.work_dir, admin) as url:
+                _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
+                floor = procs.reference(self.work_dir, make_url(url).database or "")
+                try:
+                    self.drive(
+                        "REST add, FastAPI reference", "http", floor.target, [floor],
+                        baseline="noop Starlette", database=database,
+                    )  # fmt: skip
+                finally:
+                    floor.stop()
 
         if not self.args.scale_rows:
             return

@@ -116,6 +116,27 @@ def gateway(log_dir: Path, grpc_target: str, **env: str) -> Server:
     )
 
 
+def serve(log_dir: Path, database_url: str, **env: str) -> Server:
+    """`isales serve`: the gateway (on `port`) and the service in one process."""
+    return Server(
+        "serve",
+        ["isales_campaign.cli", "serve"],
+        log_dir,
+        {
+            "ISALES_HTTP_LISTEN": "127.0.0.1:{port}",
+            "ISALES_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+            "ISALES_DATABASE_URL": database_url,
+            "ISALES_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            **env,
+        },
+    )
+
+
+def reference(log_dir: Path, sqlite_path: str) -> Server:
+    """The FastAPI + pydantic reference of `bench.reference` on a prepared SQLite file."""
+    return Server("reference", ["bench.reference", "{port}", sqlite_path], log_dir, {})
+
+
 def baseline(kind: str, log_dir: Path) -> Server:
     """A no-op server of `bench.baselines`: "grpc" or "http"."""
     return Server(f"noop-{kind}", ["bench.baselines", kind, "{port}"], log_dir, {})

@@ -1,4 +1,4 @@
-"""The printed table and the targets of issue 4, checked against the numbers (not asserted)."""
+"""The printed table and the targets, checked against the numbers (not asserted)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ RSS_LIMIT_MB = 150.0
 SCALE_TOLERANCE = 0.10
 #: A load generator using more than this many cores may be what limits a run (2-core machine).
 LOAD_CPU_WARNING = 0.9
+#: Server CPU per gRPC add, and the scenario whose CPU per add a REST add should not exceed.
+GRPC_ADD_CPU_MS = 0.7
+REFERENCE = "REST add, FastAPI reference"
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
@@ -74,6 +77,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                     f"(target >= {share:.0%})",
                 )
             )
+    checks += _cpu_goals(results["scenarios"])
     micro = results["micro"]
     for name in ("translate JSON -> Campaign", "validate (protovalidate + domain)"):
         us = micro[name]["us"]
@@ -140,3 +144,30 @@ def render(results: dict[str, Any]) -> str:
             parts.append(f"!! {s['errors']} ERRORS in {s['name']} c={s['concurrency']}:")
             parts += [f"!!   {n} x {text}" for text, n in s["error_samples"].items()]
     return "\n".join(parts)
+
+
+def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
+    """Server CPU per add: gRPC against an absolute budget, REST against the reference."""
+    checks: list[tuple[bool, str]] = []
+    reference = {s["concurrency"]: s for s in scenarios if s["name"] == REFERENCE}
+    for s in scenarios:
+        cpu_ms = s["cpu_s_per_1k"]
+        if s["name"].startswith("gRPC add") and "preload" not in s:
+            checks.append(
+                (
+                    cpu_ms <= GRPC_ADD_CPU_MS,
+                    f"{s['name']} c={s['concurrency']}: {cpu_ms * 1000:.0f} us server CPU per "
+                    f"add (target <= {GRPC_ADD_CPU_MS * 1000:.0f})",
+                )
+            )
+        floor = reference.get(s["concurrency"])
+        if s["name"].startswith("REST add ") and floor is not None and s is not floor:
+            ratio = cpu_ms / floor["cpu_s_per_1k"]
+            checks.append(
+                (
+                    ratio <= 1,
+                    f"{s['name']} c={s['concurrency']}: {cpu_ms * 1000:.0f} us server CPU per "
+                    f"add, {ratio:.2f} x the FastAPI reference (target <= 1)",
+                )
+            )
+    return checks

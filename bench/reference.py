@@ -1,0 +1,241 @@
+"""`python -m bench.reference PORT DATABASE`: what a Python team would build in an afternoon
+for the REST add, for `make bench` to measure this project against in the same run.
+
+One FastAPI + pydantic process: the auth-v2 check with the same algorithm (keys held in
+memory, as the gateway holds them), the main rules of the vendor's page as a pydantic model,
+and a durable SQLite insert (WAL, synchronous=FULL, as the service) with the name check and
+the quota count in one write transaction. It answers the vendor's envelope. It has no gRPC,
+no contract, no rich errors: a floor to compare with, not a replacement.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from bench import payloads
+from isales_campaign.legacy import auth_v2
+
+TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+CLOCK = r"^(([01]\d|2[0-3]):[0-5]\d)?$"
+MAX_ACTIVE = 100_000_000
+SKEW_SECONDS = 15 * 60
+
+
+class CallerNo(BaseModel):
+    accessCode: Annotated[str, Field(min_length=1, max_length=24, pattern=r"^\d+$")]
+    priority: Annotated[int, Field(ge=1, le=10)]
+
+
+class ScheduleParam(BaseModel):
+    workdayBeginTime1: Annotated[str, Field(pattern=CLOCK)]
+    workdayEndTime1: Annotated[str, Field(pattern=CLOCK)]
+    workdayBeginTime2: Annotated[str, Field(pattern=CLOCK)] = ""
+    workdayEndTime2: Annotated[str, Field(pattern=CLOCK)] = ""
+    workdayBeginTime3: Annotated[str, Field(pattern=CLOCK)] = ""
+    workdayEndTime3: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayBeginTime1: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayEndTime1: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayBeginTime2: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayEndTime2: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayBeginTime3: Annotated[str, Field(pattern=CLOCK)] = ""
+    holidayEndTime3: Annotated[str, Field(pattern=CLOCK)] = ""
+
+    @model_validator(mode="after")
+    def segments_in_order(self) -> ScheduleParam:
+        for day in ("workday", "holiday"):
+            for index in (1, 2, 3):
+                begin = getattr(self, f"{day}BeginTime{index}")
+                end = getattr(self, f"{day}EndTime{index}")
+                if bool(begin) != bool(end) or begin > end:
+                    raise ValueError(f"{day} segment {index} is not a begin before an end")
+        return self
+
+
+class ExpPredictParam(BaseModel):
+    maxAvgCallTime: Annotated[int, Field(ge=1, le=3600)]
+    minAvgCallTime: Annotated[int, Field(ge=1, le=3600)]
+    outBoundRate: Annotated[int, Field(ge=1, le=100)]
+
+
+class PredictParam(BaseModel):
+    predictMethod: Annotated[int, Field(ge=1, le=2)]
+    expPredictParam: ExpPredictParam | None = None
+
+
+class SkillParam(BaseModel):
+    skillId: Annotated[int, Field(ge=1)]
+    skillName: Annotated[str, Field(min_length=1, max_length=64)]
+    outBoundType: Annotated[int, Field(ge=1, le=3)]
+    predictParam: PredictParam | None = None
+
+
+class RetryPolicy(BaseModel):
+    policyType: Annotated[int, Field(ge=0, le=1)]
+    policyJson: Annotated[str, Field(max_length=4096)] = ""
+    retryDay: Annotated[int, Field(ge=0, le=30)] = 0
+    retryTimes: Annotated[int, Field(ge=0, le=10)] = 0
+    callInterval: Annotated[int, Field(ge=0, le=86400)] = 0
+
+
+class Turn(BaseModel):
+    turnType: Annotated[str, Field(min_length=1, max_length=8)]
+
+
+class CallPolicy(BaseModel):
+    callType: Annotated[int, Field(ge=0, le=2)]
+    chooseType: Annotated[int, Field(ge=0, le=1)]
+    turns: Annotated[list[Turn], Field(min_length=1, max_length=10)]
+
+
+class Campaign(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=32)]
+    description: Annotated[str, Field(max_length=256)] = ""
+    strBeginTime: Annotated[str, Field(pattern=TIME)]
+    strEndTime: Annotated[str, Field(pattern=TIME)]
+    deviceType: Annotated[int, Field(ge=1, le=3)]
+    callerNo: Annotated[list[CallerNo], Field(min_length=1, max_length=100)]
+    maxAlertingTime: Annotated[int, Field(ge=1, le=60)]
+    priority: Annotated[int, Field(ge=1, le=8)]
+    scheduleParam: ScheduleParam
+    skillParam: SkillParam | None = None
+    retryPolicy: RetryPolicy
+    callPolicy: CallPolicy | None = None
+    initStatus: Annotated[int, Field(ge=0, le=1)] = 0
+    callBackUrl: Annotated[str, Field(max_length=256)] = ""
+
+    @model_validator(mode="after")
+    def consistent(self) -> Campaign:
+        begin = datetime.strptime(self.strBeginTime, "%Y-%m-%d %H:%M:%S")
+        end = datetime.strptime(self.strEndTime, "%Y-%m-%d %H:%M:%S")
+        if end <= begin:
+            raise ValueError("strEndTime is not after strBeginTime")
+        if self.deviceType != 3 and self.skillParam is None:
+            raise ValueError("skillParam is required for this deviceType")
+        return self
+
+
+def envelope(code: str, desc: str = "", result: Any = None) -> Response:
+    body: dict[str, Any] = {"resultCode": code, "resultDesc": desc}
+    if result is not None:
+        body["returnObject"] = result
+    return Response(orjson.dumps(body), media_type="application/json;charset=UTF-8")
+
+
+class Store:
+    """One SQLite connection per worker thread; one write transaction per add."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._local = threading.local()
+        with self._connect() as connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS reference_campaigns (id INTEGER PRIMARY KEY,"
+                " vdn_id INTEGER NOT NULL, name TEXT NOT NULL, family INTEGER NOT NULL,"
+                " status INTEGER NOT NULL, config BLOB NOT NULL, UNIQUE (vdn_id, name))"
+            )
+            self.keys = {
+                ak: (vdn, sk)
+                for ak, vdn, sk in connection.execute(
+                    "SELECT access_key, vdn_id, secret_key FROM app_keys"
+                )
+            }
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def add(self, vdn_id: int, campaign: Campaign, config: bytes) -> int | str:
+        """The new id, or the legacy code of a refusal."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        family = 2 if campaign.deviceType == 3 else 1
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            taken = connection.execute(
+                "SELECT 1 FROM reference_campaigns WHERE vdn_id = ? AND name = ?",
+                (vdn_id, campaign.name),
+            ).fetchone()
+            if taken:
+                connection.execute("ROLLBACK")
+                return "02000001"
+            (active,) = connection.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM reference_campaigns WHERE vdn_id = ?"
+                " AND family = ? AND status = 1 LIMIT ?)",
+                (vdn_id, family, MAX_ACTIVE),
+            ).fetchone()
+            if active >= MAX_ACTIVE:
+                connection.execute("ROLLBACK")
+                return "02000004"
+            cursor = connection.execute(
+                "INSERT INTO reference_campaigns (vdn_id, name, family, status, config)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (vdn_id, campaign.name, family, 1 if campaign.initStatus == 0 else 3, config),
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+def create_app(database: str) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    store = Store(database)
+
+    @app.post(payloads.REST_PATH)
+    async def add(vdn_id: int, request: Request) -> Response:
+        body = await request.body()
+        header = request.headers.get("authorization", "")
+        try:
+            parsed = auth_v2.parse_authorization(header)
+            moment = auth_v2.parse_timestamp(parsed.timestamp)
+        except ValueError:
+            return envelope("0200001", "authentication failed")
+        if abs((datetime.now(UTC) - moment).total_seconds()) > SKEW_SECONDS:
+            return envelope("0200001", "authentication failed")
+        key = store.keys.get(parsed.access_key)
+        if key is None or key[0] != vdn_id:
+            return envelope("0200001", "authentication failed")
+        names = parsed.signed_headers.split(";")
+        headers = {name: request.headers.get(name, "") for name in names}
+        canonical = auth_v2.canonical_request(
+            "POST", request.url.path, request.url.query, parsed.signed_headers, headers, body
+        )
+        expected = auth_v2.signature(auth_v2.signing_key(key[1], parsed.prefix), canonical)
+        if not hmac.compare_digest(expected, parsed.signature):
+            return envelope("0200001", "authentication failed")
+        try:
+            campaign = Campaign.model_validate_json(body)
+        except ValidationError as error:
+            return envelope("02000002", str(error.errors()[0]["msg"]))
+        # The blocking write runs on a worker thread, as FastAPI runs sync endpoints.
+        outcome = await run_in_threadpool(store.add, vdn_id, campaign, body)
+        if isinstance(outcome, str):
+            return envelope(outcome, "refused")
+        return envelope("0200000", "", {"id": outcome})
+
+    return app
+
+
+def main() -> None:
+    port, database = int(sys.argv[1]), sys.argv[2]
+    uvicorn.run(create_app(database), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
