@@ -127,75 +127,66 @@ class Bench:
                 server.stop()
 
     def service(self, database: str) -> None:
-        """gRPC add and REST add on empty databases, then gRPC add on a preloaded one."""
+        """gRPC add, REST add through the gateway and in one process, the reference (SQLite),
+        each on an empty database, then gRPC add on a preloaded one."""
         env = {
             "ISALES_MAX_ACTIVE_TASKS": MAX_CAMPAIGNS,
             "ISALES_MAX_CAMPAIGNS_PER_FAMILY": MAX_CAMPAIGNS,
         }
-        admin = self.args.database_url
+        work = self.work_dir
 
-        with data.database(database, self.work_dir, admin) as url:
-            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
-            service = procs.grpc_server(self.work_dir, url, **env)
+        def gateway_and_service(url: str) -> list[procs.Server]:
+            service = procs.grpc_server(work, url, **env)
             try:
-                self.drive(
-                    f"gRPC add {database}", "grpc", service.target, [service],
-                    baseline="noop gRPC", database=database,
-                )  # fmt: skip
-            finally:
+                return [procs.gateway(work, service.target), service]
+            except BaseException:
                 service.stop()
+                raise
 
-        with data.database(database, self.work_dir, admin) as url:
-            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
-            service = procs.grpc_server(self.work_dir, url, **env)
-            gateway = None
-            try:
-                gateway = procs.gateway(self.work_dir, service.target)
-                self.drive(
-                    f"REST add {database}", "http", gateway.target, [gateway, service],
-                    baseline="noop Starlette", database=database,
-                )  # fmt: skip
-            finally:
-                if gateway is not None:
-                    gateway.stop()
-                service.stop()
-
-        with data.database(database, self.work_dir, admin) as url:
-            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
-            both = procs.serve(self.work_dir, url, **env)
-            try:
-                self.drive(
-                    f"REST add {database}, one process", "http", both.target, [both],
-                    baseline="noop Starlette", database=database,
-                )  # fmt: skip
-            finally:
-                both.stop()
-
+        grpc_add = f"gRPC add {database}"
+        self.scenario(grpc_add, database, lambda url: [procs.grpc_server(work, url, **env)])
+        self.scenario(f"REST add {database}", database, gateway_and_service)
+        self.scenario(
+            f"REST add {database}, one process", database,
+            lambda url: [procs.serve(work, url, **env)],
+        )  # fmt: skip
         if database == "sqlite":
-            with data.database(database, self.work_dir, admin) as url:
-                _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
-                floor = procs.reference(self.work_dir, make_url(url).database or "")
-                try:
-                    self.drive(
-                        "REST add, FastAPI reference", "http", floor.target, [floor],
-                        baseline="noop Starlette", database=database,
-                    )  # fmt: skip
-                finally:
-                    floor.stop()
-
-        if not self.args.scale_rows:
-            return
-        with data.database(database, self.work_dir, admin) as url:
+            self.scenario(
+                "REST add, FastAPI reference", database,
+                lambda url: [procs.reference(work, make_url(url).database or "")],
+            )  # fmt: skip
+        if self.args.scale_rows:
             rows = self.args.scale_rows
-            _progress(f"preloading {rows:,} campaigns ({data.prepare(url, rows):.1f} s)")
-            service = procs.grpc_server(self.work_dir, url, **env)
+            self.scenario(
+                f"{grpc_add} +{rows // 1000}k", database,
+                lambda url: [procs.grpc_server(work, url, **env)], preload=rows,
+            )  # fmt: skip
+
+    def scenario(
+        self,
+        name: str,
+        database: str,
+        start: Callable[[str], list[procs.Server]],
+        preload: int = 0,
+    ) -> None:
+        """On a fresh database (with `preload` campaigns): start the servers (the first one
+        takes the load), drive them, stop them."""
+        with data.database(database, self.work_dir, self.args.database_url) as url:
+            _progress(
+                f"preparing {database}, {preload:,} stored ({data.prepare(url, preload):.1f} s)"
+            )
+            servers = start(url)
+            kind = "grpc" if name.startswith("gRPC") else "http"
+            extra: dict[str, Any] = {"preload": preload} if preload else {}
             try:
                 self.drive(
-                    f"gRPC add {database} +{rows // 1000}k", "grpc", service.target, [service],
-                    baseline="noop gRPC", database=database, preload=rows,
+                    name, kind, servers[0].target, servers,
+                    baseline="noop gRPC" if kind == "grpc" else "noop Starlette",
+                    database=database, **extra,
                 )  # fmt: skip
             finally:
-                service.stop()
+                for server in servers:
+                    server.stop()
 
     def ratios(self) -> None:
         """Throughput against the baseline, and a preloaded run against the empty one."""
