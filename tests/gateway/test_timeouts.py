@@ -13,10 +13,15 @@ from tests.gateway.conftest import Stack, example_body, start_stack
 from tests.waiting import wait_for
 
 
-@pytest.fixture
-def slow(tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(params=[False, True], ids=["over gRPC", "in process"])
+def slow(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """A gateway whose deadline (1 s) is shorter than the service's database wait (60 s)."""
-    started = start_stack(tmp_path, grpc_timeout_seconds=1.0, database_timeout_seconds=60.0)
+    started = start_stack(
+        tmp_path,
+        in_process=request.param,
+        grpc_timeout_seconds=1.0,
+        database_timeout_seconds=60.0,
+    )
     yield started
     started.stop()
 
