@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import json
 
+from isales.campaign.v2 import campaign_service_pb2
+
 #: The service whose health decides whether a server gets calls.
-CAMPAIGN_SERVICE = "isales.campaign.v2.CampaignService"
+CAMPAIGN_SERVICE: str = campaign_service_pb2.DESCRIPTOR.services_by_name[
+    "CampaignService"
+].full_name
 
 SERVICE_CONFIG = json.dumps(
     {

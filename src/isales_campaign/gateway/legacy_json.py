@@ -39,12 +39,15 @@ def lower_camel(snake: str) -> str:
 
 
 # `FieldDescriptor | Any`: the protobuf stubs type a message's fields as upb's own class.
+# Cached: descriptors live as long as the process, and answers read every field's options.
+@cache
 def legacy_key(field: FieldDescriptor | Any) -> str:
     """The key of a field in the legacy JSON."""
     declared: str = field.GetOptions().Extensions[legacy_json_pb2.legacy_key]
     return declared or lower_camel(field.name)
 
 
+@cache
 def is_json_string(field: FieldDescriptor | Any) -> bool:
     """Whether the legacy JSON sends this repeated message field as a JSON string."""
     return bool(field.GetOptions().Extensions[legacy_json_pb2.legacy_json_string])

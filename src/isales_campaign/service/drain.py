@@ -55,21 +55,14 @@ class Drain:
             self._draining = True
             self._last_arrival = time.monotonic()  # a caller may not have heard yet
 
-    def wait_idle(self, timeout: float) -> float:
-        """Wait until no call is in flight, at most `timeout` seconds; the time left."""
-        deadline = time.monotonic() + timeout
+    def wait_idle(self, deadline: float) -> None:
+        """Wait until no call is in flight, at most until `deadline` (time.monotonic())."""
         with self._idle:
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
-        return max(0.0, deadline - time.monotonic())
+            self._idle.wait_for(lambda: self._in_flight == 0, deadline - time.monotonic())
 
-    def wait_quiet(self, quiet: float, timeout: float) -> float:
+    def wait_quiet(self, quiet: float, deadline: float) -> None:
         """Wait until no call has arrived for `quiet` seconds since draining began, at most
-        `timeout` seconds; the time left of `timeout`."""
-        deadline = time.monotonic() + timeout
+        until `deadline` (time.monotonic())."""
         with self._idle:
-            while True:
-                now = time.monotonic()
-                calm_at = min(self._last_arrival + quiet, deadline)
-                if now >= calm_at:
-                    return max(0.0, deadline - now)
-                self._idle.wait(calm_at - now)
+            while (calm_at := min(self._last_arrival + quiet, deadline)) > time.monotonic():
+                self._idle.wait(calm_at - time.monotonic())

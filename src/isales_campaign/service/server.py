@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -14,11 +15,11 @@ from grpc_reflection.v1alpha import reflection
 from isales.campaign.v2 import (
     access_key_service_pb2,
     access_key_service_pb2_grpc,
-    campaign_service_pb2,
     campaign_service_pb2_grpc,
 )
 from sqlalchemy import Engine, text
 
+from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.config import Settings
 from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
@@ -33,7 +34,6 @@ from isales_campaign.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name
 ACCESS_KEY_SERVICE_NAME = access_key_service_pb2.DESCRIPTOR.services_by_name[
     "AccessKeyService"
 ].full_name
@@ -73,10 +73,11 @@ class RunningServer:
         self._stop_probe.set()
         self.health.enter_graceful_shutdown()
         self._drain.start()
-        left = self._drain.wait_idle(grace)
-        quiet_limit = min(left, QUIET_LIMIT_SECONDS)
-        left -= quiet_limit - self._drain.wait_quiet(QUIET_SECONDS, quiet_limit)
-        self.server.stop(left).wait()
+        deadline = time.monotonic() + grace
+        self._drain.wait_idle(deadline)
+        quiet_until = min(deadline, time.monotonic() + QUIET_LIMIT_SECONDS)
+        self._drain.wait_quiet(QUIET_SECONDS, quiet_until)
+        self.server.stop(max(0.0, deadline - time.monotonic())).wait()
         self.engine.dispose()
 
 
@@ -110,7 +111,7 @@ def start_server(
         clock=clock,
     )
     drain = Drain()
-    own_services = frozenset({SERVICE_NAME, ACCESS_KEY_SERVICE_NAME})
+    own_services = frozenset({CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME})
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
         interceptors=[
@@ -136,7 +137,7 @@ def start_server(
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+        (CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
         server,
     )
     try:
@@ -261,7 +262,7 @@ def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
         health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
     )
     servicer.set("", status)
-    servicer.set(SERVICE_NAME, status)
+    servicer.set(CAMPAIGN_SERVICE, status)
     servicer.set(ACCESS_KEY_SERVICE_NAME, status)
 
 
