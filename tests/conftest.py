@@ -100,8 +100,11 @@ class FixedClock:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        #: How often the service asked for the time.
+        self.reads = 0
 
     def __call__(self) -> datetime:
+        self.reads += 1
         return self.now
 
 

@@ -225,18 +225,19 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
             # thread, where it would wake nobody: the main thread takes them.
             assert other_threads_block(server.process.pid, {signal.SIGTERM, signal.SIGINT})
             server.process.send_signal(signal.SIGTERM)
-            wait_for(lambda: "shutting down" in server.log_text(), "the shutdown")
-            # A call that comes after the signal is refused, never half-done.
-            with pytest.raises(grpc.RpcError) as refused:
-                stub.AddCampaign(add_request(example_campaign("too late")), timeout=10)
-            assert failure_of(refused.value).code == grpc.StatusCode.UNAVAILABLE
-            # The watching client has heard NOT_SERVING: its calls fail at once on its side
-            # and no longer reach the server (where grpcio would cancel one arriving as the
-            # server stops).
+            # The watching client hears NOT_SERVING (the server drains from then on).
             wait_for(
                 lambda: states[-1:] == [grpc.ChannelConnectivity.TRANSIENT_FAILURE],
                 "the watching client hears NOT_SERVING",
             )
+            # A call that comes after the signal is refused by the drain, never half-done.
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.AddCampaign(add_request(example_campaign("too late")), timeout=10)
+            failure = failure_of(refused.value)
+            assert failure.code == grpc.StatusCode.UNAVAILABLE
+            assert "shutting down" in failure.message
+            # The watching client's calls fail at once on its side and no longer reach the
+            # server (where grpcio would cancel one arriving as the server stops).
             with pytest.raises(grpc.RpcError) as unhealthy:
                 CampaignServiceStub(watching).AddCampaign(
                     add_request(example_campaign("not sent")), timeout=10

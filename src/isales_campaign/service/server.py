@@ -71,8 +71,8 @@ class RunningServer:
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
         self._stop_probe.set()
+        self._drain.start()  # first: whoever sees NOT_SERVING finds new calls refused
         self.health.enter_graceful_shutdown()
-        self._drain.start()
         deadline = time.monotonic() + grace
         self._drain.wait_idle(deadline)
         quiet_until = min(deadline, time.monotonic() + QUIET_LIMIT_SECONDS)
