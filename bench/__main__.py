@@ -30,8 +30,8 @@ from sqlalchemy.engine import make_url
 from bench import data, micro, procs, report
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-#: Quotas must never trip: every request adds an active campaign.
-#: Campaign limits (active, and in all) that no bench request reaches.
+#: Campaign limits (active, and in all) that no bench request reaches: every request adds an
+#: active campaign, and quotas must never trip.
 MAX_CAMPAIGNS = "100000000"
 #: A 1-minute load average above this before the run means the machine is not idle.
 BUSY_LOAD = 0.5
@@ -144,39 +144,39 @@ class Bench:
                 raise
 
         grpc_add = f"gRPC add {database}"
-        self.scenario(grpc_add, database, lambda url: [procs.grpc_server(work, url, **env)])
-        self.scenario(f"REST add {database}", database, gateway_and_service)
+        self.scenario(grpc_add, "grpc", database, lambda url: [procs.grpc_server(work, url, **env)])
+        self.scenario(f"REST add {database}", "http", database, gateway_and_service)
         self.scenario(
-            f"REST add {database}, one process", database,
+            f"REST add {database}, one process", "http", database,
             lambda url: [procs.serve(work, url, **env)],
         )  # fmt: skip
         if database == "sqlite":
             self.scenario(
-                "REST add, FastAPI reference", database,
+                report.REFERENCE, "http", database,
                 lambda url: [procs.reference(work, make_url(url).database or "")],
             )  # fmt: skip
         if self.args.scale_rows:
             rows = self.args.scale_rows
             self.scenario(
-                f"{grpc_add} +{rows // 1000}k", database,
+                f"{grpc_add} +{rows // 1000}k", "grpc", database,
                 lambda url: [procs.grpc_server(work, url, **env)], preload=rows,
             )  # fmt: skip
 
     def scenario(
         self,
         name: str,
+        kind: str,
         database: str,
         start: Callable[[str], list[procs.Server]],
         preload: int = 0,
     ) -> None:
         """On a fresh database (with `preload` campaigns): start the servers (the first one
-        takes the load), drive them, stop them."""
+        takes the `kind` of load: "grpc" or "http"), drive them, stop them."""
         with data.database(database, self.work_dir, self.args.database_url) as url:
             _progress(
                 f"preparing {database}, {preload:,} stored ({data.prepare(url, preload):.1f} s)"
             )
             servers = start(url)
-            kind = "grpc" if name.startswith("gRPC") else "http"
             extra: dict[str, Any] = {"preload": preload} if preload else {}
             try:
                 self.drive(

@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 import uvicorn
@@ -29,6 +29,10 @@ from isales_campaign.legacy import auth_v2
 TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 CLOCK = r"^(([01]\d|2[0-3]):[0-5]\d)?$"
 MAX_ACTIVE = 100_000_000
+#: Device types of the IVR family; the others are skill-queue campaigns.
+IVR_DEVICE_TYPES = (1, 3)
+#: The answer to a request that fails authentication.
+UNAUTHENTICATED = ("0200001", "authentication failed", None, 401)
 SKEW_SECONDS = 15 * 60
 
 
@@ -103,7 +107,7 @@ class Campaign(BaseModel):
     description: Annotated[str, Field(max_length=256)] = ""
     strBeginTime: Annotated[str, Field(pattern=TIME)]
     strEndTime: Annotated[str, Field(pattern=TIME)]
-    deviceType: Annotated[int, Field(ge=1, le=3)]
+    deviceType: Literal[1, 2, 3, 5, 6]
     callerNo: Annotated[list[CallerNo], Field(min_length=1, max_length=100)]
     maxAlertingTime: Annotated[int, Field(ge=1, le=60)]
     priority: Annotated[int, Field(ge=1, le=8)]
@@ -120,16 +124,23 @@ class Campaign(BaseModel):
         end = datetime.strptime(self.strEndTime, "%Y-%m-%d %H:%M:%S")
         if end <= begin:
             raise ValueError("strEndTime is not after strBeginTime")
-        if self.deviceType != 3 and self.skillParam is None:
+        if self.deviceType not in IVR_DEVICE_TYPES and self.skillParam is None:
             raise ValueError("skillParam is required for this deviceType")
         return self
 
 
-def envelope(code: str, desc: str = "", result: Any = None) -> Response:
-    body: dict[str, Any] = {"resultCode": code, "resultDesc": desc}
+def envelope(code: str, desc: str = "", result: Any = None, status: int = 200) -> Response:
+    body: dict[str, Any] = {
+        "resultCode": code,
+        "resultDesc": desc,
+        "returnCode": code,
+        "returnDesc": desc,
+    }
     if result is not None:
         body["returnObject"] = result
-    return Response(orjson.dumps(body), media_type="application/json;charset=UTF-8")
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json;charset=UTF-8"
+    )
 
 
 class Store:
@@ -162,7 +173,8 @@ class Store:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._local.connection = self._connect()
-        family = 2 if campaign.deviceType == 3 else 1
+        ivr = campaign.deviceType in IVR_DEVICE_TYPES
+        family = 2 if ivr else 1
         connection.execute("BEGIN IMMEDIATE")
         try:
             taken = connection.execute(
@@ -171,7 +183,7 @@ class Store:
             ).fetchone()
             if taken:
                 connection.execute("ROLLBACK")
-                return "02000001"
+                return "0200005"
             (active,) = connection.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM reference_campaigns WHERE vdn_id = ?"
                 " AND family = ? AND status = 1 LIMIT ?)",
@@ -179,7 +191,7 @@ class Store:
             ).fetchone()
             if active >= MAX_ACTIVE:
                 connection.execute("ROLLBACK")
-                return "02000004"
+                return "0200004" if ivr else "0200003"
             cursor = connection.execute(
                 "INSERT INTO reference_campaigns (vdn_id, name, family, status, config)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -205,12 +217,12 @@ def create_app(database: str) -> FastAPI:
             parsed = auth_v2.parse_authorization(header)
             moment = auth_v2.parse_timestamp(parsed.timestamp)
         except ValueError:
-            return envelope("0200001", "authentication failed")
+            return envelope(*UNAUTHENTICATED)
         if abs((datetime.now(UTC) - moment).total_seconds()) > SKEW_SECONDS:
-            return envelope("0200001", "authentication failed")
+            return envelope(*UNAUTHENTICATED)
         key = store.keys.get(parsed.access_key)
         if key is None or key[0] != vdn_id:
-            return envelope("0200001", "authentication failed")
+            return envelope(*UNAUTHENTICATED)
         names = parsed.signed_headers.split(";")
         headers = {name: request.headers.get(name, "") for name in names}
         canonical = auth_v2.canonical_request(
@@ -218,7 +230,7 @@ def create_app(database: str) -> FastAPI:
         )
         expected = auth_v2.signature(auth_v2.signing_key(key[1], parsed.prefix), canonical)
         if not hmac.compare_digest(expected, parsed.signature):
-            return envelope("0200001", "authentication failed")
+            return envelope(*UNAUTHENTICATED)
         try:
             campaign = Campaign.model_validate_json(body)
         except ValidationError as error:

@@ -67,7 +67,9 @@ def micro_table(micro: dict[str, dict[str, Any]]) -> str:
 def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
     """(met, text) for every target, from the issue."""
     checks: list[tuple[bool, str]] = []
-    for s in results["scenarios"]:
+    # The reference is the yardstick of the CPU goals, not held to the project's targets.
+    ours = [s for s in results["scenarios"] if s["name"] != REFERENCE]
+    for s in ours:
         share = GRPC_SHARE if s["kind"] == "grpc" else REST_SHARE
         if s.get("ratio") is not None and "preload" not in s:
             checks.append(
@@ -82,7 +84,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
     for name in ("translate JSON -> Campaign", "validate (protovalidate + domain)"):
         us = micro[name]["us"]
         checks.append((us < MICRO_LIMIT_US, f"{name}: {us:.1f} us (target < {MICRO_LIMIT_US:g})"))
-    for s in results["scenarios"]:
+    for s in ours:
         if s["concurrency"] >= 32 and s["p50_ms"]:
             factor = s["p99_ms"] / s["p50_ms"]
             checks.append(
@@ -92,11 +94,11 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                     f"(target <= {TAIL_FACTOR:g})",
                 )
             )
-    for s in results["scenarios"]:
+    for s in ours:
         for process, mb in s["peak_rss_mb"].items():
             if mb > RSS_LIMIT_MB:
                 checks.append((False, f"{s['name']}: peak RSS of {process} {mb:.0f} MB"))
-    largest = max((mb for s in results["scenarios"] for mb in s["peak_rss_mb"].values()), default=0)
+    largest = max((mb for s in ours for mb in s["peak_rss_mb"].values()), default=0)
     checks.append((largest <= RSS_LIMIT_MB, f"largest peak RSS {largest:.0f} MB (target <= 150)"))
     for s in results["scenarios"]:
         empty = s.get("empty")
@@ -149,7 +151,7 @@ def render(results: dict[str, Any]) -> str:
 def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
     """Server CPU per add: gRPC against an absolute budget, REST against the reference."""
     checks: list[tuple[bool, str]] = []
-    reference = {s["concurrency"]: s for s in scenarios if s["name"] == REFERENCE}
+    reference = {(s["database"], s["concurrency"]): s for s in scenarios if s["name"] == REFERENCE}
     for s in scenarios:
         cpu_ms = s["cpu_s_per_1k"]
         if s["name"].startswith("gRPC add") and "preload" not in s:
@@ -160,7 +162,7 @@ def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
                     f"add (target <= {GRPC_ADD_CPU_MS * 1000:.0f})",
                 )
             )
-        floor = reference.get(s["concurrency"])
+        floor = reference.get((s.get("database"), s["concurrency"]))
         if s["name"].startswith("REST add ") and floor is not None and s is not floor:
             ratio = cpu_ms / floor["cpu_s_per_1k"]
             checks.append(
