@@ -47,7 +47,7 @@ def measure() -> dict[str, dict[str, Any]]:
 
     def validate() -> object:
         problems = contract_problems(request)
-        return problems + service._domain_problems(request.campaign, tenant, now, problems)
+        return service._check_times(request.campaign, tenant, now, problems)
 
     url = "http://127.0.0.1:8080" + payloads.REST_PATH.format(vdn_id=1)
     ak, sk = payloads.access_key(1)
@@ -65,7 +65,7 @@ def measure() -> dict[str, dict[str, Any]]:
         "translate JSON -> Campaign": lambda: translate_campaign(body),
         "validate (protovalidate + domain)": validate,
         "  protovalidate only": lambda: contract_problems(request),
-        "  domain rules only": lambda: service._domain_problems(request.campaign, tenant, now, []),
+        "  domain rules only": lambda: service._check_times(request.campaign, tenant, now, []),
         "envelope encode (success)": lambda: envelope.render(envelope.SUCCESS, "", {"id": 123456}),
         "auth-v2 verify (canonical + HMAC)": verify,
         "AddCampaignRequest parse": lambda: AddCampaignRequest.FromString(serialized),

@@ -10,7 +10,6 @@ service.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,16 +19,12 @@ from typing import Any, cast
 import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
-from grpc_status import rpc_status
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.gateway.backend import Backend
-from isales_campaign.service.errors import ServiceError
-from isales_campaign.service.interceptors import CallScope, log_refusal, request_id_of
+from isales_campaign.service.interceptors import CallScope, failure_status, request_id_of
 from isales_campaign.service.server import RunningServer
-
-log = logging.getLogger(__name__)
 
 Metadata = Sequence[tuple[str, str]]
 
@@ -83,15 +78,9 @@ class _LocalMethod:
         scope = CallScope(request_id_of(metadata), context.time_remaining())
         try:
             return self._method(request, context)
-        except ServiceError as error:
-            log_refusal(self._name, error)
-            status = rpc_status.to_status(error.to_status())
+        except Exception as error:
+            status = failure_status(self._name, error)
             raise _rpc_error(status.code, status.details, status.trailing_metadata) from None
-        except Exception:
-            log.exception("call failed unexpectedly", extra={"method": self._name})
-            raise _rpc_error(
-                grpc.StatusCode.INTERNAL, "internal error; nothing was changed"
-            ) from None
         finally:
             scope.close()
 

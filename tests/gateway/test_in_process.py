@@ -3,12 +3,15 @@ answers as through gRPC, for successes and for every kind of refusal."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from isales_campaign.service.campaigns import CampaignService
 from tests.gateway.conftest import KEYS, Stack, example_body, ivr_body, start_stack
 from tests.gateway.test_lifecycle import run_ended_campaign, run_lifecycle
 
@@ -42,18 +45,28 @@ def _without(body: dict[str, Any], *names: str) -> dict[str, Any]:
     return {key: value for key, value in body.items() if key not in names}
 
 
-#: Requests that the two backends must answer alike: a success, the refusals of the
-#: contract (with their field lists), of the domain, and of authentication.
-CASES: dict[str, Callable[[str], dict[str, Any]]] = {
-    "valid": lambda name: example_body(name),
-    "valid IVR": lambda name: ivr_body(name),
-    "several problems": lambda name: {**example_body(name), "priority": 9, "callerNo": []},
-    "missing fields": lambda name: _without(example_body(name), "strBeginTime", "skillParam"),
-    "begin after end": lambda name: {
-        **example_body(name),
-        "strBeginTime": example_body()["strEndTime"],
-    },
-    "empty name": lambda _name: {**example_body(), "name": ""},
+#: Requests that the two backends must answer alike, with the answer's HTTP status and
+#: legacy code: a success, the refusals of the contract (with their field lists) and of the
+#: domain.
+CASES: dict[str, tuple[Callable[[str], dict[str, Any]], int, str]] = {
+    "valid": (example_body, 200, "0200000"),
+    "valid IVR": (ivr_body, 200, "0200000"),
+    "several problems": (
+        lambda name: {**example_body(name), "priority": 9, "callerNo": []},
+        200,
+        "0200001",
+    ),
+    "missing fields": (
+        lambda name: _without(example_body(name), "strBeginTime", "skillParam"),
+        200,
+        "02000001",
+    ),
+    "begin after end": (
+        lambda name: {**example_body(name), "strBeginTime": example_body()["strEndTime"]},
+        200,
+        "02000007",
+    ),
+    "empty name": (lambda _name: {**example_body(), "name": ""}, 200, "02000001"),
 }
 
 
@@ -64,35 +77,59 @@ def _comparable(answer: httpx.Response) -> tuple[int, Any]:
     return answer.status_code, body
 
 
+def _outcome(answer: httpx.Response) -> tuple[int, str]:
+    return answer.status_code, answer.json()["resultCode"]
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_answers_are_those_over_grpc(stack: Stack, in_process: Stack, case: str) -> None:
-    name = f"same-{case[:6]}-{id(stack) % 1000}"
-    over_grpc = stack.post(CASES[case](name + "g"))
-    local = in_process.post(CASES[case](name + "g"))
-    assert _comparable(local) == _comparable(over_grpc)
+    body_of, status, code = CASES[case]
+    name = f"same-{uuid.uuid4().hex[:12]}"
+    local = in_process.post(body_of(name))
+    assert _outcome(local) == (status, code)
+    assert _comparable(local) == _comparable(stack.post(body_of(name)))
 
 
 def test_a_duplicate_name_is_refused_alike(stack: Stack, in_process: Stack) -> None:
     body = example_body()
     again = {**body, "description": "another campaign of the same name"}
     answers = [[s.post(body), s.post(again)] for s in (stack, in_process)]
+    assert [_outcome(a) for a in answers[1]] == [(200, "0200000"), (200, "0200005")]
     assert [_comparable(a) for a in answers[1]] == [_comparable(a) for a in answers[0]]
-    assert answers[1][1].json()["resultCode"] != "0200000"
 
 
 @pytest.mark.parametrize(
-    "keys", [("unknown-access-key", "secret"), ("", "")], ids=["unknown key", "unsigned"]
+    "keys",
+    [("unknown-access-key", "secret"), ("", ""), (KEYS[1][0], "not the secret")],
+    ids=["unknown key", "unsigned", "wrong secret"],
 )
 def test_authentication_failures_alike(
     stack: Stack, in_process: Stack, keys: tuple[str, str]
 ) -> None:
     body = example_body()
-    assert _comparable(in_process.post(body, keys=keys)) == _comparable(stack.post(body, keys=keys))
+    local = in_process.post(body, keys=keys)
+    assert _outcome(local) == (401, "0200001")
+    assert _comparable(local) == _comparable(stack.post(body, keys=keys))
 
 
-def test_a_wrong_secret_is_refused(in_process: Stack, stack: Stack) -> None:
-    access_key = KEYS[1][0]
-    body = example_body()
-    local = in_process.post(body, keys=(access_key, "not the secret"))
-    assert local.status_code == 401
-    assert _comparable(local) == _comparable(stack.post(body, keys=(access_key, "not the secret")))
+def test_a_fault_of_the_service_is_a_500(
+    in_process: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_self: CampaignService, _request: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(CampaignService, "add", broken)
+    answer = in_process.post(example_body())
+    assert answer.status_code == 500
+    assert "internal error" in answer.json()["resultDesc"]
+
+
+def test_not_ready_while_the_service_is_not_serving(tmp_path: Path) -> None:
+    stopping = start_stack(tmp_path, in_process=True)
+    try:
+        assert stopping.grpc is not None
+        stopping.grpc.health.enter_graceful_shutdown()
+        answer = httpx.get(f"{stopping.base_url}/readyz", timeout=10)
+    finally:
+        stopping.stop()
+    assert (answer.status_code, answer.json()) == (503, {"status": "unavailable"})

@@ -302,11 +302,12 @@ def test_idempotency_key_characters(stub: CampaignServiceStub) -> None:
 
 
 def test_names_typed_two_ways_are_one_name(stub: CampaignServiceStub) -> None:
-    decomposed = stub.AddCampaign(
-        add_request(example_campaign("cafe\u0301 cre\u0300me")), timeout=10
-    )
+    campaign = example_campaign("cafe\u0301 cre\u0300me")
+    campaign.description = "de\u0301cor"
+    decomposed = stub.AddCampaign(add_request(campaign), timeout=10)
     stored = stub.GetCampaign(GetCampaignRequest(vdn_id=1, campaign_id=decomposed.id), timeout=10)
     assert stored.campaign.campaign.name == "caf\u00e9 cr\u00e8me"  # NFC
+    assert stored.campaign.campaign.description == "d\u00e9cor"
     failure = rejected(stub, example_campaign("caf\u00e9 cr\u00e8me"))
     assert (failure.code, failure.reason) == (grpc.StatusCode.ALREADY_EXISTS, "0200005")
 

@@ -15,8 +15,8 @@ from isales_campaign import __version__
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Operation
+from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID
 from isales_campaign.result_codes import ResultCode, legacy_code
-from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID
 
 #: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
 CODE_MEANINGS: dict[int, str] = {

@@ -27,8 +27,8 @@ from isales_campaign.gateway.auth import FAILURE_DESC, AuthFailure, SignedReques
 from isales_campaign.gateway.backend import Backend
 from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
 from isales_campaign.gateway.problems import Problem
+from isales_campaign.ids import MAX_CAMPAIGN_ID, MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 from isales_campaign.result_codes import ResultCode, legacy_code
-from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -36,8 +36,6 @@ MEDIA_TYPE = "application/json;charset=UTF-8"
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 5
 _INVALID_VALUE = legacy_code(ResultCode.RESULT_CODE_INVALID_VALUE)
-#: The largest campaign id (the database's BIGINT).
-_MAX_ID = 2**63 - 1
 
 
 class LegacyError(Exception):
@@ -189,7 +187,7 @@ class Pipeline:
                 "vdnId", f"must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}"
             )
         raw_id = request.path_params.get("campaignId")
-        campaign_id = None if raw_id is None else _number(raw_id, _MAX_ID)
+        campaign_id = None if raw_id is None else _number(raw_id, MAX_CAMPAIGN_ID)
         if raw_id is not None and campaign_id is None:
             raise LegacyError.invalid("campaignId", "must be a positive integer")
         if caller.vdn_id != vdn_id:

@@ -21,8 +21,8 @@ from isales.campaign.v2.access_key_service_pb2 import (
 from isales_campaign.legacy import auth_v2
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.errors import InvalidArgument, ServiceError, check_internal_token
-from isales_campaign.service.validation import contract_problems
+from isales_campaign.service.errors import ServiceError, check_internal_token
+from isales_campaign.service.validation import require_valid
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
     ) -> tuple[int, str]:
         """The VDN and secret key of the request's access key, for an authorized caller."""
         self._authorize(context)
-        problems = contract_problems(request)
-        if problems:
-            raise InvalidArgument(problems)
+        require_valid(request)
         found = self._store.app_key(request.access_key)
         if found is None:
             raise UnknownAccessKey()

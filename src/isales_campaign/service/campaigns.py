@@ -38,6 +38,7 @@ from isales.campaign.v2.campaign_service_pb2 import (
 )
 
 from isales_campaign.config import Deployment
+from isales_campaign.ids import MAX_CAMPAIGN_ID
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service import domain
 from isales_campaign.service.db.store import (
@@ -65,7 +66,7 @@ from isales_campaign.service.errors import (
     InvalidArgument,
     StaleVersion,
 )
-from isales_campaign.service.validation import contract_problems
+from isales_campaign.service.validation import contract_problems, require_valid
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,6 @@ Clock = Callable[[], datetime]
 
 #: Campaigns on a list page when the request names no page size.
 DEFAULT_PAGE_SIZE = 10
-#: The largest campaign id (BIGINT).
-_MAX_ID = 2**63 - 1
 
 _FAMILIES = {
     Family.SKILL_QUEUE: CampaignFamily.CAMPAIGN_FAMILY_SKILL_QUEUE,
@@ -110,14 +109,14 @@ class CampaignService:
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
         key = request.idempotency_key
-        problems += self._domain_problems(request.campaign, tenant, now, problems)
-        if problems:
+        times = self._check_times(request.campaign, tenant, now, problems)
+        if times is None:
             earlier = self._retry_of_earlier_day(request, problems, now)
             if earlier is not None:
                 return earlier
             raise InvalidArgument(problems)
-        values = self._values(request.campaign, tenant)
-        digest = _digest(values.config)
+        values = _values(request.campaign, times)
+        digest = _digest(values.config) if key else b""
         status = domain.initial_status(
             request.campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         )
@@ -135,7 +134,7 @@ class CampaignService:
             if not domain.has_room(usage, self._limits):
                 # Refused: the answer tells the whole usage, not just that it is at the limit.
                 usage = transaction.usage(values.family, moment)
-            domain.check_room(request.vdn_id, values.family, usage, self._limits)
+                domain.check_room(request.vdn_id, values.family, usage, self._limits)
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)
             new_id = transaction.insert(values, status=status, now=moment)
@@ -169,7 +168,7 @@ class CampaignService:
     # -- read ------------------------------------------------------------------------------
 
     def get(self, request: GetCampaignRequest) -> GetCampaignResponse:
-        _require_valid(request)
+        require_valid(request)
         self._store.tenant(request.vdn_id)
         row = self._store.campaign(request.vdn_id, request.campaign_id)
         if row is None or (row.archived_at is not None and not request.include_archived):
@@ -213,7 +212,7 @@ class CampaignService:
         )
 
     def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:
-        _require_valid(request)
+        require_valid(request)
         self._store.tenant(request.vdn_id)
         usage = self._store.usage(request.vdn_id, utc_naive(self._clock()))
         return GetQuotaResponse(families=self._quotas(usage))
@@ -240,8 +239,8 @@ class CampaignService:
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
-        problems += self._domain_problems(request.campaign, tenant, now, problems)
-        if problems:
+        times = self._check_times(request.campaign, tenant, now, problems)
+        if times is None:
             raise InvalidArgument(problems)
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
@@ -252,7 +251,7 @@ class CampaignService:
             campaign = Campaign()
             campaign.CopyFrom(request.campaign)
             _keep_init_status(campaign, row.config)
-            values = self._values(campaign, tenant)
+            values = _values(campaign, times)
             transaction.check(values, exclude_id=row.id)
             if request.validate_only:
                 return UpdateCampaignResponse(campaign=_record(row, moment))
@@ -277,7 +276,7 @@ class CampaignService:
         transition: Callable[[int, CampaignStatus.ValueType], CampaignStatus.ValueType],
         event: str,
     ) -> CampaignRecord:
-        _require_valid(request)
+        require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
             row = _current(transaction, request.campaign_id, request.etag)
@@ -287,7 +286,7 @@ class CampaignService:
         return _record(_changed(row, moment, status=status), moment)
 
     def delete(self, request: DeleteCampaignRequest) -> DeleteCampaignResponse:
-        _require_valid(request)
+        require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
             row = _current(transaction, request.campaign_id, request.etag)
@@ -304,13 +303,15 @@ class CampaignService:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def _domain_problems(
-        self, campaign: Campaign, tenant: Tenant, now: datetime, found: list[FieldProblem]
-    ) -> list[FieldProblem]:
-        """Rules that need the tenant's zone, the clock or the deployment."""
-        problems: list[FieldProblem] = []
+    def _check_times(
+        self, campaign: Campaign, tenant: Tenant, now: datetime, problems: list[FieldProblem]
+    ) -> tuple[datetime, datetime] | None:
+        """The rules that need the tenant's zone, the clock or the deployment, their problems
+        added to `problems` (the contract's); the campaign's begin and end (naive UTC) when
+        there are none in all."""
+        begin = end = None
         begin_path = "campaign.str_begin_time"
-        if not _flagged(begin_path, found):
+        if not _flagged(begin_path, problems):
             try:
                 begin = parse_local_time(campaign.str_begin_time, tenant.time_zone)
             except ValueError:
@@ -326,9 +327,9 @@ class CampaignService:
                         )
                     )
         end_path = "campaign.str_end_time"
-        if not _flagged(end_path, found):
+        if not _flagged(end_path, problems):
             try:
-                parse_local_time(campaign.str_end_time, tenant.time_zone)
+                end = parse_local_time(campaign.str_end_time, tenant.time_zone)
             except ValueError:
                 problems.append(_not_a_time(end_path))
         if self._deployment is Deployment.OP and not campaign.HasField("cc_id"):
@@ -339,28 +340,24 @@ class CampaignService:
                     "is mandatory in the OP deployment",
                 )
             )
-        return problems
-
-    @staticmethod
-    def _values(campaign: Campaign, tenant: Tenant) -> CampaignValues:
-        """The row of a campaign that passed every rule (so its times parse)."""
-        family = Family.of(campaign.device_type)
-        return CampaignValues(
-            name=campaign.name,
-            family=family,
-            device_type=int(campaign.device_type),
-            skill_id=campaign.skill_param.skill_id if family is Family.SKILL_QUEUE else None,
-            begin_at=parse_local_time(campaign.str_begin_time, tenant.time_zone),
-            end_at=parse_local_time(campaign.str_end_time, tenant.time_zone),
-            cc_id=campaign.cc_id if campaign.HasField("cc_id") else None,
-            config=campaign.SerializeToString(deterministic=True),
-        )
+        if problems or begin is None or end is None:
+            return None
+        return begin, end
 
 
-def _require_valid(request: Message) -> None:
-    problems = contract_problems(request)
-    if problems:
-        raise InvalidArgument(problems)
+def _values(campaign: Campaign, times: tuple[datetime, datetime]) -> CampaignValues:
+    """The row of a campaign that passed every rule; `times` as `_check_times` read them."""
+    family = Family.of(campaign.device_type)
+    return CampaignValues(
+        name=campaign.name,
+        family=family,
+        device_type=int(campaign.device_type),
+        skill_id=campaign.skill_param.skill_id if family is Family.SKILL_QUEUE else None,
+        begin_at=times[0],
+        end_at=times[1],
+        cc_id=campaign.cc_id if campaign.HasField("cc_id") else None,
+        config=campaign.SerializeToString(deterministic=True),
+    )
 
 
 def _tenant_problems(request: Message) -> list[FieldProblem]:
@@ -394,13 +391,7 @@ def _changed(
     if status is not None:
         row = replace(row, status=status)
     if values is not None:
-        row = replace(
-            row,
-            name=values.name,
-            begin_at=values.begin_at,
-            end_at=values.end_at,
-            config=values.config,
-        )
+        row = replace(row, end_at=values.end_at, config=values.config)
     return row
 
 
@@ -469,7 +460,7 @@ def _position(token: str, problems: list[FieldProblem]) -> Position | None:
         position = Position(datetime.fromisoformat(moment), int(campaign_id))
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         position = None
-    if position is None or not 0 < position.id <= _MAX_ID or position.created_at.tzinfo:
+    if position is None or not 0 < position.id <= MAX_CAMPAIGN_ID or position.created_at.tzinfo:
         problems.append(
             FieldProblem(
                 "page_token",

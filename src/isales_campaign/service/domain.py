@@ -165,7 +165,10 @@ def has_room(usage: FamilyUsage, limits: CampaignLimits) -> bool:
 
 
 def check_room(vdn_id: int, family: Family, usage: FamilyUsage, limits: CampaignLimits) -> None:
-    """Whether one more campaign of `family` fits the tenant's limits."""
+    """Refuses one more campaign of `family` when it does not fit the tenant's limits,
+    naming the limit it would pass."""
+    if has_room(usage, limits):
+        return
     label = family.label
     if usage.total >= limits.total:
         raise _quota_exceeded(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
@@ -118,14 +119,8 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 response = inner(request, context)
                 failed = False
                 return response
-            except ServiceError as error:
-                log_refusal(method, error)
-                context.abort_with_status(rpc_status.to_status(error.to_status()))
-            except Exception:
-                if context.code() is not None:  # type: ignore[attr-defined]
-                    raise  # an abort of the servicer's own
-                log.exception("call failed unexpectedly", extra={"method": method})
-                context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was changed")
+            except Exception as error:
+                context.abort_with_status(failure_status(method, error))
             finally:
                 if entered is not None:
                     entered.leave()
@@ -160,7 +155,24 @@ class CallScope:
         call_deadline.reset(self._deadline)
 
 
-def log_refusal(method: str, error: ServiceError) -> None:
+def failure_status(method: str, error: Exception) -> grpc.Status:
+    """The status a failed call is answered with, logged: a `ServiceError`'s own rich
+    status; INTERNAL for anything else (a fault of the service, with its traceback)."""
+    if isinstance(error, ServiceError):
+        _log_refusal(method, error)
+        return rpc_status.to_status(error.to_status())
+    log.error("call failed unexpectedly", exc_info=error, extra={"method": method})
+    return _INTERNAL
+
+
+_INTERNAL = rpc_status.to_status(
+    status_pb2.Status(
+        code=grpc.StatusCode.INTERNAL.value[0], message="internal error; nothing was changed"
+    )
+)
+
+
+def _log_refusal(method: str, error: ServiceError) -> None:
     log.info(
         "call refused",
         extra={

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Column, Connection, Engine, delete, select, update
 
+from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
-from isales_campaign.vdn_ids import MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
 
 
 class SeedError(ValueError):

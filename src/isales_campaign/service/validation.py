@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from protovalidate import EvaluationError, Validator, Violation
 
 from isales_campaign.result_codes import ResultCode
-from isales_campaign.service.errors import FieldProblem
+from isales_campaign.service.errors import FieldProblem, InvalidArgument
 from isales_campaign.service.list_limits import over_long_lists
 
 _STANDARD_RULES: dict[str, ResultCode.ValueType] = {
@@ -55,6 +55,13 @@ def contract_problems(message: Message) -> list[FieldProblem]:
         cut.CopyFrom(message)
         return over_long_lists(cut, cut=True) + _validate(cut)
     return _validate(message)
+
+
+def require_valid(message: Message) -> None:
+    """InvalidArgument with every violation of the contract's rules, if there is one."""
+    problems = contract_problems(message)
+    if problems:
+        raise InvalidArgument(problems)
 
 
 def _validate(message: Message) -> list[FieldProblem]:

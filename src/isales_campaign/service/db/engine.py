@@ -28,6 +28,11 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
+#: The waits of an engine made without a timeout (migrations, tools), where a driver or the
+#: pool needs a number.
+DEFAULT_WAIT_SECONDS = 30.0
+
+
 def create_database_engine(
     url: str, *, pool_size: int = 16, timeout: float | None = None
 ) -> Engine:
@@ -44,7 +49,7 @@ def create_database_engine(
         # SQLAlchemy's ping on checkout would run before the watchdog watches: unbounded.
         pool_pre_ping=timeout is None,
         pool_recycle=1800,
-        pool_timeout=timeout or 30,
+        pool_timeout=DEFAULT_WAIT_SECONDS if timeout is None else timeout,
         connect_args={} if timeout is None else _postgresql_bounds(timeout),
     )
     if timeout is not None and parsed.get_driver_name() == "psycopg":
@@ -72,7 +77,7 @@ def _postgresql_bounds(timeout: float) -> dict[str, Any]:
 def _sqlite_engine(url: URL, pool_size: int, timeout: float | None) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    busy_seconds = 30.0 if timeout is None else timeout
+    busy_seconds = DEFAULT_WAIT_SECONDS if timeout is None else timeout
     engine = create_engine(
         url,
         pool_size=pool_size,

@@ -56,7 +56,6 @@ from isales_campaign.service.db.schema import (
 from isales_campaign.service.db.watchdog import time_left
 from isales_campaign.service.domain import CampaignLimits, Family, FamilyUsage
 from isales_campaign.service.errors import (
-    CampaignNotFound,
     DatabaseUnavailable,
     FieldProblem,
     IdempotencyKeyReused,
@@ -65,7 +64,6 @@ from isales_campaign.service.errors import (
     OutcomeUnknown,
     ServiceError,
     SkillQueueNotFound,
-    StaleVersion,
     TenantNotFound,
 )
 
@@ -208,13 +206,10 @@ class CampaignValues:
 class CampaignRow:
     id: int
     vdn_id: int
-    name: str
-    family: Family
     device_type: int
     #: As stored: 2 or 3 (see domain.effective_status).
     status: int
     #: Naive UTC, as every time below.
-    begin_at: datetime
     end_at: datetime
     config: bytes
     version: int
@@ -227,11 +222,8 @@ class CampaignRow:
         return cls(
             id=int(row.id),
             vdn_id=int(row.vdn_id),
-            name=row.name,
-            family=Family(row.family),
             device_type=int(row.device_type),
             status=int(row.status),
-            begin_at=row.begin_at,
             end_at=row.end_at,
             config=bytes(row.config),
             version=int(row.version),
@@ -364,11 +356,7 @@ class CampaignStore:
                     # The COMMIT may have reached the database before the connection broke.
                     log.exception("the database did not confirm a commit")
                     raise OutcomeUnknown() from None
-        except IntegrityError as error:
-            # The unique index on live names, when the check raced a change elsewhere.
-            name = transaction.pending_name if transaction is not None else None
-            if name is not None and _is_name_conflict(error):
-                raise NameTaken(vdn_id, name) from None
+        except IntegrityError:
             log.exception("database integrity error")
             raise DatabaseUnavailable() from None
 
@@ -379,8 +367,6 @@ class TenantTransaction:
     def __init__(self, connection: Connection, vdn_id: int) -> None:
         self._connection = connection
         self.vdn_id = vdn_id
-        #: The name being written, to report a unique-index conflict.
-        self.pending_name: str | None = None
 
     def earlier_add(self, key: str, digest: bytes, now: datetime) -> EarlierAdd | None:
         """What an earlier add with this key answered within KEY_RETENTION;
@@ -439,18 +425,16 @@ class TenantTransaction:
         return checks
 
     def insert(self, values: CampaignValues, *, status: int, now: datetime) -> int:
-        self.pending_name = values.name
-        new_id = self._connection.scalar(
-            _INSERT,
-            {
-                **values.columns(),
-                "vdn_id": self.vdn_id,
-                "status": status,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        row = {
+            **values.columns(),
+            "vdn_id": self.vdn_id,
+            "status": status,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._name_conflicts(values.name):
+            new_id = self._connection.scalar(_INSERT, row)
         assert new_id is not None
         return int(new_id)
 
@@ -491,20 +475,29 @@ class TenantTransaction:
         """Change the campaign as read in `row` (its version must still be current)."""
         changes: dict[str, Any] = {"updated_at": now}
         if values is not None:
-            self.pending_name = values.name
             changes.update(values.columns())
         if status is not None:
             changes["status"] = status
         if archived:
             changes["archived_at"] = now
-        result = self._connection.execute(
-            _UPDATE.values(**changes), {"campaign_id": row.id, "seen": row.version}
-        )
-        if result.rowcount != 1:  # the tenant's lock rules this out; the version proves it
-            current = self.campaign(row.id)
-            if current is None:
-                raise CampaignNotFound(self.vdn_id, row.id)
-            raise StaleVersion(row.id, row.version, current.version)
+        with self._name_conflicts(values.name if values else None):
+            result = self._connection.execute(
+                _UPDATE.values(**changes), {"campaign_id": row.id, "seen": row.version}
+            )
+        if result.rowcount != 1:
+            # The tenant's lock rules this out: nothing was changed, and it is our fault.
+            raise RuntimeError(f"campaign {row.id} changed under its tenant's lock")
+
+    @contextmanager
+    def _name_conflicts(self, name: str | None) -> Iterator[None]:
+        """The unique index on live names, when the name check raced a change elsewhere,
+        answered as the name check would have."""
+        try:
+            yield
+        except IntegrityError as error:
+            if name is not None and _is_name_conflict(error):
+                raise NameTaken(self.vdn_id, name) from None
+            raise
 
     def delete(self, row: CampaignRow) -> None:
         self._connection.execute(_DELETE, {"campaign_id": row.id})

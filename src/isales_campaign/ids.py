@@ -1,6 +1,6 @@
-"""The range of VDN ids, as the contract declares it (`vdn_id` of the requests), for the
-code that checks or documents a VDN id before a request exists: the gateway's path
-parameter, its OpenAPI document and the seed file."""
+"""The ranges of ids, as the contract declares them, for the code that checks or documents
+an id before a request exists: the gateway's path parameters, its OpenAPI document, the
+seed file and the list's page tokens."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ _RULES = (
 #: The smallest and the largest VDN id.
 MIN_VDN_ID: int = _RULES.int32.gte
 MAX_VDN_ID: int = _RULES.int32.lte
+
+
+#: The largest campaign id: `campaign_id` is an int64 (and the database's BIGINT).
+MAX_CAMPAIGN_ID = 2**63 - 1
 
 
 def is_vdn_id(value: int) -> bool:
