@@ -129,6 +129,7 @@ def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
     ]
     # Run again: the deleted campaign freed its name. (Another body: the same signed bytes
     # within the same second would be a retry, answered with the first campaign.)
+    assert '"python example"\n' in code
     code = code.replace('"python example"\n', '"python example"\nbody["description"] = "again"\n')
     result = run_in(directory, env, sys.executable, "-c", code)
     assert result.stdout.splitlines()[0] == "listed [3] 1"

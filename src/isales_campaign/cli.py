@@ -14,6 +14,7 @@ from pathlib import Path
 
 from isales_campaign import logs
 from isales_campaign.config import ConfigError, Settings
+from isales_campaign.legacy.wire import CONTENT_TYPE
 from isales_campaign.metrics import serve_metrics
 
 log = logging.getLogger("isales")
@@ -86,7 +87,7 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     command.add_argument(
         "--content-type",
-        default="application/json;charset=UTF-8",
+        default=CONTENT_TYPE,
         help="Content-Type the request is sent with (signed with content-type)",
     )
     command.add_argument(

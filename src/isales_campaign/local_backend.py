@@ -99,7 +99,7 @@ class LocalBackend(Backend):
     """A `Backend` that calls the servicers of `running` on `workers` threads."""
 
     def __init__(self, running: RunningServer, timeout: float, internal_token: str, workers: int):
-        super().__init__("in-process", timeout, internal_token)
+        super().__init__(timeout, internal_token)
         self._running = running
         self._workers = workers
         self._executor: ThreadPoolExecutor | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,22 +205,27 @@ def test_a_service_that_requires_the_token_on_every_method_serves_its_gateway(
         stack.stop()
 
 
+def _fetched(code: str) -> float:
+    """GetAccessKey calls the service answered with `code` (its metrics: same process)."""
+    value = REGISTRY.get_sample_value(
+        "grpc_server_handled_total",
+        {
+            "grpc_type": "unary",
+            "grpc_service": "isales.campaign.v2.AccessKeyService",
+            "grpc_method": "GetAccessKey",
+            "grpc_code": code,
+        },
+    )
+    return value or 0.0
+
+
 def test_a_tenant_key_is_fetched_once_for_many_signatures(tmp_path: Path) -> None:
     """A client that signs each request anew (a new timestamp) costs the gateway no call of
     the service per request: the access key is kept for a while."""
     stack = start_stack(tmp_path)
 
     def fetched() -> float:
-        value = REGISTRY.get_sample_value(
-            "grpc_server_handled_total",
-            {
-                "grpc_type": "unary",
-                "grpc_service": "isales.campaign.v2.AccessKeyService",
-                "grpc_method": "GetAccessKey",
-                "grpc_code": "OK",
-            },
-        )
-        return value or 0.0
+        return _fetched("OK")
 
     try:
         before = fetched()
@@ -231,3 +237,12 @@ def test_a_tenant_key_is_fetched_once_for_many_signatures(tmp_path: Path) -> Non
         assert fetched() - before == 1
     finally:
         stack.stop()
+
+
+def test_an_unknown_access_key_is_asked_about_once_in_a_while(stack: Stack) -> None:
+    """Requests with a key nobody has do not each cost a call of the service."""
+    unknown = f"unknown-{uuid.uuid4().hex}"
+    before = _fetched("NOT_FOUND")
+    for _ in range(3):
+        assert_unauthorized(stack.post(example_body(), keys=(unknown, "whatever")))
+    assert _fetched("NOT_FOUND") - before == 1

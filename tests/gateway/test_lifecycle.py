@@ -688,6 +688,7 @@ def test_delete_frees_the_name(stack: Stack) -> None:
         (b'{"archiveHistory": 1.0}', "02000006", "archiveHistory"),
         (b"not json", "02000006", None),
         (b"[1]", "02000006", None),
+        (b'{"archiveHistory": 0, "archiveHistory": 1}', "02000006", None),
     ],
 )
 def test_delete_body_errors(
@@ -697,6 +698,14 @@ def test_delete_body_errors(
     ok(client.pause_campaign(1, executing))
     refused(client.request("DELETE", one_url(stack, executing), body), code, field)
     assert fetched(client, 1, executing)["status"] == 3
+
+
+def test_delete_body_may_start_with_a_byte_order_mark(stack: Stack, executing: int) -> None:
+    client = stack.client(1)
+    ok(client.pause_campaign(1, executing))
+    body = b'\xef\xbb\xbf{"archiveHistory": 1}'
+    ok(client.request("DELETE", one_url(stack, executing), body))
+    assert client.get_campaign(1, executing).body["resultCode"] == "0200007"  # archived
 
 
 def test_415_delete_with_a_text_body(stack: Stack, executing: int) -> None:

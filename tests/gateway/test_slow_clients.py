@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -99,3 +100,20 @@ def test_a_prompt_client_is_served_on_a_kept_alive_connection(strict: Stack) -> 
                 if name.lower() == b"content-length":
                     length = int(value)
             assert orjson.loads(responses.read(length)) == {"status": "ok"}
+
+
+def _status_of_healthz(connection: socket.socket) -> bytes:
+    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    return connection.recv(65536).split(b"\r\n", 1)[0]
+
+
+def test_connections_beyond_the_cap_are_answered_503(tmp_path: Path) -> None:
+    capped = start_stack(tmp_path, http_max_connections=2)
+    try:
+        with connect(capped) as first:
+            assert _status_of_healthz(first) == b"HTTP/1.1 200 OK"
+            # The first is held open (the cap counts it, with the new one): one too many.
+            with connect(capped) as second:
+                assert _status_of_healthz(second) == b"HTTP/1.1 503 Service Unavailable"
+    finally:
+        capped.stop()

@@ -38,7 +38,10 @@ def test_a_timed_out_change_says_how_to_learn_its_outcome(slow: Stack) -> None:
             lock.rollback()
         # The service went on once the lock was free: the pause was made after all.
         wait_for(
-            lambda: client.get_campaign(1, campaign_id).body["returnObject"]["status"] == 3,
+            lambda: (
+                (client.get_campaign(1, campaign_id).body.get("returnObject") or {}).get("status")
+                == 3
+            ),
             "the pause to be made",
         )
         with engine.connect() as other_writer:

@@ -256,16 +256,18 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
     assert "gRPC server stopped" in server.log_text()
 
 
-def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["grpc-server", "serve"])
+def test_a_taken_port_is_a_one_line_error(tmp_path: Path, command: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         result = subprocess.run(
-            [sys.executable, "-m", "isales_campaign.cli", "grpc-server"],
+            [sys.executable, "-m", "isales_campaign.cli", command],
             env={
                 **os.environ,
                 "ISALES_GRPC_LISTEN": address,
+                "ISALES_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
                 "ISALES_DATABASE_URL": f"sqlite:///{tmp_path / 'isales.db'}",
             },
             capture_output=True,

@@ -11,10 +11,10 @@ from urllib.parse import quote, urlencode, urlsplit
 import orjson
 
 from isales_campaign.legacy import auth_v2, paths
+from isales_campaign.legacy.wire import CONTENT_TYPE, IDEMPOTENCY_KEY_HEADER, VALIDATE_ONLY
 
-CONTENT_TYPE = "application/json;charset=UTF-8"
 #: The query of `?validateOnly=true` (add and modify check the campaign without storing it).
-VALIDATE_ONLY = {"validateOnly": "true"}
+_VALIDATE_ONLY_QUERY = {VALIDATE_ONLY: "true"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +121,10 @@ class LegacyClient:
         idempotency_key: str | None = None,
     ) -> LegacyResponse:
         """POST the campaign (a dict, or the JSON body as bytes) and return the envelope."""
-        url = self._url(paths.path(paths.ADD, vdn_id), VALIDATE_ONLY if validate_only else {})
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        url = self._url(
+            paths.path(paths.ADD, vdn_id), _VALIDATE_ONLY_QUERY if validate_only else {}
+        )
+        headers = {IDEMPOTENCY_KEY_HEADER: idempotency_key} if idempotency_key is not None else None
         return self.request("POST", url, _json(campaign), headers)
 
     def get_campaign(self, vdn_id: int, campaign_id: int) -> LegacyResponse:
@@ -144,7 +146,8 @@ class LegacyClient:
     ) -> LegacyResponse:
         """PUT the campaign's full replacement (modify V2)."""
         url = self._url(
-            paths.path(paths.MODIFY, vdn_id, campaign_id), VALIDATE_ONLY if validate_only else {}
+            paths.path(paths.MODIFY, vdn_id, campaign_id),
+            _VALIDATE_ONLY_QUERY if validate_only else {},
         )
         return self.request("PUT", url, _json(campaign))
 
@@ -188,14 +191,15 @@ class LegacyClient:
             for same in [known for known in sent if known.lower() == name.lower()]:
                 del sent[same]
             sent[name] = value
-        sent["Authorization"] = sign_request(
+        sent["Authorization"] = auth_v2.authorization(
             self._access_key,
             self._secret_key,
             method=method,
-            url=url,
+            path=target.path,
+            query=target.query,
+            headers=sent,
             body=body,
             signed=self._signed,
-            extra_headers=sent,
         )
         connection_class = (
             http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection

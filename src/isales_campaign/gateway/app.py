@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from isales_campaign.config import Settings
 from isales_campaign.gateway import envelope, openapi
-from isales_campaign.gateway.backend import Backend
+from isales_campaign.gateway.backend import Backend, GrpcBackend
 from isales_campaign.gateway.context import RequestContext
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import LegacyError, Pipeline, answer_error, backend_failure
@@ -27,7 +27,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
     """The gateway app; its backend is the gRPC service at ISALES_GRPC_TARGET unless
     `backend` is given (`isales serve` hands it the service of its own process)."""
     if backend is None:
-        backend = Backend(
+        backend = GrpcBackend(
             settings.grpc_target,
             settings.grpc_timeout_seconds,
             settings.internal_token,

@@ -1,14 +1,16 @@
-"""The gateway's gRPC client: one channel, a deadline and the request id on every call."""
+"""What the gateway calls: the campaign service (over one gRPC channel, or in process),
+with a deadline and the request id on every call, and the access keys it keeps."""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 
@@ -35,46 +37,30 @@ Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
 
 
-class Backend:
-    """Open with `await start()` inside the event loop that makes the calls."""
+class Backend(ABC):
+    """What the gateway calls: the campaign service's methods, with the deadline and the
+    request id, and the access keys it verifies signatures with (cached). `GrpcBackend`
+    reaches the service over gRPC; `isales serve` hands the gateway one that calls the
+    service of its own process (`isales_campaign.local_backend`). Open it with
+    `await start()` inside the event loop that makes the calls."""
 
-    def __init__(
-        self, target: str, timeout: float, internal_token: str, tls: TlsFiles | None = None
-    ) -> None:
-        self._target = target
-        self._tls = tls
+    def __init__(self, timeout: float, internal_token: str) -> None:
         self._timeout = timeout
         self._token = bearer(internal_token)
         self._access_keys: dict[str, tuple[float, AccessKey | None]] = {}
-        self._channel: grpc.aio.Channel | None = None
         self._keys: access_key_service_pb2_grpc.AccessKeyServiceAsyncStub | None = None
         self._campaigns: campaign_service_pb2_grpc.CampaignServiceAsyncStub | None = None
-        self._health_check: grpc.aio.UnaryUnaryMultiCallable[Any, Any] | None = None
 
+    @abstractmethod
     async def start(self) -> None:
-        # Every replica a `dns:///` target resolves to gets calls while it is healthy.
-        options: list[tuple[str, str | int]] = [
-            *CHANNEL_OPTIONS,
-            # Room for rich error details beyond the 8 KiB default.
-            ("grpc.max_metadata_size", 64 * 1024),
-        ]
-        if self._tls is None:
-            self._channel = grpc.aio.insecure_channel(self._target, options=options)
-        else:
-            credentials = channel_credentials(self._tls)
-            self._channel = grpc.aio.secure_channel(self._target, credentials, options=options)
-        self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
-        self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
-        self._health_check = self._channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
+        """Set up the stubs `_keys` and `_campaigns`."""
 
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close(grace=None)
-            self._channel = None
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ready(self) -> bool:
+        """Whether the campaign service reports SERVING."""
 
     async def access_key(self, access_key: str, request_id: str) -> AccessKey | None:
         """The VDN and secret of an access key (None: no such key), from the service at most
@@ -105,16 +91,6 @@ class Backend:
         self._access_keys[access_key] = (now + lifetime, key)
         return key
 
-    async def ready(self) -> bool:
-        """Whether the campaign service answers its health check with SERVING."""
-        assert self._health_check is not None, "Backend.start() was not awaited"
-        request = health_pb2.HealthCheckRequest(service=CAMPAIGN_SERVICE)
-        try:
-            answer = await self._health_check(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
-
     @property
     def campaigns(self) -> campaign_service_pb2_grpc.CampaignServiceAsyncStub:
         assert self._campaigns is not None, "Backend.start() was not awaited"
@@ -133,3 +109,48 @@ class Backend:
         """The request id, and the internal token (every call presents it, so that services
         that require it on every method serve this gateway)."""
         return (("x-request-id", request_id), self._token)
+
+
+class GrpcBackend(Backend):
+    """The campaign service at `target`, over one gRPC channel."""
+
+    def __init__(
+        self, target: str, timeout: float, internal_token: str, tls: TlsFiles | None = None
+    ) -> None:
+        super().__init__(timeout, internal_token)
+        self._target = target
+        self._tls = tls
+        self._channel: grpc.aio.Channel | None = None
+        # Any: the type stubs declare HealthStub without its methods.
+        self._health: Any = None
+
+    async def start(self) -> None:
+        # Every replica a `dns:///` target resolves to gets calls while it is healthy.
+        options: list[tuple[str, str | int]] = [
+            *CHANNEL_OPTIONS,
+            # Room for rich error details beyond the 8 KiB default.
+            ("grpc.max_metadata_size", 64 * 1024),
+        ]
+        if self._tls is None:
+            self._channel = grpc.aio.insecure_channel(self._target, options=options)
+        else:
+            credentials = channel_credentials(self._tls)
+            self._channel = grpc.aio.secure_channel(self._target, credentials, options=options)
+        self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
+        self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(grace=None)
+            self._channel = None
+
+    async def ready(self) -> bool:
+        """Whether the campaign service answers its health check with SERVING."""
+        assert self._health is not None, "Backend.start() was not awaited"
+        request = health_pb2.HealthCheckRequest(service=CAMPAIGN_SERVICE)
+        try:
+            answer = await self._health.Check(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)

@@ -13,6 +13,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import envelope
+from isales_campaign.legacy.wire import CONTENT_TYPE
 from isales_campaign.logs import REQUEST_ID_PATTERN
 from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 
@@ -72,7 +73,7 @@ class RequestContext:
                         "type": "http.response.start",
                         "status": 500,
                         "headers": [
-                            (b"content-type", b"application/json;charset=UTF-8"),
+                            (b"content-type", CONTENT_TYPE.encode()),
                             (b"content-length", str(len(body)).encode()),
                         ],
                     }

@@ -16,6 +16,7 @@ from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Operation
 from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID
+from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER
 from isales_campaign.result_codes import ResultCode, legacy_code
 
 #: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
@@ -136,7 +137,7 @@ _REQUEST_ID = {
     "schema": {"type": "string", "maxLength": 128},
 }
 _IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
+    "name": IDEMPOTENCY_KEY_HEADER,
     "in": "header",
     "required": False,
     "description": "Makes a re-signed retry safe: the same key with the same body answers the "

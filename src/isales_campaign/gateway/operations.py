@@ -21,14 +21,19 @@ from isales.campaign.v2.campaign_service_pb2 import (
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
 from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation
 from isales_campaign.gateway.problems import Problem
-from isales_campaign.gateway.translate import int32_of_text, loads, translate_campaign
+from isales_campaign.gateway.translate import (
+    INT32_MAX,
+    int32_of_text,
+    json_object,
+    translate_campaign,
+)
 from isales_campaign.legacy import paths
+from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER, VALIDATE_ONLY
 from isales_campaign.result_codes import ResultCode
 
-_INT32_MAX = 2**31 - 1
+#: The legacy list's page size when the request names none.
+DEFAULT_ROWS_PER_PAGE = 10
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
-#: The header that makes an add safe to retry with a new signature.
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
 async def add_campaign(call: Call) -> Answer:
@@ -61,10 +66,10 @@ async def get_campaign(call: Call) -> Answer:
 
 async def list_campaigns(call: Call) -> Answer:
     query = call.query
-    rows = _integer(query, "rowsPerPage", 10) or 10
+    rows = _integer(query, "rowsPerPage", DEFAULT_ROWS_PER_PAGE) or DEFAULT_ROWS_PER_PAGE
     page = max(_integer(query, "curPage", 1), 1)
     skip = (page - 1) * max(rows, 0)
-    if skip > _INT32_MAX:
+    if skip > INT32_MAX:
         raise LegacyError.invalid("curPage", "is beyond the last page")
     request = ListCampaignsRequest(
         vdn_id=call.vdn_id,
@@ -142,9 +147,9 @@ def _campaign(body: bytes) -> Campaign:
 
 
 def _validate_only(call: Call) -> bool:
-    value = call.query.get("validateOnly", "false").lower()
+    value = call.query.get(VALIDATE_ONLY, "false").lower()
     if value not in ("true", "false"):
-        raise LegacyError.invalid("validateOnly", "must be true or false")
+        raise LegacyError.invalid(VALIDATE_ONLY, "must be true or false")
     return value == "true"
 
 
@@ -167,14 +172,9 @@ def _archive(body: bytes) -> bool:
     """The optional body of a delete: `{"archiveHistory": 0 or 1}`."""
     if not body:
         return False
-    try:
-        document = loads(body)
-    except (ValueError, RecursionError) as error:
-        raise LegacyError.of_problems(
-            [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
-        ) from None
-    if type(document) is not dict:
-        raise LegacyError.of_problems([Problem("", _WRONG_TYPE, "the body must be a JSON object")])
+    document = json_object(body)
+    if isinstance(document, list):
+        raise LegacyError.of_problems(document)
     value = document.get("archiveHistory")
     if value is None:
         return False
@@ -188,7 +188,7 @@ def _archive(body: bytes) -> bool:
 
 
 _ID_PARAMETERS = {"vdn_id": "vdnId", "campaign_id": "campaignId"}
-_VALIDATE_ONLY = (
+_VALIDATE_ONLY_DOC = (
     {"type": "boolean"},
     "true: check every rule, the database ones included, and change nothing.",
 )
@@ -205,7 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
         changes=True,
         idempotent=True,
         parameters={**_ID_PARAMETERS, "idempotency_key": IDEMPOTENCY_KEY_HEADER},
-        query={"validateOnly": _VALIDATE_ONLY},
+        query={VALIDATE_ONLY: _VALIDATE_ONLY_DOC},
         success="returnObject {id}: the new campaign's id (0 with validateOnly).",
     ),
     Operation(
@@ -232,7 +232,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "endTime": (_TIME, "Campaigns ending at or before this time."),
             "curPage": ({"type": "integer", "default": 1}, "Below 1 is taken as 1."),
             "rowsPerPage": (
-                {"type": "integer", "default": 10, "maximum": 100},
+                {"type": "integer", "default": DEFAULT_ROWS_PER_PAGE, "maximum": 100},
                 "Above 100 is 02000007.",
             ),
             "ccId": ({"type": "integer", "minimum": 1}, "Center ID (OP deployments)."),
@@ -261,7 +261,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="required",
         changes=True,
         parameters=_ID_PARAMETERS,
-        query={"validateOnly": _VALIDATE_ONLY},
+        query={VALIDATE_ONLY: _VALIDATE_ONLY_DOC},
         success="The envelope.",
     ),
     Operation(

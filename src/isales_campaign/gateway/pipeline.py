@@ -28,11 +28,11 @@ from isales_campaign.gateway.backend import Backend
 from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.ids import MAX_CAMPAIGN_ID, MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
+from isales_campaign.legacy.wire import CONTENT_TYPE
 from isales_campaign.result_codes import ResultCode, legacy_code
 
 log = logging.getLogger("isales_campaign.gateway")
 
-MEDIA_TYPE = "application/json;charset=UTF-8"
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 5
 _INVALID_VALUE = legacy_code(ResultCode.RESULT_CODE_INVALID_VALUE)
@@ -138,7 +138,7 @@ class Pipeline:
             content = envelope.render(
                 envelope.SUCCESS, "", answer.return_object, top_level=answer.top_level
             )
-            return Response(content, media_type=MEDIA_TYPE)
+            return Response(content, media_type=CONTENT_TYPE)
 
         return handle
 
@@ -162,7 +162,7 @@ class Pipeline:
                 408, envelope.PARAMETER_ERROR, desc, {"Connection": "close"}
             ) from None
         if body and not is_json_utf8(request.headers.get("content-type")):
-            desc = "Content-Type must be application/json;charset=UTF-8"
+            desc = f"Content-Type must be {CONTENT_TYPE}"
             raise LegacyError(415, envelope.PARAMETER_ERROR, desc)
         signed = SignedRequest(
             request.method,
@@ -181,14 +181,14 @@ class Pipeline:
         except AuthFailure as failure:
             raise unauthorized(request, failure) from None
         request.state.access_key = caller.access_key
-        vdn_id = _number(request.path_params["vdnId"], MAX_VDN_ID)
+        vdn_id = _number(request.path_params["vdnId"])
         if vdn_id is None or not is_vdn_id(vdn_id):
             raise LegacyError.invalid(
                 "vdnId", f"must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}"
             )
         raw_id = request.path_params.get("campaignId")
-        campaign_id = None if raw_id is None else _number(raw_id, MAX_CAMPAIGN_ID)
-        if raw_id is not None and campaign_id is None:
+        campaign_id = None if raw_id is None else _number(raw_id)
+        if raw_id is not None and not (campaign_id and 0 < campaign_id <= MAX_CAMPAIGN_ID):
             raise LegacyError.invalid("campaignId", "must be a positive integer")
         if caller.vdn_id != vdn_id:
             reason = f"access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
@@ -211,7 +211,7 @@ def unauthorized(request: Request, failure: AuthFailure) -> LegacyError:
 def answer_error(request: Request, error: LegacyError) -> Response:
     request.state.result_code = error.code
     content = envelope.render(error.code, error.desc)
-    return Response(content, error.status, headers=error.headers, media_type=MEDIA_TYPE)
+    return Response(content, error.status, headers=error.headers, media_type=CONTENT_TYPE)
 
 
 def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyError:
@@ -259,9 +259,8 @@ def internal_error(request: Request) -> LegacyError:
     return LegacyError(500, envelope.PARAMETER_ERROR, desc)
 
 
-def _number(text: str, maximum: int) -> int | None:
-    """A path parameter that must be an integer from 1 to `maximum`."""
+def _number(text: str) -> int | None:
+    """A path parameter's non-negative integer of at most 19 digits; None if it is not one."""
     if not (text.isascii() and text.isdigit() and len(text) <= 19):
         return None
-    value = int(text)
-    return value if 1 <= value <= maximum else None
+    return int(text)

@@ -55,11 +55,15 @@ def run_gateway(settings: Settings, app: ASGIApp | None = None) -> None:
     server = gateway_server(settings, app)
     if not settings.internal_token:
         log.warning(
-            "ISALES_INTERNAL_TOKEN is not set: the service will refuse to verify signatures"
+            "ISALES_INTERNAL_TOKEN is not set: the service will not give this gateway the "
+            "access keys, so every signed request will be refused"
         )
     log.info(
         "gateway listening",
-        extra={"address": settings.http_listen, "grpc_target": settings.grpc_target},
+        extra={
+            "address": settings.http_listen,
+            "backend": settings.grpc_target if app is None else "given by the caller",
+        },
     )
     server.run()
     log.info("gateway stopped")

@@ -32,9 +32,10 @@ from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode
 
 __all__ = [
+    "INT32_MAX",
     "DuplicateKey",
-    "Problem",
     "int32_of_text",
+    "json_object",
     "loads",
     "parse_embedded_json",
     "translate_campaign",
@@ -44,7 +45,7 @@ _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 _INVALID_VALUE = ResultCode.RESULT_CODE_INVALID_VALUE
 _CONVERSION = ResultCode.RESULT_CODE_CONVERSION_ERROR
 
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _INT_TEXT = re.compile(r"\s*-?[0-9]+\s*")
 
 
@@ -127,9 +128,8 @@ def loads(text: str | bytes) -> Any:
     return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
 
 
-def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
-    """The campaign of a legacy request body (add or modify), or every problem that
-    prevents it."""
+def json_object(body: bytes) -> dict[str, Any] | list[Problem]:
+    """A request body's JSON object (a UTF-8 byte order mark is allowed), or the problem."""
     try:
         document = loads(body.removeprefix(b"\xef\xbb\xbf"))
     except DuplicateKey as error:
@@ -138,6 +138,15 @@ def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
         return [Problem("", _WRONG_TYPE, f"the body is not valid JSON ({error})")]
     if type(document) is not dict:
         return [Problem("", _WRONG_TYPE, "the body must be a JSON object")]
+    return document
+
+
+def translate_campaign(body: bytes) -> campaign_pb2.Campaign | list[Problem]:
+    """The campaign of a legacy request body (add or modify), or every problem that
+    prevents it."""
+    document = json_object(body)
+    if isinstance(document, list):
+        return document
     problems: list[Problem] = []
     campaign = _message(document, _CAMPAIGN_PLAN, "", False, problems)
     if problems:
@@ -203,7 +212,7 @@ def _message(
             continue
         kind = spec.kind
         # Fast paths first: the common, valid scalar needs no path string.
-        if kind == _INT and type(value) is int and _INT32_MIN <= value <= _INT32_MAX:
+        if kind == _INT and type(value) is int and _INT32_MIN <= value <= INT32_MAX:
             out[spec.name] = value
             continue
         if kind == _STRING and type(value) is str:
@@ -242,7 +251,7 @@ def _message(
 
 def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int | None:
     if type(value) is int:  # `type is`, not isinstance: a JSON true is not an integer
-        if _INT32_MIN <= value <= _INT32_MAX:
+        if _INT32_MIN <= value <= INT32_MAX:
             return value
         problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
         return None
@@ -266,7 +275,7 @@ def int32_of_text(text: str) -> int:
         raise ValueError(f"not an integer: {text!r}")
     digits = text.strip().lstrip("-")
     # The length first: int() of thousands of digits is slow, and refused beyond 4,300.
-    if len(digits) > 10 or not _INT32_MIN <= int(text) <= _INT32_MAX:
+    if len(digits) > 10 or not _INT32_MIN <= int(text) <= INT32_MAX:
         raise OverflowError(f"outside the 32-bit integer range: {text!r}")
     return int(text)
 
