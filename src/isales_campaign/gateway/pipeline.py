@@ -143,10 +143,6 @@ class Pipeline:
         return handle
 
     async def _admit(self, request: Request) -> Call:
-        if "content-length" in request.headers and "transfer-encoding" in request.headers:
-            # Two framings: a proxy in front may read another body than this server does.
-            desc = "Content-Length and Transfer-Encoding must not be sent together"
-            raise LegacyError(400, envelope.PARAMETER_ERROR, desc, {"Connection": "close"})
         limit = self._settings.max_body_bytes
         seconds = self._settings.http_read_timeout_seconds
         try:

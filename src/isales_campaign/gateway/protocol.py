@@ -1,10 +1,14 @@
-"""uvicorn's h11 protocol with a deadline for receiving a request's headers.
+"""uvicorn's httptools protocol with a deadline for receiving a request's headers.
 
 uvicorn's keep-alive timeout restarts with every byte received, so a client that trickles
 a request (or sends nothing after connecting) could hold a connection, and a file
 descriptor, for good. Here a connection must deliver a request's complete headers within
 the deadline after it opens and after each response; otherwise it is closed. (The body has
 its own deadline, in the pipeline.)
+
+A request the parser refuses (llhttp is strict: for one, Content-Length together with
+Transfer-Encoding, two framings a proxy in front might read differently) is answered 400
+in the legacy envelope, not uvicorn's plain text.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from isales_campaign.gateway import envelope
+from isales_campaign.legacy.wire import CONTENT_TYPE
 
 log = logging.getLogger("isales_campaign.gateway")
 
 
-class HeaderDeadlineProtocol(H11Protocol):
+class HeaderDeadlineProtocol(HttpToolsProtocol):
     #: Seconds a connection has to deliver a request's headers; set by `with_header_deadline`.
     header_seconds: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
@@ -40,6 +47,17 @@ class HeaderDeadlineProtocol(H11Protocol):
         if not self.transport.is_closing() and not self._request_started():
             self._await_request()  # the next request of a kept-alive connection
 
+    def send_400_response(self, msg: str) -> None:
+        body = envelope.render(envelope.PARAMETER_ERROR, f"malformed HTTP request: {msg}")
+        head = (
+            "HTTP/1.1 400 Bad Request\r\n"
+            f"content-type: {CONTENT_TYPE}\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        self.transport.close()
+
     def _request_started(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
 
@@ -61,4 +79,4 @@ class HeaderDeadlineProtocol(H11Protocol):
 
 def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
     """The protocol class for uvicorn's `http` setting, with this deadline."""
-    return type("BoundedH11Protocol", (HeaderDeadlineProtocol,), {"header_seconds": seconds})
+    return type("BoundedHttpToolsProtocol", (HeaderDeadlineProtocol,), {"header_seconds": seconds})

@@ -44,6 +44,7 @@ def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewaySer
         # headers (and, in the pipeline, its body), idle keep-alive connections closed, and
         # at most so many connections at once (more are answered 503).
         http=with_header_deadline(settings.http_read_timeout_seconds),
+        loop="uvloop",
         timeout_keep_alive=5,
         limit_concurrency=settings.http_max_connections,
     )
