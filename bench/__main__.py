@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Campaign limits (active, and in all) that no bench request reaches: every request adds an
 #: active campaign, and quotas must never trip.
 MAX_CAMPAIGNS = "100000000"
+#: Server processes of the scale-out scenario (PostgreSQL), and the connections it is driven
+#: over.
+WORKERS = 2
+CONNECTIONS = 8
 #: A 1-minute load average above this before the run means the machine is not idle.
 BUSY_LOAD = 0.5
 
@@ -45,12 +50,18 @@ class Bench:
         self.generator_checks: list[dict[str, Any]] = []
 
     def drive(
-        self, name: str, kind: str, target: str, servers: list[procs.Server], **extra: Any
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        servers: list[procs.Server],
+        channels: int = 1,
+        **extra: Any,
     ) -> None:
         """Run the load process at every concurrency against `target`."""
         for concurrency in self.args.concurrency:
             _progress(f"{name} c={concurrency}")
-            result = self._load(kind, target, concurrency, servers)
+            result = self._load(kind, target, concurrency, servers, channels=channels)
             result.update(name=name, kind=kind, concurrency=concurrency, **extra)
             self.scenarios.append(result)
 
@@ -61,9 +72,10 @@ class Bench:
         concurrency: int,
         servers: list[procs.Server],
         processes: int = 1,
+        channels: int = 1,
     ) -> dict[str, Any]:
         """One closed-loop run; with several load processes they share the concurrency."""
-        command = [sys.executable, "-m", "bench.load", kind, target]
+        command = [sys.executable, "-m", "bench.load", kind, target, "--channels", str(channels)]
         command += ["--concurrency", str(concurrency // processes)]
         command += ["--warmup", str(self.args.warmup), "--duration", str(self.args.duration)]
         loads = [
@@ -155,6 +167,15 @@ class Bench:
                 report.REFERENCE, "http", database,
                 lambda url: [procs.reference(work, make_url(url).database or "")],
             )  # fmt: skip
+        if database == "postgresql":
+            # Throughput with processes: one server process, then WORKERS on one port, both
+            # over CONNECTIONS connections (the kernel spreads connections, not calls).
+            for workers in (1, WORKERS):
+                self.scenario(
+                    f"{grpc_add}, {report.processes(workers)}", "grpc", database,
+                    partial(_workers, work, workers, env),
+                    channels=CONNECTIONS,
+                )  # fmt: skip
         if self.args.scale_rows:
             rows = self.args.scale_rows
             self.scenario(
@@ -169,6 +190,7 @@ class Bench:
         database: str,
         start: Callable[[str], list[procs.Server]],
         preload: int = 0,
+        channels: int = 1,
     ) -> None:
         """On a fresh database (with `preload` campaigns): start the servers (the first one
         takes the `kind` of load: "grpc" or "http"), drive them, stop them."""
@@ -181,6 +203,7 @@ class Bench:
             try:
                 self.drive(
                     name, kind, servers[0].target, servers,
+                    channels=channels,
                     baseline="noop gRPC" if kind == "grpc" else "noop Starlette",
                     database=database, **extra,
                 )  # fmt: skip
@@ -199,6 +222,10 @@ class Bench:
                 empty = by_key.get((f"gRPC add {s['database']}", s["concurrency"]))
                 if empty is not None:
                     s["empty"] = {"rps": empty["rps"], "p50_ms": empty["p50_ms"]}
+
+
+def _workers(work: Path, workers: int, env: dict[str, str], url: str) -> list[procs.Server]:
+    return [procs.grpc_workers(work, url, workers, env)]
 
 
 def _progress(text: str) -> None:

@@ -1,10 +1,11 @@
 """The load generator, run as its own process: `python -m bench.load KIND HOST:PORT ...`.
 
 N tasks on one asyncio loop each send the next request as soon as the previous answer is in
-(closed loop). gRPC goes over one `grpc.aio` channel (raw bytes in and out, no protobuf work
-here), HTTP over N keep-alive HTTP/1.1 connections of a minimal client on asyncio streams,
-every request signed with the project's auth-v2 client. Protocol on stdout: a line `measure`
-when the measured window opens, `end` when it closes, then one JSON line with the results.
+(closed loop). gRPC goes over `--channels` `grpc.aio` channels, each its own connection, the
+tasks taking turns (raw bytes in and out, no protobuf work here); HTTP over N keep-alive
+HTTP/1.1 connections of a minimal client on asyncio streams; every request is signed with the
+project's auth-v2 client. Protocol on stdout: a line `measure` when the measured window opens,
+`end` when it closes, then one JSON line with the results.
 """
 
 from __future__ import annotations
@@ -31,21 +32,30 @@ _SUCCESS = b'"resultCode":"0200000"'
 
 
 class GrpcLoad:
-    def __init__(self, target: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(self, target: str, channels: int = 1) -> None:
+        # A local subchannel pool: each channel opens its own connection (several server
+        # processes on one port each get some).
+        self._channels = [
+            grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(channels)
+        ]
         # No serializers: the request is sent as the bytes given, the response kept as bytes.
-        self._call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
-            payloads.ADD_METHOD, None, None
-        )
+        self._calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
+            channel.unary_unary(payloads.ADD_METHOD, None, None) for channel in self._channels
+        ]
+        self._senders = 0
         self._templates = payloads.grpc_templates()
         self._names = payloads.Names()
 
     def sender(self) -> Sender:
+        call = self._calls[self._senders % len(self._calls)]
+        self._senders += 1
+
         async def send() -> str | None:
             vdn_id, name = self._names.next()
             request = self._templates[vdn_id - 1].replace(_PLACEHOLDER, name)
             try:
-                await self._call(request, timeout=30)
+                await call(request, timeout=30)
             except grpc.aio.AioRpcError as error:
                 return f"gRPC {error.code().name}: {error.details()}"
             return None
@@ -53,7 +63,8 @@ class GrpcLoad:
         return send
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        for channel in self._channels:
+            await channel.close(None)
 
 
 class HttpLoad:
@@ -123,8 +134,10 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-async def run(kind: str, target: str, concurrency: int, warmup: float, duration: float) -> None:
-    load: GrpcLoad | HttpLoad = GrpcLoad(target) if kind == "grpc" else HttpLoad(target)
+async def run(
+    kind: str, target: str, concurrency: int, warmup: float, duration: float, channels: int
+) -> None:
+    load: GrpcLoad | HttpLoad = GrpcLoad(target, channels) if kind == "grpc" else HttpLoad(target)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     total = 0
@@ -179,8 +192,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--channels", type=int, default=1, help="gRPC connections")
     args = parser.parse_args()
-    asyncio.run(run(args.kind, args.target, args.concurrency, args.warmup, args.duration))
+    asyncio.run(
+        run(args.kind, args.target, args.concurrency, args.warmup, args.duration, args.channels)
+    )
 
 
 if __name__ == "__main__":

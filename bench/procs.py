@@ -59,17 +59,35 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.label} did not start:\n{self.log_path.read_text()[-3000:]}")
 
+    def pids(self) -> list[int]:
+        """The process and its children (the workers of `--workers`)."""
+        own = self.process.pid
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == own:
+                children.append(int(stat.parent.name))
+        return [own, *children]
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of every thread so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        """User + system CPU time of every thread of the process and its children so far."""
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / _TICKS
 
     def peak_rss_mb(self) -> float:
-        """The high-water mark of the resident set (VmHWM)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """The largest high-water mark of the resident set (VmHWM) among its processes."""
+        peaks = [0.0]
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, as an orchestrator would; SIGKILL when it does not end in time."""
@@ -88,9 +106,14 @@ INTERNAL_TOKEN = secrets.token_urlsafe(32)
 
 def grpc_server(log_dir: Path, database_url: str, **env: str) -> Server:
     """`isales grpc-server` on the given database."""
+    return grpc_workers(log_dir, database_url, 1, env)
+
+
+def grpc_workers(log_dir: Path, database_url: str, workers: int, env: dict[str, str]) -> Server:
+    """`isales grpc-server --workers N` on the given database."""
     return Server(
         "grpc-server",
-        ["isales_campaign.cli", "grpc-server"],
+        ["isales_campaign.cli", "grpc-server", "--workers", str(workers)],
         log_dir,
         {
             "ISALES_GRPC_LISTEN": "127.0.0.1:{port}",

@@ -80,6 +80,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                 )
             )
     checks += _cpu_goals(results["scenarios"])
+    checks += _scale_out(results["scenarios"])
     micro = results["micro"]
     for name in ("translate JSON -> Campaign", "validate (protovalidate + domain)"):
         us = micro[name]["us"]
@@ -172,4 +173,31 @@ def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
                     f"add, {ratio:.2f} x the FastAPI reference (target <= 1)",
                 )
             )
+    return checks
+
+
+def processes(count: int) -> str:
+    return f"{count} process" if count == 1 else f"{count} processes"
+
+
+def _scale_out(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
+    """Throughput of several server processes against one, at each concurrency."""
+    by_name = {(s["name"], s["concurrency"]): s for s in scenarios}
+    checks: list[tuple[bool, str]] = []
+    for s in scenarios:
+        name = s["name"]
+        if not name.endswith(" processes") or s["concurrency"] < 2:
+            continue  # one call at a time keeps one process busy, however many there are
+        head = name.rpartition(", ")[0]
+        one = by_name.get((f"{head}, {processes(1)}", s["concurrency"]))
+        if one is None or not one["rps"]:
+            continue
+        gain = s["rps"] / one["rps"]
+        checks.append(
+            (
+                gain > 1,
+                f"{name} c={s['concurrency']}: {gain:.2f} x the req/s of one process "
+                f"(target: more)",
+            )
+        )
     return checks

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser("serve", help="run the gRPC server and the REST gateway")
     command.set_defaults(handler=_serve)
     command = commands.add_parser("grpc-server", help="run the gRPC server")
+    command.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (default 1; more need a fixed port, and "
+        "each serves its metrics on ISALES_METRICS_LISTEN's port plus its index)",
+    )
     command.set_defaults(handler=_grpc_server)
     command = commands.add_parser("gateway", help="run the legacy REST gateway")
     command.set_defaults(handler=_gateway)
@@ -96,17 +103,30 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     command.set_defaults(handler=_sign)
 
 
-def _grpc_server(settings: Settings, _args: argparse.Namespace) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
     from isales_campaign.service.server import (
         ListenError,
         block_stop_signals,
         migrate_database,
         serve_forever,
     )
+    from isales_campaign.service.workers import serve_workers
 
+    if args.workers > 1 and settings.grpc_listen.endswith(":0"):
+        print("isales: --workers needs a fixed port in ISALES_GRPC_LISTEN", file=sys.stderr)
+        return 2
     # Migrations first, while SIGTERM still ends the process: a start stuck on the database
     # (or on another replica's migration lock) can be stopped.
     migrate_database(settings)
+    if args.workers > 1:
+        return serve_workers(settings, args.workers)
     block_stop_signals()  # before the metrics server starts its thread
     serve_metrics(settings.metrics_listen)
     try:

@@ -92,9 +92,14 @@ def migrate_database(settings: Settings) -> None:
 
 
 def start_server(
-    settings: Settings, *, migrate: bool = True, clock: Clock = system_clock
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    clock: Clock = system_clock,
+    reuse_port: bool = False,
 ) -> RunningServer:
-    """Start serving on `settings.grpc_listen` (port 0 picks a free port)."""
+    """Start serving on `settings.grpc_listen` (port 0 picks a free port); `reuse_port`: share
+    the port with other processes that ask the same (see `workers`)."""
     if migrate:
         migrate_database(settings)
     timeout = settings.database_timeout_seconds
@@ -123,7 +128,7 @@ def start_server(
             )
         ],
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
             # Idle connections are closed; silent peers are found by pings.
             ("grpc.max_connection_idle_ms", round(settings.grpc_max_idle_seconds * 1000)),
             ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
@@ -194,7 +199,7 @@ def block_stop_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def serve_forever(settings: Settings) -> None:
+def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (migrate first: see
     `migrate_database`).
 
@@ -202,7 +207,7 @@ def serve_forever(settings: Settings) -> None:
     run only when the main thread wakes up, which it does not if the kernel hands the signal
     to one of gRPC's threads (the server then ignored SIGTERM for good)."""
     block_stop_signals()
-    running = start_server(settings, migrate=False)
+    running = start_server(settings, migrate=False, reuse_port=reuse_port)
     received = signal.sigwait(STOP_SIGNALS)
     log.info("shutting down", extra={"signal": signal.Signals(received).name})
     # A second signal while in-flight calls drain stops at once.
