@@ -186,7 +186,7 @@ class CampaignService:
             raise InvalidArgument(problems)
         now = utc_naive(self._clock())
         page_size = request.page_size or DEFAULT_PAGE_SIZE
-        rows, total = self._store.campaigns(
+        rows, total, usage = self._store.campaigns(
             ListQuery(
                 vdn_id=request.vdn_id,
                 now=now,
@@ -208,7 +208,7 @@ class CampaignService:
             campaigns=[_record(row, now) for row in page],
             next_page_token=next_token,
             total_size=total,
-            families=self._quotas(self._store.usage(request.vdn_id, now)),
+            families=self._quotas(usage),
         )
 
     def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:

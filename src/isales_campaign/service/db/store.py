@@ -309,8 +309,11 @@ class CampaignStore:
             ).first()
         return None if row is None else CampaignRow.of(row)
 
-    def campaigns(self, query: ListQuery) -> tuple[list[CampaignRow], int]:
-        """One page of the tenant's campaigns, and how many match the filters in all."""
+    def campaigns(
+        self, query: ListQuery
+    ) -> tuple[list[CampaignRow], int, dict[Family, FamilyUsage]]:
+        """One page of the tenant's campaigns, how many match the filters in all, and the
+        tenant's usage per family, read on one connection."""
         matching = _filtered(query, self._engine.dialect.name)
         page = (
             matching.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
@@ -331,7 +334,8 @@ class CampaignStore:
         with database_errors(), read_only(self._engine) as connection:
             rows = [CampaignRow.of(row) for row in connection.execute(page)]
             count = connection.scalar(total)
-        return rows, int(count or 0)
+            usage = _usage(connection, query.vdn_id, query.now)
+        return rows, int(count or 0), usage
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
