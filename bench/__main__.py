@@ -28,12 +28,15 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import make_url
 
-from bench import data, micro, procs, report
+from bench import data, micro, payloads, procs, report
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Campaign limits (active, and in all) that no bench request reaches: every request adds an
 #: active campaign, and quotas must never trip.
 MAX_CAMPAIGNS = "100000000"
+#: The database the scale run is compared with: the smallest where every tenant of the
+#: preload has a full list page.
+BASE_ROWS = payloads.LIST_PAGE * payloads.SCALE_TENANTS
 #: Server processes of the scale-out scenario (PostgreSQL), and the connections it is driven
 #: over.
 WORKERS = 2
@@ -56,12 +59,13 @@ class Bench:
         target: str,
         servers: list[procs.Server],
         channels: int = 1,
+        rows: int = 0,
         **extra: Any,
     ) -> None:
         """Run the load process at every concurrency against `target`."""
         for concurrency in self.args.concurrency:
             _progress(f"{name} c={concurrency}")
-            result = self._load(kind, target, concurrency, servers, channels=channels)
+            result = self._load(kind, target, concurrency, servers, channels=channels, rows=rows)
             result.update(name=name, kind=kind, concurrency=concurrency, **extra)
             self.scenarios.append(result)
 
@@ -73,9 +77,11 @@ class Bench:
         servers: list[procs.Server],
         processes: int = 1,
         channels: int = 1,
+        rows: int = 0,
     ) -> dict[str, Any]:
         """One closed-loop run; with several load processes they share the concurrency."""
         command = [sys.executable, "-m", "bench.load", kind, target, "--channels", str(channels)]
+        command += ["--rows", str(rows)]
         command += ["--concurrency", str(concurrency // processes)]
         command += ["--warmup", str(self.args.warmup), "--duration", str(self.args.duration)]
         loads = [
@@ -140,7 +146,8 @@ class Bench:
 
     def service(self, database: str) -> None:
         """gRPC add, REST add through the gateway and in one process, the reference (SQLite),
-        each on an empty database, then gRPC add on a preloaded one."""
+        each on an empty database; more processes (PostgreSQL); then add, get and list at
+        BASE_ROWS and at --scale-rows campaigns."""
         env = {
             "ISALES_MAX_ACTIVE_TASKS": MAX_CAMPAIGNS,
             "ISALES_MAX_CAMPAIGNS_PER_FAMILY": MAX_CAMPAIGNS,
@@ -177,11 +184,24 @@ class Bench:
                     channels=CONNECTIONS,
                 )  # fmt: skip
         if self.args.scale_rows:
-            rows = self.args.scale_rows
-            self.scenario(
-                f"{grpc_add} +{rows // 1000}k", "grpc", database,
-                lambda url: [procs.grpc_server(work, url, **env)], preload=rows,
-            )  # fmt: skip
+            for rows in (BASE_ROWS, self.args.scale_rows):
+                self.at_scale(database, rows, env)
+
+    def at_scale(self, database: str, rows: int, env: dict[str, str]) -> None:
+        """Add, get and a list page of LIST_PAGE against one database holding `rows`
+        campaigns."""
+        with data.database(database, self.work_dir, self.args.database_url) as url:
+            _progress(f"preloading {rows:,} campaigns ({data.prepare(url, rows):.1f} s)")
+            server = procs.grpc_server(self.work_dir, url, **env)
+            try:
+                for op, kind in (("add", "grpc"), ("get", "grpc-get"), ("list", "grpc-list")):
+                    self.drive(
+                        f"gRPC {op} {database}, {rows // 1000}k stored", kind, server.target,
+                        [server], rows=rows, baseline="noop gRPC", database=database,
+                        op=op, preload=rows,
+                    )  # fmt: skip
+            finally:
+                server.stop()
 
     def scenario(
         self,
@@ -189,23 +209,19 @@ class Bench:
         kind: str,
         database: str,
         start: Callable[[str], list[procs.Server]],
-        preload: int = 0,
         channels: int = 1,
     ) -> None:
-        """On a fresh database (with `preload` campaigns): start the servers (the first one
-        takes the `kind` of load: "grpc" or "http"), drive them, stop them."""
+        """On a fresh database: start the servers (the first one takes the `kind` of load:
+        "grpc" or "http"), drive them, stop them."""
         with data.database(database, self.work_dir, self.args.database_url) as url:
-            _progress(
-                f"preparing {database}, {preload:,} stored ({data.prepare(url, preload):.1f} s)"
-            )
+            _progress(f"preparing {database} ({data.prepare(url):.1f} s)")
             servers = start(url)
-            extra: dict[str, Any] = {"preload": preload} if preload else {}
             try:
                 self.drive(
                     name, kind, servers[0].target, servers,
                     channels=channels,
                     baseline="noop gRPC" if kind == "grpc" else "noop Starlette",
-                    database=database, **extra,
+                    database=database,
                 )  # fmt: skip
             finally:
                 for server in servers:
@@ -218,10 +234,16 @@ class Bench:
             base = by_key.get((s.get("baseline", ""), s["concurrency"]))
             if base is not None and base["rps"]:
                 s["ratio"] = s["rps"] / base["rps"]
-            if "preload" in s:
-                empty = by_key.get((f"gRPC add {s['database']}", s["concurrency"]))
-                if empty is not None:
-                    s["empty"] = {"rps": empty["rps"], "p50_ms": empty["p50_ms"]}
+            if s.get("preload", BASE_ROWS) != BASE_ROWS:
+                # Against the same operation on the smallest database with full list pages.
+                small = f"gRPC {s['op']} {s['database']}, {BASE_ROWS // 1000}k stored"
+                base_run = by_key.get((small, s["concurrency"]))
+                if base_run is not None:
+                    s["base"] = {
+                        "rows": BASE_ROWS,
+                        "rps": base_run["rps"],
+                        "p50_ms": base_run["p50_ms"],
+                    }
 
 
 def _workers(work: Path, workers: int, env: dict[str, str], url: str) -> list[procs.Server]:
@@ -241,7 +263,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds (default 2)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds (default 5)")
     parser.add_argument("--concurrency", type=_concurrency, default=[1, 32], help="e.g. 1,32")
-    parser.add_argument("--scale-rows", type=int, default=100_000, help="0 skips the scale run")
+    parser.add_argument(
+        "--scale-rows",
+        type=int,
+        default=1_000_000,
+        help=f"campaigns of the scale run, compared with {BASE_ROWS:,} (0 skips it)",
+    )
     parser.add_argument(
         "--no-generator-check",
         dest="generator_check",

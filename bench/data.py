@@ -20,8 +20,7 @@ from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.db.schema import campaigns, tenants
 from isales_campaign.service.seed import apply_seed, parse_seed
 
-#: Tenants the preloaded campaigns are spread over (the bench tenants among them).
-SCALE_TENANTS = 1000
+SCALE_TENANTS = payloads.SCALE_TENANTS
 #: One preloaded campaign in this many ends in the future (counts toward the quota).
 ACTIVE_EVERY = 5
 _CHUNK = 10_000

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 
 import grpc
 import orjson
+from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest, ListCampaignsRequest
 
 from bench import payloads
 from isales_campaign.client.http import sign_request
@@ -32,7 +34,10 @@ _SUCCESS = b'"resultCode":"0200000"'
 
 
 class GrpcLoad:
-    def __init__(self, target: str, channels: int = 1) -> None:
+    """Adds (`kind` "grpc"), gets of preloaded campaigns ("grpc-get") or list pages of
+    LIST_PAGE of a preloaded tenant ("grpc-list"); `rows`: how many were preloaded."""
+
+    def __init__(self, target: str, channels: int = 1, kind: str = "grpc", rows: int = 0) -> None:
         # A local subchannel pool: each channel opens its own connection (several server
         # processes on one port each get some).
         self._channels = [
@@ -40,9 +45,21 @@ class GrpcLoad:
             for _ in range(channels)
         ]
         # No serializers: the request is sent as the bytes given, the response kept as bytes.
+        method = {
+            "grpc": payloads.ADD_METHOD,
+            "grpc-get": payloads.GET_METHOD,
+            "grpc-list": payloads.LIST_METHOD,
+        }[kind]
         self._calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
-            channel.unary_unary(payloads.ADD_METHOD, None, None) for channel in self._channels
+            channel.unary_unary(method, None, None) for channel in self._channels
         ]
+        self._next_request = {
+            "grpc": self._add,
+            "grpc-get": self._get,
+            "grpc-list": self._list,
+        }[kind]
+        self._rows = rows
+        self._random = random.Random(0)  # noqa: S311 - load, not secrets
         self._senders = 0
         self._templates = payloads.grpc_templates()
         self._names = payloads.Names()
@@ -52,8 +69,7 @@ class GrpcLoad:
         self._senders += 1
 
         async def send() -> str | None:
-            vdn_id, name = self._names.next()
-            request = self._templates[vdn_id - 1].replace(_PLACEHOLDER, name)
+            request = self._next_request()
             try:
                 await call(request, timeout=30)
             except grpc.aio.AioRpcError as error:
@@ -61,6 +77,21 @@ class GrpcLoad:
             return None
 
         return send
+
+    def _add(self) -> bytes:
+        vdn_id, name = self._names.next()
+        return self._templates[vdn_id - 1].replace(_PLACEHOLDER, name)
+
+    def _get(self) -> bytes:
+        """A preloaded campaign, at random."""
+        row = self._random.randrange(self._rows)
+        vdn_id = 1 + row % payloads.SCALE_TENANTS
+        return GetCampaignRequest(vdn_id=vdn_id, campaign_id=row + 1).SerializeToString()
+
+    def _list(self) -> bytes:
+        vdn_id = 1 + self._random.randrange(payloads.SCALE_TENANTS)
+        request = ListCampaignsRequest(vdn_id=vdn_id, page_size=payloads.LIST_PAGE)
+        return request.SerializeToString()
 
     async def close(self) -> None:
         for channel in self._channels:
@@ -135,9 +166,17 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 async def run(
-    kind: str, target: str, concurrency: int, warmup: float, duration: float, channels: int
+    kind: str,
+    target: str,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    channels: int,
+    rows: int,
 ) -> None:
-    load: GrpcLoad | HttpLoad = GrpcLoad(target, channels) if kind == "grpc" else HttpLoad(target)
+    load: GrpcLoad | HttpLoad = (
+        HttpLoad(target) if kind == "http" else GrpcLoad(target, channels, kind, rows)
+    )
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     total = 0
@@ -187,15 +226,24 @@ async def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("kind", choices=("grpc", "http"))
+    parser.add_argument("kind", choices=("grpc", "grpc-get", "grpc-list", "http"))
     parser.add_argument("target", help="host:port")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--channels", type=int, default=1, help="gRPC connections")
+    parser.add_argument("--rows", type=int, default=0, help="campaigns preloaded (get, list)")
     args = parser.parse_args()
     asyncio.run(
-        run(args.kind, args.target, args.concurrency, args.warmup, args.duration, args.channels)
+        run(
+            args.kind,
+            args.target,
+            args.concurrency,
+            args.warmup,
+            args.duration,
+            args.channels,
+            args.rows,
+        )
     )
 
 

@@ -17,6 +17,10 @@ from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from tests.examples import add_request, example_campaign
 
 ADD_METHOD = "/isales.campaign.v2.CampaignService/AddCampaign"
+GET_METHOD = "/isales.campaign.v2.CampaignService/GetCampaign"
+LIST_METHOD = "/isales.campaign.v2.CampaignService/ListCampaigns"
+#: Campaigns on a measured list page.
+LIST_PAGE = 100
 REST_PATH = "/rest/isales/v2/openapi/campaigns/{vdn_id}"
 CONTENT_TYPE = "application/json;charset=UTF-8"
 EXAMPLE_JSON = Path(__file__).resolve().parent.parent / "tests" / "data" / "example-request.json"
@@ -26,6 +30,9 @@ NAME_LENGTH = 16
 PLACEHOLDER = "~" * NAME_LENGTH
 #: Tenants the load is spread over (each: one app key, skill queue 2).
 TENANTS = 200
+#: Tenants the preloaded campaigns are spread over (the bench tenants among them): row i of
+#: a preload has id i + 1 and VDN 1 + i % SCALE_TENANTS.
+SCALE_TENANTS = 1000
 
 
 def access_key(vdn_id: int) -> tuple[str, str]:
