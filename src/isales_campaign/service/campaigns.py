@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
 from isales.campaign.v2.campaign_service_pb2 import (
     AddCampaignRequest,
@@ -402,13 +403,23 @@ def _record(row: CampaignRow, now: datetime) -> CampaignRecord:
         status=effective_status(row.status, row.end_at, now),
         version=row.version,
         etag=str(row.version),
+        create_time=_timestamp(row.created_at),
+        update_time=_timestamp(row.updated_at),
     )
     record.campaign.MergeFromString(row.config)
-    record.create_time.FromDatetime(row.created_at.replace(tzinfo=UTC))
-    record.update_time.FromDatetime(row.updated_at.replace(tzinfo=UTC))
     if row.archived_at is not None:
-        record.archive_time.FromDatetime(row.archived_at.replace(tzinfo=UTC))
+        record.archive_time.CopyFrom(_timestamp(row.archived_at))
     return record
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    """A stored (naive UTC) time as a Timestamp: `FromDatetime` without its time-zone work,
+    which a list page of 100 would pay 200 times."""
+    since = moment - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def _keep_init_status(campaign: Campaign, stored_config: bytes) -> None:
