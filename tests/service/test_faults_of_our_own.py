@@ -3,6 +3,7 @@ looks like to its callers."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -14,8 +15,13 @@ from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.store import CampaignStore, CampaignValues, TenantTransaction
-from isales_campaign.service.errors import NameTaken
+from isales_campaign.service.db.store import (
+    CampaignStore,
+    CampaignValues,
+    TenantTransaction,
+    _BoundedLock,
+)
+from isales_campaign.service.errors import DatabaseUnavailable, NameTaken
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
 from tests.rpc_errors import failure_of
@@ -75,3 +81,23 @@ def test_a_fault_of_the_service_is_answered_internal(
         grpc.StatusCode.INTERNAL,
         "internal error; nothing was changed",
     )
+
+
+def test_a_turn_not_given_in_time_is_unavailable() -> None:
+    """SQLite's readers and writers of one process take turns; a call that gets none within
+    the database timeout is answered UNAVAILABLE rather than left waiting."""
+    turn = _BoundedLock(0.05, "write")
+    with turn:  # another call holds the turn
+        refused: list[BaseException] = []
+
+        def wait_for_the_turn() -> None:
+            try:
+                with turn:
+                    pass
+            except DatabaseUnavailable as error:
+                refused.append(error)
+
+        waiter = threading.Thread(target=wait_for_the_turn)
+        waiter.start()
+        waiter.join(10)
+    assert len(refused) == 1
