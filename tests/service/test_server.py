@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,7 +23,6 @@ from isales.campaign.v2.access_key_service_pb2 import (
 )
 from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
-from prometheus_client.parser import text_string_to_metric_families
 
 from isales_campaign.channel_config import CHANNEL_OPTIONS
 from isales_campaign.internal_token import bearer
@@ -35,6 +33,7 @@ from tests.examples import add_request, example_campaign
 from tests.gateway.conftest import free_port
 from tests.processes import ServerProcess
 from tests.rpc_errors import failure_of
+from tests.scrape import started_adds
 from tests.waiting import wait_for
 
 
@@ -164,18 +163,6 @@ def test_signing_keys_need_the_internal_token(
             metadata=metadata,
         )
     assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED
-
-
-def started_adds(metrics_url: str) -> float:
-    """AddCampaign calls the server has started, from its Prometheus metrics."""
-    text = httpx.get(metrics_url, timeout=5).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "grpc_server_started_total" and (
-                sample.labels.get("grpc_method") == "AddCampaign"
-            ):
-                return sample.value
-    return 0.0
 
 
 def other_threads_block(pid: int, signals: set[signal.Signals]) -> bool:

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import httpx
 import orjson
 import pytest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
+from tests.scrape import started_adds
 from tests.waiting import wait_for
 
 WORKERS = 2
@@ -87,14 +86,7 @@ class Workers:
         return [int(pid) for pid in pids]
 
     def adds_served(self, index: int) -> float:
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port + index}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "grpc_server_started_total" and (
-                    sample.labels.get("grpc_method") == "AddCampaign"
-                ):
-                    return sample.value
-        return 0.0
+        return started_adds(f"http://127.0.0.1:{self.metrics_port + index}/metrics")
 
 
 @pytest.fixture
