@@ -12,9 +12,11 @@ RSS_LIMIT_MB = 150.0
 SCALE_TOLERANCE = 0.10
 #: A load generator using more than this many cores may be what limits a run (2-core machine).
 LOAD_CPU_WARNING = 0.9
-#: Server CPU per gRPC add (and get, and list page), and the scenario whose CPU per add a REST
-#: add should not exceed.
-GRPC_ADD_CPU_MS = 0.7
+#: Server CPU per gRPC add (and get, and list page): at most this many times a no-op gRPC call's
+#: in the same run (the issue's 700 us against a no-op call's 176 us, as a ratio that travels
+#: between machines and days); and the scenario whose CPU per add a REST add should not exceed.
+GRPC_CPU_FACTOR = 4.0
+GRPC_BASELINE = "noop gRPC"
 REFERENCE = "REST add, FastAPI reference"
 
 
@@ -151,18 +153,21 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
-    """Server CPU per add: gRPC against an absolute budget, REST against the reference."""
+    """Server CPU per call: gRPC against the no-op gRPC server's, REST against the reference."""
     checks: list[tuple[bool, str]] = []
     reference = {(s["database"], s["concurrency"]): s for s in scenarios if s["name"] == REFERENCE}
+    noop = {s["concurrency"]: s for s in scenarios if s["name"] == GRPC_BASELINE}
     for s in scenarios:
         cpu_ms = s["cpu_s_per_1k"]
         adds = s["name"].startswith("gRPC add") and "preload" not in s
-        if adds or s.get("op") in ("get", "list"):
+        base = noop.get(s["concurrency"])
+        if (adds or s.get("op") in ("get", "list")) and base is not None:
+            factor = cpu_ms / base["cpu_s_per_1k"]
             checks.append(
                 (
-                    cpu_ms <= GRPC_ADD_CPU_MS,
+                    factor <= GRPC_CPU_FACTOR,
                     f"{s['name']} c={s['concurrency']}: {cpu_ms * 1000:.0f} us server CPU per "
-                    f"call (target <= {GRPC_ADD_CPU_MS * 1000:.0f})",
+                    f"call, {factor:.1f} x a no-op gRPC call's (target <= {GRPC_CPU_FACTOR:g})",
                 )
             )
         floor = reference.get((s.get("database"), s["concurrency"]))
