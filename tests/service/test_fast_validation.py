@@ -288,3 +288,11 @@ def test_a_message_the_compiler_cannot_read_is_left_to_protovalidate(
 def test_expressions_beyond_the_subset_are_refused(expression: str) -> None:
     with pytest.raises(Unsupported):
         translate(expression, ("v", "string"))
+
+
+@pytest.mark.parametrize(("items", "vouched"), [(100, True), (101, False), (100_000, False)])
+def test_list_limits(items: int, vouched: bool) -> None:
+    campaign = example_campaign()
+    del campaign.caller_no[:]
+    campaign.caller_no.extend(pb.CallerNo(access_code=str(i), priority=1) for i in range(items))
+    assert vouches_for(add_request(campaign)) is vouched
