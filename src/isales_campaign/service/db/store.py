@@ -11,7 +11,8 @@ Database failures become service errors here, in one place: a refused value is
 INVALID_ARGUMENT, anything else UNAVAILABLE (nothing was changed).
 
 Fixed statements are built once with bind parameters: building them per call
-cost more than running them.
+cost more than running them. The statements of a change are also compiled once
+per dialect and run on the DBAPI connection (see `prepared`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Engine,
     Row,
     Select,
@@ -40,12 +42,15 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
+from isales_campaign.service.db.prepared import Prepared, translate_error
 from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
@@ -160,6 +165,9 @@ _ADD_CHECKS = select(
     _count_up_to("total_cap", *_IN_FAMILY).label("total"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
+#: The columns an insert sets besides the configuration's (`CampaignValues.COLUMNS`).
+_ROW_COLUMNS = ("vdn_id", "status", "version", "created_at", "updated_at")
+_KEY_COLUMNS = ("vdn_id", "key", "request_digest", "campaign_id", "status", "created_at")
 _UPDATE = (
     update(campaigns)
     .where(campaigns.c.id == bindparam("campaign_id"), campaigns.c.version == bindparam("seen"))
@@ -190,7 +198,12 @@ class CampaignValues:
     #: The whole Campaign message, serialized.
     config: bytes
 
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "name", "family", "device_type", "begin_at", "end_at", "cc_id", "config",
+    )  # fmt: skip
+
     def columns(self) -> dict[str, Any]:
+        """The values of COLUMNS."""
         return {
             "name": self.name,
             "family": int(self.family),
@@ -274,11 +287,14 @@ class CampaignStore:
         """`lock_timeout`: seconds a call waits for this process's turn to read or write on
         SQLite (None: no bound)."""
         self._engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._statements = _Statements(engine.dialect)
+        # SQLite takes its write lock at BEGIN IMMEDIATE; PostgreSQL begins by itself.
+        self._begin = Prepared(text("BEGIN IMMEDIATE"), engine.dialect) if sqlite else None
         self._tenants: dict[int, tuple[float, Tenant]] = {}
         # SQLite has one writer per file. Threads of this process queue here
         # instead of in SQLite's busy handler, which sleeps in steps of up to
         # 100 ms and is not woken when the lock frees.
-        sqlite = engine.dialect.name == "sqlite"
         self._writer: AbstractContextManager[object] = (
             _BoundedLock(lock_timeout, "write") if sqlite else nullcontext()
         )
@@ -353,39 +369,96 @@ class CampaignStore:
     @contextmanager
     def unit_of_work(self, vdn_id: int) -> Iterator[TenantTransaction]:
         """A transaction holding the tenant's write lock; it commits when the block ends
-        without an exception. TenantNotFound when the tenant is not configured."""
-        transaction: TenantTransaction | None = None
+        without an exception. TenantNotFound when the tenant is not configured.
+
+        It runs on the pool's DBAPI connection with prepared statements (see `prepared`)."""
         try:
-            with database_errors(), self._writer, self._engine.connect() as connection:
-                begun = connection.begin()
-                if connection.scalar(_LOCK_TENANT, {"vdn_id": vdn_id}) is None:
-                    raise TenantNotFound(vdn_id)
-                transaction = TenantTransaction(connection, vdn_id)
-                yield transaction
+            with database_errors(), self._writer:
+                connection = self._engine.raw_connection()
                 try:
-                    begun.commit()
-                except SQLAlchemyError:
-                    # The COMMIT may have reached the database before the connection broke.
-                    log.exception("the database did not confirm a commit")
-                    raise OutcomeUnknown() from None
+                    transaction = TenantTransaction(connection, self._statements, vdn_id)
+                    if self._begin is not None:
+                        transaction.execute(self._begin).close()
+                    if self._statements.lock_tenant.first(connection, {"vdn_id": vdn_id}) is None:
+                        raise TenantNotFound(vdn_id)
+                    yield transaction
+                    self._commit(connection)
+                except BaseException:
+                    _roll_back(connection)
+                    raise
+                finally:
+                    connection.close()
         except IntegrityError:
             log.exception("database integrity error")
             raise DatabaseUnavailable() from None
+
+    def _commit(self, connection: PoolProxiedConnection) -> None:
+        dialect = self._engine.dialect
+        try:
+            connection.commit()
+        except dialect.loaded_dbapi.Error as error:
+            # The COMMIT may have reached the database before the connection broke.
+            translate_error(error, connection, dialect, "COMMIT")
+            log.exception("the database did not confirm a commit")
+            raise OutcomeUnknown() from None
+
+
+def _roll_back(connection: PoolProxiedConnection) -> None:
+    """Roll back, if the connection still can; the pool drops it when it cannot."""
+    if connection.is_valid:
+        try:
+            connection.rollback()
+        except Exception:
+            log.warning("a rollback failed; the connection is dropped", exc_info=True)
+            connection.invalidate()
+
+
+class _Statements:
+    """The statements of a change, prepared for one engine's dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.lock_tenant = Prepared(_LOCK_TENANT, dialect)
+        self.earlier_add = Prepared(_EARLIER_ADD, dialect)
+        self.checks = Prepared(_CHECKS, dialect)
+        self.add_checks = Prepared(_ADD_CHECKS, dialect)
+        self.usage = Prepared(_USAGE, dialect)
+        self.insert = Prepared(_INSERT, dialect, (*CampaignValues.COLUMNS, *_ROW_COLUMNS))
+        self.forget_old_keys = Prepared(_FORGET_OLD_KEYS, dialect)
+        self.remember_key = Prepared(_REMEMBER_KEY, dialect, _KEY_COLUMNS)
+        self.campaign = Prepared(_CAMPAIGN, dialect)
+        self.delete = Prepared(_DELETE, dialect)
+        self._dialect = dialect
+        self._updates: dict[tuple[str, ...], Prepared] = {}
+
+    def update(self, columns: tuple[str, ...]) -> Prepared:
+        """The version-checked update of these columns."""
+        prepared = self._updates.get(columns)
+        if prepared is None:
+            prepared = self._updates[columns] = Prepared(_UPDATE, self._dialect, columns)
+        return prepared
 
 
 class TenantTransaction:
     """The reads and writes of one change, under the tenant's lock."""
 
-    def __init__(self, connection: Connection, vdn_id: int) -> None:
+    def __init__(
+        self, connection: PoolProxiedConnection, statements: _Statements, vdn_id: int
+    ) -> None:
         self._connection = connection
+        self._statements = statements
         self.vdn_id = vdn_id
+
+    def execute(self, statement: Prepared, values: dict[str, Any] | None = None) -> Any:
+        """Run a statement in this transaction; its DBAPI cursor."""
+        return statement.execute(self._connection, values or {})
 
     def earlier_add(self, key: str, digest: bytes, now: datetime) -> EarlierAdd | None:
         """What an earlier add with this key answered within KEY_RETENTION;
         IdempotencyKeyReused when that add asked for another campaign."""
-        row = self._connection.execute(
-            _EARLIER_ADD, {"vdn_id": self.vdn_id, "key": key, "cutoff": now - KEY_RETENTION}
-        ).first()
+        row = self._statements.earlier_add.first(
+            self._connection,
+            {"vdn_id": self.vdn_id, "key": key, "cutoff": now - KEY_RETENTION},
+        )
         if row is None:
             return None
         if bytes(row.request_digest) != digest:
@@ -395,7 +468,7 @@ class TenantTransaction:
     def check(self, values: CampaignValues, *, exclude_id: int) -> None:
         """The skill queue exists and the name is free among the live campaigns other than
         `exclude_id` (a campaign being changed)."""
-        self._checked(_CHECKS, values, exclude_id=exclude_id)
+        self._checked(self._statements.checks, values, exclude_id=exclude_id)
 
     def check_new(
         self, values: CampaignValues, now: datetime, limits: CampaignLimits
@@ -403,7 +476,7 @@ class TenantTransaction:
         """As `check`, for a new campaign; and its family's usage before it, counted up to
         the limits (a usage at a limit may be more: `usage` counts it all)."""
         checks = self._checked(
-            _ADD_CHECKS,
+            self._statements.add_checks,
             values,
             exclude_id=-1,
             now=now,
@@ -414,13 +487,15 @@ class TenantTransaction:
 
     def usage(self, family: Family, now: datetime) -> FamilyUsage:
         """The family's live campaigns, all counted."""
-        return _usage(self._connection, self.vdn_id, now).get(family, FamilyUsage())
+        rows = self._statements.usage.all(self._connection, {"vdn_id": self.vdn_id, "now": now})
+        for row in rows:
+            if row.family == family:
+                return FamilyUsage(int(row.active), int(row.total))
+        return FamilyUsage()
 
-    def _checked(
-        self, statement: Select[*tuple[Any, ...]], values: CampaignValues, **params: Any
-    ) -> Row[*tuple[Any, ...]]:
-        checks = self._connection.execute(
-            statement,
+    def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> Any:
+        checks = statement.first(
+            self._connection,
             {
                 "vdn_id": self.vdn_id,
                 # IVR campaigns name no queue: -1 matches none, and is not asked about.
@@ -429,7 +504,7 @@ class TenantTransaction:
                 "family": int(values.family),
                 **params,
             },
-        ).one()
+        )
         if values.skill_id is not None and not checks.queue_exists:
             raise SkillQueueNotFound(self.vdn_id, values.skill_id)
         if checks.name_taken:
@@ -446,19 +521,20 @@ class TenantTransaction:
             "updated_at": now,
         }
         with self._name_conflicts(values.name):
-            new_id = self._connection.scalar(_INSERT, row)
-        assert new_id is not None
-        return int(new_id)
+            inserted = self._statements.insert.first(self._connection, row)
+        assert inserted is not None
+        return int(inserted.id)
 
     def remember_key(
         self, key: str, digest: bytes, campaign_id: int, status: int, now: datetime
     ) -> None:
         """Keep the key for KEY_RETENTION; the tenant's expired keys go."""
-        self._connection.execute(
-            _FORGET_OLD_KEYS, {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION}
-        )
-        self._connection.execute(
-            _REMEMBER_KEY,
+        self.execute(
+            self._statements.forget_old_keys,
+            {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION},
+        ).close()
+        self.execute(
+            self._statements.remember_key,
             {
                 "vdn_id": self.vdn_id,
                 "key": key,
@@ -467,12 +543,12 @@ class TenantTransaction:
                 "status": status,
                 "created_at": now,
             },
-        )
+        ).close()
 
     def campaign(self, campaign_id: int) -> CampaignRow | None:
-        row = self._connection.execute(
-            _CAMPAIGN, {"vdn_id": self.vdn_id, "campaign_id": campaign_id}
-        ).first()
+        row = self._statements.campaign.first(
+            self._connection, {"vdn_id": self.vdn_id, "campaign_id": campaign_id}
+        )
         return None if row is None else CampaignRow.of(row)
 
     def update(
@@ -492,11 +568,14 @@ class TenantTransaction:
             changes["status"] = status
         if archived:
             changes["archived_at"] = now
+        statement = self._statements.update(tuple(changes))
         with self._name_conflicts(values.name if values else None):
-            result = self._connection.execute(
-                _UPDATE.values(**changes), {"campaign_id": row.id, "seen": row.version}
+            cursor = self.execute(
+                statement, {**changes, "campaign_id": row.id, "seen": row.version}
             )
-        if result.rowcount != 1:
+        changed = cursor.rowcount
+        cursor.close()
+        if changed != 1:
             # The tenant's lock rules this out: nothing was changed, and it is our fault.
             raise RuntimeError(f"campaign {row.id} changed under its tenant's lock")
 
@@ -512,7 +591,7 @@ class TenantTransaction:
             raise
 
     def delete(self, row: CampaignRow) -> None:
-        self._connection.execute(_DELETE, {"campaign_id": row.id})
+        self.execute(self._statements.delete, {"campaign_id": row.id}).close()
 
 
 class _BoundedLock:
