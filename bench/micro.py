@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
+from protovalidate import Validator
 from sqlalchemy import create_engine
 
 from bench import payloads
@@ -19,6 +20,8 @@ from isales_campaign.legacy import auth_v2
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.store import CampaignStore, Tenant
 from isales_campaign.service.validation import contract_problems
+
+protovalidate = Validator()
 
 REPEAT = 5
 
@@ -63,8 +66,9 @@ def measure() -> dict[str, dict[str, Any]]:
     serialized = request.SerializeToString()
     cases: dict[str, Callable[[], object]] = {
         "translate JSON -> Campaign": lambda: translate_campaign(body),
-        "validate (protovalidate + domain)": validate,
-        "  protovalidate only": lambda: contract_problems(request),
+        "validate (contract + domain rules)": validate,
+        "  contract rules (fast path)": lambda: contract_problems(request),
+        "  the same by protovalidate": lambda: protovalidate.collect_violations(request),
         "  domain rules only": lambda: service._check_times(request.campaign, tenant, now, []),
         "envelope encode (success)": lambda: envelope.render(envelope.SUCCESS, "", {"id": 123456}),
         "auth-v2 verify (canonical + HMAC)": verify,

@@ -85,7 +85,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
     checks += _cpu_goals(results["scenarios"])
     checks += _scale_out(results["scenarios"])
     micro = results["micro"]
-    for name in ("translate JSON -> Campaign", "validate (protovalidate + domain)"):
+    for name in ("translate JSON -> Campaign", "validate (contract + domain rules)"):
         us = micro[name]["us"]
         checks.append((us < MICRO_LIMIT_US, f"{name}: {us:.1f} us (target < {MICRO_LIMIT_US:g})"))
     for s in ours:

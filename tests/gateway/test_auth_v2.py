@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from isales_campaign.client.http import LegacyClient, Target, sign_request
 from isales_campaign.legacy import auth_v2
@@ -21,6 +23,11 @@ def test_norm_keeps_only_unreserved_characters() -> None:
     assert auth_v2.norm("Az09-._~") == "Az09-._~"
     assert auth_v2.norm("a b/c:d'é") == "a%20b%2Fc%3Ad%27%C3%A9"
     assert auth_v2.norm(b"\xff{") == "%FF%7B"
+
+
+@given(st.text(alphabet=st.sampled_from("Az09-._~ /%\n\u00e9\u200b")) | st.text())
+def test_norm_is_rfc3986_percent_encoding(value: str) -> None:
+    assert auth_v2.norm(value) == quote(value, safe="")
 
 
 def test_known_vector() -> None:

@@ -41,7 +41,7 @@ from isales.campaign.v2.campaign_service_pb2 import (
 from isales_campaign.config import Deployment
 from isales_campaign.ids import MAX_CAMPAIGN_ID
 from isales_campaign.result_codes import ResultCode
-from isales_campaign.service import domain
+from isales_campaign.service import domain, validation
 from isales_campaign.service.db.store import (
     CampaignRow,
     CampaignStore,
@@ -68,6 +68,18 @@ from isales_campaign.service.errors import (
     StaleVersion,
 )
 from isales_campaign.service.validation import contract_problems, require_valid
+
+#: The requests this service validates.
+_REQUESTS = (
+    AddCampaignRequest,
+    DeleteCampaignRequest,
+    GetCampaignRequest,
+    GetQuotaRequest,
+    ListCampaignsRequest,
+    PauseCampaignRequest,
+    ResumeCampaignRequest,
+    UpdateCampaignRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +113,7 @@ class CampaignService:
         self._limits = limits
         self._deployment = deployment
         self._clock = clock
+        validation.prepare(*_REQUESTS)
 
     # -- add -------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def vouches_for(message: Message) -> bool:
     when this module cannot tell."""
     name = message.DESCRIPTOR.full_name
     if name not in _checks:
-        _checks[name] = _compile_check(message.DESCRIPTOR)
+        prepare(message.DESCRIPTOR)
     check = _checks[name]
     if check is None:
         return False
@@ -62,6 +62,13 @@ def vouches_for(message: Message) -> bool:
         return check(message)
     except Unsure:
         return False
+
+
+def prepare(*descriptors: Descriptor | Any) -> None:
+    """Compile the checks of these message types now, not on their first message."""
+    for descriptor in descriptors:
+        if descriptor.full_name not in _checks:
+            _checks[descriptor.full_name] = _compile_check(descriptor)
 
 
 def source(descriptor: Descriptor | Any) -> str:
