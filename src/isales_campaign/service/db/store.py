@@ -324,10 +324,14 @@ class CampaignStore:
 
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
         """One campaign of the tenant, archived or not."""
-        with database_errors(), self._reader, read_only(self._engine) as connection:
-            row = connection.execute(
-                _CAMPAIGN, {"vdn_id": vdn_id, "campaign_id": campaign_id}
-            ).first()
+        with database_errors(), self._reader:
+            connection = self._engine.raw_connection()
+            try:
+                row = self._statements.campaign.first(
+                    connection, {"vdn_id": vdn_id, "campaign_id": campaign_id}
+                )
+            finally:
+                connection.close()  # the pool ends the read's transaction
         return None if row is None else CampaignRow.of(row)
 
     def campaigns(
