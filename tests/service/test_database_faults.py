@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -166,6 +167,27 @@ def test_a_frozen_database_is_cut_off_then_recovers(
     assert refused_add(stub, "during") == (grpc.StatusCode.UNAVAILABLE, "0200006")
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
     wait_for(lambda: health_of(channel) == not_serving, "the next health probe")
+    proxy.thaw()
+    assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
+
+
+def test_a_stopped_database_gives_unavailable_for_every_call_then_recovers(
+    proxied_postgres: tuple[str, FreezableProxy],
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    """The pooled connections die with the server: each call that gets one is answered
+    UNAVAILABLE (none INTERNAL), and the pool replaces them once the server is back."""
+    url, proxy = proxied_postgres
+    channel = serving_through(url, make_server, channel_to)
+    stub = CampaignServiceStub(channel)
+    added = stub.AddCampaign(add_request(example_campaign("before")), timeout=30)
+    proxy.stop()
+    for attempt in range(4):
+        assert refused_add(stub, f"during-{attempt}") == (grpc.StatusCode.UNAVAILABLE, "0200006")
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetCampaign(GetCampaignRequest(vdn_id=1, campaign_id=added.id), timeout=30)
+        assert failure_of(caught.value).code == grpc.StatusCode.UNAVAILABLE
     proxy.thaw()
     assert stub.AddCampaign(add_request(example_campaign("after")), timeout=30).id > 0
 

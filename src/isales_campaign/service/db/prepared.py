@@ -16,7 +16,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Dialect
+from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
@@ -57,8 +57,8 @@ class Prepared:
         for name, process in self._bind.items():
             merged[name] = process(merged[name])
         parameters: Any = merged if self._order is None else [merged[n] for n in self._order]
-        cursor = connection.cursor()
         try:
+            cursor = connection.cursor()  # raises too when the server has gone
             cursor.execute(self.sql, parameters)
         except self._dialect.loaded_dbapi.Error as error:
             raise translate_error(error, connection, self._dialect, self.sql) from error
@@ -90,6 +90,17 @@ class Prepared:
             value if process is None or value is None else process(value)
             for process, value in zip(self._results, raw, strict=True)
         )
+
+
+def checkout(engine: Engine) -> PoolProxiedConnection:
+    """A connection of the engine's pool; a failure to connect as SQLAlchemy's exception
+    (`Engine.connect` translates it, `Engine.raw_connection` does not)."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            None, None, error, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
+        ) from error
 
 
 def translate_error(

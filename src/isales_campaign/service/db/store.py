@@ -49,7 +49,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
-from isales_campaign.service.db.prepared import Prepared, translate_error
+from isales_campaign.service.db.prepared import Prepared, checkout, translate_error
 from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
@@ -325,7 +325,7 @@ class CampaignStore:
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
         """One campaign of the tenant, archived or not."""
         with database_errors(), self._reader:
-            connection = self._engine.raw_connection()
+            connection = checkout(self._engine)
             try:
                 row = self._statements.campaign.first(
                     connection, {"vdn_id": vdn_id, "campaign_id": campaign_id}
@@ -375,7 +375,7 @@ class CampaignStore:
         It runs on the pool's DBAPI connection with prepared statements (see `prepared`)."""
         try:
             with database_errors(), self._writer:
-                connection = self._engine.raw_connection()
+                connection = checkout(self._engine)
                 try:
                     transaction = TenantTransaction(connection, self._statements, vdn_id)
                     if self._begin is not None:
