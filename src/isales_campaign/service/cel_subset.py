@@ -51,6 +51,9 @@ def _full(pattern: str) -> Callable[[str], bool]:
     return lambda value: compiled.fullmatch(value) is not None
 
 
+#: `[\p{L}\p{N}_]*` within ASCII.
+_WORD = _full(r"[A-Za-z0-9_]*")
+
 PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::([1-9][0-9]{0,4}))?(?:/[A-Za-z0-9._~/-]*)?")
 
 
@@ -76,7 +79,7 @@ PATTERNS: dict[str, Callable[[str], bool]] = {
     r"^[0-9]*$": _full(r"[0-9]*"),
     r"^[0-9]{0,18}$": _full(r"[0-9]{0,18}"),
     r"^([01][0-9]|2[0-3]):[0-5][0-9]$": _full(r"([01][0-9]|2[0-3]):[0-5][0-9]"),
-    r"^[\p{L}\p{N}_]*$": lambda v: _full(r"[A-Za-z0-9_]*")(_ascii(v)),
+    r"^[\p{L}\p{N}_]*$": lambda v: _WORD(_ascii(v)),
     r"^[A-Za-z0-9._:-]{0,64}$": _full(r"[A-Za-z0-9._:-]{0,64}"),
     (
         r"^https?://([^/?#@\s]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#@:\s\[\]]+)"
