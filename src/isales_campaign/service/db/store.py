@@ -357,7 +357,7 @@ class CampaignStore:
             )
         total = select(func.count()).select_from(matching.subquery())
         with database_errors(), self._reader, read_only(self._engine) as connection:
-            rows = [CampaignRow.of(row) for row in connection.execute(page)]
+            rows = [CampaignRow.of(row) for row in connection.execute(page).all()]
             count = connection.scalar(total)
             usage = _usage(connection, query.vdn_id, query.now)
         return rows, int(count or 0), usage
