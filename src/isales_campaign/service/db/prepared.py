@@ -46,7 +46,9 @@ class Prepared:
         }
         # What a SELECT selects, or what an INSERT, UPDATE or DELETE returns.
         selected: list[Any] = list(getattr(statement, "exported_columns", ()))
-        self._row: Any = namedtuple("Row", [c.key for c in selected]) if selected else None
+        self._row: Any = (
+            namedtuple("Row", [c.key for c in selected], rename=True) if selected else None
+        )
         self._results: list[Callable[[Any], Any] | None] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected
         ]

@@ -20,18 +20,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    DateTime,
     Dialect,
     Engine,
     Select,
+    String,
     and_,
     bindparam,
     case,
@@ -288,6 +290,8 @@ class CampaignStore:
         self._statements = _Statements(engine.dialect)
         # SQLite takes its write lock at BEGIN IMMEDIATE; PostgreSQL begins by itself.
         self._begin = Prepared(text("BEGIN IMMEDIATE"), engine.dialect) if sqlite else None
+        self._read_begin = Prepared(text("BEGIN"), engine.dialect) if sqlite else None
+        self._lists: dict[_ListShape, tuple[Prepared, Prepared]] = {}
         self._tenants: dict[int, tuple[float, Tenant]] = {}
         # SQLite has one writer per file. Threads of this process queue here
         # instead of in SQLite's busy handler, which sleeps in steps of up to
@@ -338,29 +342,46 @@ class CampaignStore:
         self, query: ListQuery
     ) -> tuple[list[CampaignRow], int, dict[Family, FamilyUsage]]:
         """One page of the tenant's campaigns, how many match the filters in all, and the
-        tenant's usage per family, read on one connection."""
-        matching = _filtered(query, self._engine.dialect.name)
-        page = (
-            matching.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
-            .offset(query.skip)
-            .limit(query.limit)
-        )
-        if query.after is not None:
-            page = page.where(
-                or_(
-                    campaigns.c.created_at < query.after.created_at,
-                    and_(
-                        campaigns.c.created_at == query.after.created_at,
-                        campaigns.c.id < query.after.id,
-                    ),
-                )
+        tenant's usage per family, read in one transaction."""
+        page, total = self._list_statements(_ListShape.of(query))
+        values = _list_values(query)
+        with database_errors(), self._reader:
+            connection = checkout(self._engine)
+            try:
+                if self._read_begin is not None:  # SQLite: one snapshot for the three reads
+                    self._read_begin.execute(connection, {}).close()
+                rows = [CampaignRow.of(row) for row in page.all(connection, values)]
+                counted = total.first(connection, values)
+                usage = _usage_of(self._statements.usage.all(connection, values))
+            finally:
+                _roll_back(connection)
+                connection.close()
+        return rows, int(counted.total), usage
+
+    def _list_statements(self, shape: _ListShape) -> tuple[Prepared, Prepared]:
+        """A list's page and count statements, prepared once per shape of its filters."""
+        prepared = self._lists.get(shape)
+        if prepared is None:
+            matching = _filtered(shape, self._engine.dialect.name)
+            page = (
+                matching.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
+                .offset(bindparam("skip"))
+                .limit(bindparam("limit"))
             )
-        total = select(func.count()).select_from(matching.subquery())
-        with database_errors(), self._reader, read_only(self._engine) as connection:
-            rows = [CampaignRow.of(row) for row in connection.execute(page).all()]
-            count = connection.scalar(total)
-            usage = _usage(connection, query.vdn_id, query.now)
-        return rows, int(count or 0), usage
+            if shape.after:
+                after = bindparam("after_created_at", type_=DateTime)
+                page = page.where(
+                    or_(
+                        campaigns.c.created_at < after,
+                        and_(
+                            campaigns.c.created_at == after, campaigns.c.id < bindparam("after_id")
+                        ),
+                    )
+                )
+            total = select(func.count().label("total")).select_from(matching.subquery())
+            dialect = self._engine.dialect
+            prepared = self._lists[shape] = (Prepared(page, dialect), Prepared(total, dialect))
+        return prepared
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
@@ -642,29 +663,80 @@ def _is_name_conflict(error: IntegrityError) -> bool:
 
 
 def _usage(connection: Connection, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
-    rows = connection.execute(_USAGE, {"vdn_id": vdn_id, "now": now})
+    return _usage_of(connection.execute(_USAGE, {"vdn_id": vdn_id, "now": now}))
+
+
+def _usage_of(rows: Iterable[Any]) -> dict[Family, FamilyUsage]:
     return {Family(row.family): FamilyUsage(int(row.active), int(row.total)) for row in rows}
 
 
-def _filtered(query: ListQuery, dialect: str) -> Select[Any]:
+class _ListShape(NamedTuple):
+    """Which filters a list uses; its statements are prepared once per shape."""
+
+    name: bool
+    #: 4 for ended campaigns, -1 for a stored status (not ended), 0 for any.
+    status: int
+    device_type: bool
+    begin_from: bool
+    end_to: bool
+    cc_id: bool
+    archived: bool
+    after: bool
+
+    @classmethod
+    def of(cls, query: ListQuery) -> _ListShape:
+        return cls(
+            name=bool(query.name_contains),
+            status=query.status if query.status in (0, 4) else -1,
+            device_type=bool(query.device_type),
+            begin_from=query.begin_from is not None,
+            end_to=query.end_to is not None,
+            cc_id=query.cc_id is not None,
+            archived=query.archived,
+            after=query.after is not None,
+        )
+
+
+def _list_values(query: ListQuery) -> dict[str, Any]:
+    """The values of every parameter a list's statements may have."""
+    after = query.after
+    return {
+        "vdn_id": query.vdn_id,
+        "now": query.now,
+        "name_contains": query.name_contains,
+        "status": query.status,
+        "device_type": query.device_type,
+        "begin_from": query.begin_from,
+        "end_to": query.end_to,
+        "cc_id": query.cc_id,
+        "skip": query.skip,
+        "limit": query.limit,
+        "after_created_at": None if after is None else after.created_at,
+        "after_id": None if after is None else after.id,
+    }
+
+
+def _filtered(shape: _ListShape, dialect: str) -> Select[Any]:
     conditions: list[Any] = [
-        campaigns.c.vdn_id == query.vdn_id,
-        campaigns.c.archived_at.is_not(None) if query.archived else _LIVE,
+        campaigns.c.vdn_id == bindparam("vdn_id"),
+        campaigns.c.archived_at.is_not(None) if shape.archived else _LIVE,
     ]
-    if query.name_contains:
+    if shape.name:
         # A position, not LIKE: no wildcards in the text, case-sensitive on both databases.
         position = func.strpos if dialect == "postgresql" else func.instr
-        conditions.append(position(campaigns.c.name, query.name_contains) > 0)
-    if query.status == 4:
-        conditions.append(campaigns.c.end_at <= query.now)
-    elif query.status:
-        conditions += [campaigns.c.status == query.status, campaigns.c.end_at > query.now]
-    if query.device_type:
-        conditions.append(campaigns.c.device_type == query.device_type)
-    if query.begin_from is not None:
-        conditions.append(campaigns.c.begin_at >= query.begin_from)
-    if query.end_to is not None:
-        conditions.append(campaigns.c.end_at <= query.end_to)
-    if query.cc_id is not None:
-        conditions.append(campaigns.c.cc_id == query.cc_id)
+        name = bindparam("name_contains", type_=String)
+        conditions.append(position(campaigns.c.name, name) > 0)
+    now = bindparam("now", type_=DateTime)
+    if shape.status == 4:
+        conditions.append(campaigns.c.end_at <= now)
+    elif shape.status:
+        conditions += [campaigns.c.status == bindparam("status"), campaigns.c.end_at > now]
+    if shape.device_type:
+        conditions.append(campaigns.c.device_type == bindparam("device_type"))
+    if shape.begin_from:
+        conditions.append(campaigns.c.begin_at >= bindparam("begin_from"))
+    if shape.end_to:
+        conditions.append(campaigns.c.end_at <= bindparam("end_to"))
+    if shape.cc_id:
+        conditions.append(campaigns.c.cc_id == bindparam("cc_id"))
     return select(*_CAMPAIGN_ROW).where(*conditions)
