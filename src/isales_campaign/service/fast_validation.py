@@ -4,8 +4,8 @@ protovalidate evaluates each CEL rule on its own, at one to two microseconds eve
 rule is plainly met; a valid AddCampaignRequest has about a hundred of them and costs some
 200 us. Nearly every request a service gets is valid, so `validation` first asks this
 module, which compiles every rule of a message type, standard and CEL alike, into one
-Python function per message type (at first use, from the descriptors and their
-`buf.validate` options). The function answers True only when every rule holds. When it
+Python function per message type (when the service starts, from the descriptors and
+their `buf.validate` options). The function answers True only when every rule holds. When it
 cannot vouch for a message (a rule broken, or a value it does not judge exactly, see
 `cel_subset`), protovalidate validates the message and its violations are the answer:
 the answers are protovalidate's by construction, as long as this module never vouches
@@ -83,6 +83,7 @@ def _compile_check(descriptor: Descriptor | Any) -> Check | None:
         log.info("%s is validated by protovalidate alone: %s", descriptor.full_name, reason)
         return None
     namespace: dict[str, Any] = dict(HELPERS)
+    # The source comes from the contract's own descriptors, never from a request.
     exec(compile(code, f"<rules of {descriptor.full_name}>", "exec"), namespace)  # noqa: S102
     check: Check = namespace[_function_name(descriptor)]
     return check
