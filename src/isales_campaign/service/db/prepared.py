@@ -68,19 +68,17 @@ class Prepared:
 
     def first(self, connection: PoolProxiedConnection, values: Mapping[str, Any]) -> Any:
         """The first row of the result, its values converted; None when there is none."""
-        cursor = self.execute(connection, values)
-        try:
-            raw = cursor.fetchone()
-        except self._dialect.loaded_dbapi.Error as error:
-            raise translate_error(error, connection, self._dialect, self.sql) from error
-        finally:
-            cursor.close()
+        raw = self._fetch(connection, values, "fetchone")
         return None if raw is None else self._convert(raw)
 
     def all(self, connection: PoolProxiedConnection, values: Mapping[str, Any]) -> list[Any]:
+        return [self._convert(raw) for raw in self._fetch(connection, values, "fetchall")]
+
+    def _fetch(self, connection: PoolProxiedConnection, values: Mapping[str, Any], how: str) -> Any:
+        """Run the statement and read its rows with the cursor's `how` method."""
         cursor = self.execute(connection, values)
         try:
-            return [self._convert(raw) for raw in cursor.fetchall()]
+            return getattr(cursor, how)()
         except self._dialect.loaded_dbapi.Error as error:
             raise translate_error(error, connection, self._dialect, self.sql) from error
         finally:
@@ -109,10 +107,8 @@ def translate_error(
     error: Any, connection: PoolProxiedConnection, dialect: Dialect, sql: str
 ) -> StatementError:
     """SQLAlchemy's exception for a DBAPI error; a connection the error broke is
-    invalidated, so the pool does not hand it out again."""
-    disconnected = dialect.is_disconnect(error, connection.dbapi_connection, None)
-    if disconnected:
-        connection.invalidate(error)
+    invalidated (see `drop_if_broken`)."""
+    disconnected = drop_if_broken(error, connection, dialect)
     translated: StatementError = DBAPIError.instance(
         sql,
         None,
@@ -122,3 +118,12 @@ def translate_error(
         dialect=dialect,
     )
     return translated
+
+
+def drop_if_broken(error: Any, connection: PoolProxiedConnection, dialect: Dialect) -> bool:
+    """Invalidate the connection when the DBAPI error means it is broken (SQLAlchemy's
+    disconnect detection), so the pool does not hand it out again; whether it was."""
+    disconnected = dialect.is_disconnect(error, connection.dbapi_connection, None)
+    if disconnected:
+        connection.invalidate(error)
+    return disconnected

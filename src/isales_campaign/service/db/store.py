@@ -51,7 +51,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
-from isales_campaign.service.db.prepared import Prepared, checkout, translate_error
+from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
 from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
@@ -328,14 +328,10 @@ class CampaignStore:
 
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
         """One campaign of the tenant, archived or not."""
-        with database_errors(), self._reader:
-            connection = checkout(self._engine)
-            try:
-                row = self._statements.campaign.first(
-                    connection, {"vdn_id": vdn_id, "campaign_id": campaign_id}
-                )
-            finally:
-                connection.close()  # the pool ends the read's transaction
+        with self._reading() as connection:
+            row = self._statements.campaign.first(
+                connection, {"vdn_id": vdn_id, "campaign_id": campaign_id}
+            )
         return None if row is None else CampaignRow.of(row)
 
     def campaigns(
@@ -345,18 +341,26 @@ class CampaignStore:
         tenant's usage per family, read in one transaction."""
         page, total = self._list_statements(_ListShape.of(query))
         values = _list_values(query)
+        with self._reading(snapshot=True) as connection:
+            rows = [CampaignRow.of(row) for row in page.all(connection, values)]
+            counted = total.first(connection, values)
+            usage = _usage_of(self._statements.usage.all(connection, values))
+        return rows, int(counted.total), usage
+
+    @contextmanager
+    def _reading(self, *, snapshot: bool = False) -> Iterator[PoolProxiedConnection]:
+        """A connection for reads on the DBAPI path, in this process's turn to read; with
+        `snapshot`, its reads see one state of the database (on PostgreSQL each statement
+        sees its own, as on SQLAlchemy's path)."""
         with database_errors(), self._reader:
             connection = checkout(self._engine)
             try:
-                if self._read_begin is not None:  # SQLite: one snapshot for the three reads
+                if snapshot and self._read_begin is not None:
                     self._read_begin.execute(connection, {}).close()
-                rows = [CampaignRow.of(row) for row in page.all(connection, values)]
-                counted = total.first(connection, values)
-                usage = _usage_of(self._statements.usage.all(connection, values))
+                yield connection
             finally:
-                _roll_back(connection)
+                _roll_back(connection)  # ends the read's transaction
                 connection.close()
-        return rows, int(counted.total), usage
 
     def _list_statements(self, shape: _ListShape) -> tuple[Prepared, Prepared]:
         """A list's page and count statements, prepared once per shape of its filters."""
@@ -420,7 +424,7 @@ class CampaignStore:
             connection.commit()
         except dialect.loaded_dbapi.Error as error:
             # The COMMIT may have reached the database before the connection broke.
-            translate_error(error, connection, dialect, "COMMIT")
+            drop_if_broken(error, connection, dialect)
             log.exception("the database did not confirm a commit")
             raise OutcomeUnknown() from None
 
