@@ -10,7 +10,6 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
@@ -402,11 +401,11 @@ def _changed(
     status: int | None = None,
 ) -> CampaignRow:
     """The row as a change just wrote it."""
-    row = replace(row, version=row.version + 1, updated_at=now)
+    row = row._replace(version=row.version + 1, updated_at=now)
     if status is not None:
-        row = replace(row, status=status)
+        row = row._replace(status=status)
     if values is not None:
-        row = replace(row, end_at=values.end_at, config=values.config)
+        row = row._replace(end_at=values.end_at, config=values.config)
     return row
 
 

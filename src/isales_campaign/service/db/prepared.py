@@ -25,10 +25,16 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 class Prepared:
     """One statement compiled for `dialect`; an INSERT or UPDATE sets `columns`, each from
-    the value of the same name."""
+    the value of the same name. Rows are named tuples: `row`, a NamedTuple class with a
+    field for each selected column in order, or one made from the columns' names."""
 
     def __init__(
-        self, statement: ClauseElement, dialect: Dialect, columns: tuple[str, ...] = ()
+        self,
+        statement: ClauseElement,
+        dialect: Dialect,
+        columns: tuple[str, ...] = (),
+        *,
+        row: Any = None,
     ) -> None:
         compiled = cast(
             SQLCompiler, statement.compile(dialect=dialect, column_keys=list(columns) or None)
@@ -46,11 +52,16 @@ class Prepared:
         }
         # What a SELECT selects, or what an INSERT, UPDATE or DELETE returns.
         selected: list[Any] = list(getattr(statement, "exported_columns", ()))
-        self._row: Any = (
-            namedtuple("Row", [c.key for c in selected], rename=True) if selected else None
-        )
-        self._results: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected
+        self._row: Any = row
+        if row is None and selected:
+            self._row = namedtuple("Row", [c.key for c in selected], rename=True)  # type: ignore[misc]
+        assert row is None or len(row._fields) == len(selected), "a field for each column"
+        # The columns whose values need converting (SQLite stores times as text), by index:
+        # the others are taken as they come.
+        self._results: list[tuple[int, Callable[[Any], Any]]] = [
+            (index, process)
+            for index, column in enumerate(selected)
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
         ]
 
     def execute(self, connection: PoolProxiedConnection, values: Mapping[str, Any]) -> Any:
@@ -86,10 +97,12 @@ class Prepared:
 
     def _convert(self, raw: Any) -> Any:
         assert self._row is not None, "the statement returns no rows"
-        return self._row._make(
-            value if process is None or value is None else process(value)
-            for process, value in zip(self._results, raw, strict=True)
-        )
+        values = list(raw)
+        for index, process in self._results:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return self._row._make(values)
 
 
 def checkout(engine: Engine) -> PoolProxiedConnection:
