@@ -15,11 +15,11 @@ from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.group_commit import BoundedLock
 from isales_campaign.service.db.store import (
     CampaignStore,
     CampaignValues,
     TenantTransaction,
-    _BoundedLock,
 )
 from isales_campaign.service.errors import DatabaseUnavailable, NameTaken
 from tests.conftest import ServerFactory, seed_database
@@ -86,7 +86,7 @@ def test_a_fault_of_the_service_is_answered_internal(
 def test_a_turn_not_given_in_time_is_unavailable() -> None:
     """SQLite's readers and writers of one process take turns; a call that gets none within
     the database timeout is answered UNAVAILABLE rather than left waiting."""
-    turn = _BoundedLock(0.05, "write")
+    turn = BoundedLock(0.05, "write")
     with turn:  # another call holds the turn
         refused: list[BaseException] = []
 

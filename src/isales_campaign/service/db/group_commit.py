@@ -1,0 +1,211 @@
+"""SQLite's writes of one process, committed in groups.
+
+SQLite has one writer per file, so the writes of a process take turns. A durable commit is
+an fsync: most of a write's wait and a third of its CPU. So a write that finishes while
+others wait for their turn leaves the transaction open for them instead of committing it:
+each write runs in a savepoint of the shared transaction, so a refused one undoes only
+itself, and the last write of the group (no one waiting, or `MAX_GROUP` writes in) commits
+for all of them with one fsync.
+
+No write is answered before the commit that holds it: an acknowledged write is as durable
+as before. A commit that fails fails every write of its group, as it failed the one write
+it held before; a transaction that SQLite ended on its own fails the writes it held with
+nothing changed. A write of a group sees the writes before it in the same group, as it
+would have seen them committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, text
+from sqlalchemy.pool import PoolProxiedConnection
+
+from isales_campaign.service.db.prepared import Prepared, checkout
+from isales_campaign.service.db.watchdog import time_left
+from isales_campaign.service.errors import DatabaseUnavailable, OutcomeUnknown
+
+log = logging.getLogger(__name__)
+
+#: The most writes one commit holds: a bound on how long the first of them waits for it.
+MAX_GROUP = 32
+#: How the writes of a group failed: nothing changed, or perhaps committed.
+_Failure = type[DatabaseUnavailable] | type[OutcomeUnknown]
+#: How often a write waiting for its group's commit makes sure that someone commits it.
+_CHECK_SECONDS = 0.05
+
+
+class BoundedLock:
+    """A lock whose wait is bounded: past `timeout`, the call is answered UNAVAILABLE.
+    `turn` names what it waits for, in the log."""
+
+    def __init__(self, timeout: float | None, turn: str) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout
+        self._turn = turn
+
+    def __enter__(self) -> None:
+        timeout = time_left(self._timeout)  # answer before the caller gives up
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            log.warning("no turn to %s within the database timeout", self._turn)
+            raise DatabaseUnavailable()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
+
+    def try_enter(self) -> bool:
+        """Take the lock if it is free now."""
+        return self._lock.acquire(blocking=False)
+
+
+class _Group:
+    """One transaction and the writes it holds."""
+
+    def __init__(self, connection: PoolProxiedConnection) -> None:
+        self.connection = connection
+        self.writes = 0
+        #: Set once the transaction has ended; `failure` then says how.
+        self.ended = threading.Event()
+        self.failure: _Failure | None = None
+
+
+class GroupCommit:
+    """The writes of one SQLite engine, taking `turn`s. `begin` opens a write transaction
+    on a connection, `commit` commits it (raising OutcomeUnknown when it cannot tell), and
+    `roll_back` rolls it back or drops the connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        turn: BoundedLock,
+        *,
+        begin: Callable[[PoolProxiedConnection], None],
+        commit: Callable[[PoolProxiedConnection], None],
+        roll_back: Callable[[PoolProxiedConnection], None],
+    ) -> None:
+        self._engine = engine
+        self._turn = turn
+        self._begin = begin
+        self._commit = commit
+        self._roll_back = roll_back
+        self._savepoint = Prepared(text("SAVEPOINT write"), engine.dialect)
+        self._release = Prepared(text("RELEASE SAVEPOINT write"), engine.dialect)
+        self._undo_write = Prepared(text("ROLLBACK TO SAVEPOINT write"), engine.dialect)
+        self._group: _Group | None = None
+        #: Writes waiting for their turn; only its holder reads it.
+        self._waiting = 0
+        self._counting = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Writes waiting for their turn now."""
+        return self._waiting
+
+    @contextmanager
+    def write(self) -> Iterator[PoolProxiedConnection]:
+        """A turn to write, in a savepoint of the open transaction. A block that ends
+        without an exception returns once a commit holds its write."""
+        self._take_turn()
+        group = self._group
+        try:
+            if group is None:
+                group = self._open()
+            _run(self._savepoint, group.connection)
+        except BaseException:
+            self._give_up(group)
+            raise
+        try:
+            yield group.connection
+            _run(self._release, group.connection)
+        except BaseException:
+            self._undo(group)
+            self._give_up(group)
+            raise
+        group.writes += 1
+        self._give_up(group)
+        self._await_commit(group)
+
+    def _take_turn(self) -> None:
+        with self._counting:
+            self._waiting += 1
+        try:
+            self._turn.__enter__()
+        finally:
+            with self._counting:
+                self._waiting -= 1
+
+    def _open(self) -> _Group:
+        connection = checkout(self._engine)
+        try:
+            self._begin(connection)
+        except BaseException:
+            self._roll_back(connection)
+            connection.close()
+            raise
+        self._group = _Group(connection)
+        return self._group
+
+    def _undo(self, group: _Group) -> None:
+        """Undo the write of a block that failed. When that cannot be done, or SQLite ended
+        the transaction on its own (it does after some I/O errors), the whole group is
+        rolled back: its writes fail with nothing changed."""
+        try:
+            _run(self._undo_write, group.connection)
+            _run(self._release, group.connection)
+        except Exception:
+            log.warning("a failed write could not be undone; its group is rolled back")
+            self._end(group, DatabaseUnavailable)
+            return
+        dbapi_connection = group.connection.dbapi_connection
+        if dbapi_connection is None or not dbapi_connection.in_transaction:
+            self._end(group, DatabaseUnavailable)
+
+    def _give_up(self, group: _Group | None) -> None:
+        """Give up the turn, leaving the transaction open for the next write if one is
+        waiting and the group has room, else ending it first. A transaction without a
+        write is never left open: the writes of a group see to its commit (and should the
+        next write stop waiting, `_await_commit` still does)."""
+        try:
+            if group is not None and self._group is group and not self._keeps_open(group):
+                self._end(group)
+        finally:
+            self._turn.__exit__()
+
+    def _keeps_open(self, group: _Group) -> bool:
+        return self._waiting > 0 and 0 < group.writes < MAX_GROUP
+
+    def _end(self, group: _Group, failure: _Failure | None = None) -> None:
+        """Commit the group's writes; roll back when it has none, or a `failure`."""
+        self._group = None
+        connection = group.connection
+        try:
+            if failure is None and group.writes:
+                self._commit(connection)
+            else:
+                group.failure = failure
+                self._roll_back(connection)
+        except Exception as error:
+            if not isinstance(error, OutcomeUnknown):  # which says why itself
+                log.exception("a commit failed")
+            group.failure = OutcomeUnknown
+        finally:
+            try:
+                connection.close()
+            finally:
+                group.ended.set()
+
+    def _await_commit(self, group: _Group) -> None:
+        """Wait for the commit that holds the writes of `group`. Should the writes behind
+        them all have given up waiting for their turn, commit the group here."""
+        while not group.ended.wait(_CHECK_SECONDS):
+            if self._turn.try_enter():
+                self._give_up(group)
+        if group.failure is not None:
+            raise group.failure()
+
+
+def _run(statement: Prepared, connection: PoolProxiedConnection) -> None:
+    statement.execute(connection, {}).close()

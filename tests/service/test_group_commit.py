@@ -1,0 +1,204 @@
+"""SQLite's writes queued behind one another share one commit (`db.group_commit`), and
+each is answered only once that commit holds it; a refused or failed write undoes only
+itself, and a failed commit fails every write it held."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from isales_campaign.service.campaigns import CampaignService
+from isales_campaign.service.db import group_commit
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.store import CampaignStore
+from isales_campaign.service.errors import NameTaken, OutcomeUnknown
+from tests.conftest import seed_database
+from tests.examples import add_request, example_campaign
+from tests.waiting import wait_for
+
+
+class Outcomes:
+    """What each write of a test answered, by name: its result or its exception."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, name: str, write: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                self.answers[name] = write()
+            except Exception as error:
+                self.answers[name] = error
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(30)
+            assert not thread.is_alive()
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records every commit of the stores made after it (one entry each)."""
+    made: list[int] = []
+    commit = CampaignStore._commit
+
+    def counted(self: CampaignStore, connection: Any) -> None:
+        commit(self, connection)
+        made.append(1)
+
+    monkeypatch.setattr(CampaignStore, "_commit", counted)
+    return made
+
+
+@pytest.fixture
+def store(sqlite_url: str, commits: list[int]) -> Iterator[CampaignStore]:
+    seed_database(sqlite_url)
+    engine = create_database_engine(sqlite_url, pool_size=4)
+    yield CampaignStore(engine)
+    engine.dispose()
+
+
+def stored_names(sqlite_url: str) -> set[str]:
+    """The campaigns on disk, read by a connection of its own (sees only what is committed)."""
+    with sqlite3.connect(make_url(sqlite_url).database or "") as connection:
+        return {name for (name,) in connection.execute("SELECT name FROM campaigns")}
+
+
+@contextmanager
+def turn_held_until(store: CampaignStore, waiting: int) -> Iterator[list[BaseException]]:
+    """A write of tenant 1 holds the turn while the block starts others, until `waiting`
+    of them wait for it; then it ends, and the others follow it into its transaction.
+    Yields what that write raised (filled in once it has ended)."""
+    holding = threading.Event()
+    failures: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with store.unit_of_work(1):
+                holding.set()
+                wait_for(lambda: store.writes_waiting == waiting, f"{waiting} waiting writes")
+        except BaseException as error:
+            failures.append(error)
+            holding.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(30)
+    yield failures
+    holder.join(30)
+
+
+def test_writes_queued_behind_one_share_its_commit_and_are_stored_when_answered(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    service = CampaignService(store)
+    names = [f"queued-{index}" for index in range(4)]
+    stored_when_answered: dict[str, bool] = {}
+    outcomes = Outcomes()
+
+    def add(name: str) -> int:
+        added = service.add(add_request(example_campaign(name)))
+        stored_when_answered[name] = name in stored_names(sqlite_url)
+        return added.id
+
+    with turn_held_until(store, waiting=len(names)) as held:
+        for name in names:
+            outcomes.start(name, lambda name=name: add(name))  # type: ignore[misc]
+    outcomes.join()
+    assert not held
+    assert all(isinstance(outcomes.answers[name], int) for name in names), outcomes.answers
+    assert stored_when_answered == dict.fromkeys(names, True)
+    assert len(commits) == 1  # five writes, one commit
+
+
+def test_a_refused_or_failed_write_of_a_group_undoes_only_itself(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    service = CampaignService(store)
+    taken = service.add(add_request(example_campaign("taken")))
+    outcomes = Outcomes()
+
+    def delete_then_fail() -> None:
+        with store.unit_of_work(1) as transaction:
+            row = transaction.campaign(taken.id)
+            assert row is not None
+            transaction.delete(row)
+            raise RuntimeError("after its delete")
+
+    with turn_held_until(store, waiting=3) as held:
+        outcomes.start("same name", lambda: service.add(add_request(example_campaign("taken"))))
+        outcomes.start("delete, then fail", delete_then_fail)
+        outcomes.start("kept", lambda: service.add(add_request(example_campaign("kept"))))
+    outcomes.join()
+    assert not held
+    assert isinstance(outcomes.answers["same name"], NameTaken)
+    assert isinstance(outcomes.answers["delete, then fail"], RuntimeError)
+    assert outcomes.answers["kept"].id > taken.id
+    assert stored_names(sqlite_url) == {"taken", "kept"}
+    assert len(commits) == 2  # "taken" alone, then the group
+
+
+def test_a_commit_that_fails_fails_every_write_it_held(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unconfirmed(_store: CampaignStore, _connection: Any) -> None:
+        raise OutcomeUnknown()
+
+    monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
+    seed_database(sqlite_url)
+    engine = create_database_engine(sqlite_url, pool_size=4)
+    store = CampaignStore(engine)
+    service = CampaignService(store)
+    outcomes = Outcomes()
+    try:
+        with turn_held_until(store, waiting=2) as held:
+            outcomes.start("first", lambda: service.add(add_request(example_campaign("first"))))
+            outcomes.start("second", lambda: service.add(add_request(example_campaign("2nd"))))
+        outcomes.join()
+    finally:
+        engine.dispose()
+    assert [type(failure) for failure in held] == [OutcomeUnknown]
+    assert isinstance(outcomes.answers["first"], OutcomeUnknown)
+    assert isinstance(outcomes.answers["second"], OutcomeUnknown)
+
+
+def test_a_group_left_open_for_a_write_that_stopped_waiting_is_still_committed(
+    store: CampaignStore, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write leaves its transaction open when another waits for the turn; should that
+    one stop waiting (its turn not given in time) just then, the group is committed by a
+    write that waits for it."""
+    monkeypatch.setattr(group_commit, "_CHECK_SECONDS", 0.01)
+    service = CampaignService(store)
+    commit = store._group_commit
+    assert commit is not None
+    give_up = commit._give_up
+    handed: list[object] = []
+
+    def handed_to_a_write_that_stops_waiting(group: Any) -> None:
+        if handed:
+            give_up(group)
+            return
+        handed.append(group)
+        commit._waiting += 1  # it waits as the turn is given up...
+        try:
+            give_up(group)
+        finally:
+            commit._waiting -= 1  # ...and stops waiting before it takes the turn
+
+    monkeypatch.setattr(commit, "_give_up", handed_to_a_write_that_stops_waiting)
+    added = service.add(add_request(example_campaign("left open")))
+    assert added.id > 0
+    assert handed  # it was left open
+    assert "left open" in stored_names(sqlite_url)
