@@ -864,3 +864,24 @@ def test_an_idempotency_key_answers_retries_for_a_day(
     failure = refused(client.AddCampaign, request)
     assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "0200002")
     get(client, first.id)  # the campaign itself stays (NOT_FOUND would raise)
+
+
+def test_a_key_reused_after_its_day_answers_for_its_new_add(
+    client: CampaignServiceStub, clock: FixedClock
+) -> None:
+    def keyed(name: str, key: str) -> rpc.AddCampaignRequest:
+        request = add_request(campaign(name, day=TODAY + timedelta(days=1)))
+        request.idempotency_key = key
+        return request
+
+    first = client.AddCampaign(keyed("first", "reused-key"), timeout=10)
+    # Another keyed add sweeps the expired keys just before the first key expires...
+    clock.now = MORNING + timedelta(hours=24, seconds=-10)
+    client.AddCampaign(keyed("sweeping", "other-key"), timeout=10)
+    # ...so it has expired, but is still stored, when it comes again for another campaign.
+    clock.now = MORNING + timedelta(hours=24, seconds=10)
+    reused = client.AddCampaign(keyed("second", "reused-key"), timeout=10)
+    assert not reused.replayed
+    assert reused.id != first.id
+    again = client.AddCampaign(keyed("second", "reused-key"), timeout=10)
+    assert (again.id, again.replayed) == (reused.id, True)

@@ -45,6 +45,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -88,6 +89,8 @@ log = logging.getLogger(__name__)
 
 #: How long an idempotency key answers retries of its add.
 KEY_RETENTION = timedelta(hours=24)
+#: A tenant's expired idempotency keys are swept at most this often (by each process).
+KEY_SWEEP_INTERVAL = timedelta(minutes=1)
 #: Seconds a tenant's time zone is cached; `isales seed` changes show up after this.
 TENANT_CACHE_SECONDS = 10.0
 
@@ -107,7 +110,6 @@ _EARLIER_ADD = select(
     idempotency_keys.c.key == bindparam("key"),
     idempotency_keys.c.created_at >= bindparam("cutoff"),
 )
-_REMEMBER_KEY = insert(idempotency_keys)
 _FORGET_OLD_KEYS = delete(idempotency_keys).where(
     idempotency_keys.c.vdn_id == bindparam("vdn_id"),
     idempotency_keys.c.created_at < bindparam("cutoff"),
@@ -189,6 +191,19 @@ _INSERT = insert(campaigns).returning(campaigns.c.id)
 #: The columns an insert sets besides the configuration's (`CampaignValues.COLUMNS`).
 _INSERT_COLUMNS = ("vdn_id", "status", "version", "created_at", "updated_at")
 _KEY_COLUMNS = ("vdn_id", "key", "request_digest", "campaign_id", "status", "created_at")
+
+
+def _remember_key(dialect: Dialect) -> Any:
+    """The row of a key; it replaces the row of an expired key that no sweep took yet (only
+    an expired one: `earlier_add` found none alive under the same tenant lock)."""
+    dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(idempotency_keys)
+    return statement.on_conflict_do_update(
+        index_elements=[idempotency_keys.c.vdn_id, idempotency_keys.c.key],
+        set_={name: statement.excluded[name] for name in _KEY_COLUMNS[2:]},
+    )
+
+
 _UPDATE = (
     update(campaigns)
     .where(campaigns.c.id == bindparam("campaign_id"), campaigns.c.version == bindparam("seen"))
@@ -284,6 +299,7 @@ class CampaignStore:
         self._read_begin = Prepared(text("BEGIN"), engine.dialect) if sqlite else None
         self._lists: dict[_ListShape, tuple[Prepared, Prepared]] = {}
         self._tenants: dict[int, tuple[float, Tenant]] = {}
+        self._key_sweeps: dict[int, datetime] = {}
         # SQLite has one writer per file. Threads of this process queue here
         # instead of in SQLite's busy handler, which sleeps in steps of up to
         # 100 ms and is not woken when the lock frees; and the writes queued behind
@@ -410,7 +426,9 @@ class CampaignStore:
         writing = self._group_commit.write() if self._group_commit else self._writing()
         try:
             with database_errors(), writing as connection:
-                transaction = TenantTransaction(connection, self._statements, vdn_id)
+                transaction = TenantTransaction(
+                    connection, self._statements, vdn_id, self._key_sweeps
+                )
                 if self._statements.lock_tenant.first(connection, {"vdn_id": vdn_id}) is None:
                     raise TenantNotFound(vdn_id)
                 yield transaction
@@ -464,7 +482,7 @@ class _Statements:
         self.usage = Prepared(_USAGE, dialect)
         self.insert = Prepared(_INSERT, dialect, (*CampaignValues.COLUMNS, *_INSERT_COLUMNS))
         self.forget_old_keys = Prepared(_FORGET_OLD_KEYS, dialect)
-        self.remember_key = Prepared(_REMEMBER_KEY, dialect, _KEY_COLUMNS)
+        self.remember_key = Prepared(_remember_key(dialect), dialect, _KEY_COLUMNS)
         self.campaign = Prepared(_CAMPAIGN, dialect, row=CampaignRow)
         self.delete = Prepared(_DELETE, dialect)
         self._dialect = dialect
@@ -482,11 +500,17 @@ class TenantTransaction:
     """The reads and writes of one change, under the tenant's lock."""
 
     def __init__(
-        self, connection: PoolProxiedConnection, statements: _Statements, vdn_id: int
+        self,
+        connection: PoolProxiedConnection,
+        statements: _Statements,
+        vdn_id: int,
+        key_sweeps: dict[int, datetime],
     ) -> None:
         self._connection = connection
         self._statements = statements
         self.vdn_id = vdn_id
+        #: When each tenant's expired keys were last swept.
+        self._key_sweeps = key_sweeps
 
     def execute(self, statement: Prepared, values: dict[str, Any] | None = None) -> Any:
         """Run a statement in this transaction; its DBAPI cursor."""
@@ -568,11 +592,15 @@ class TenantTransaction:
     def remember_key(
         self, key: str, digest: bytes, campaign_id: int, status: int, now: datetime
     ) -> None:
-        """Keep the key for KEY_RETENTION; the tenant's expired keys go."""
-        self.execute(
-            self._statements.forget_old_keys,
-            {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION},
-        ).close()
+        """Keep the key for KEY_RETENTION. The tenant's expired keys go, at most once a
+        KEY_SWEEP_INTERVAL: the table stays bounded without a sweep on every add."""
+        swept = self._key_sweeps.get(self.vdn_id)
+        if swept is None or not now - KEY_SWEEP_INTERVAL < swept <= now:
+            self.execute(
+                self._statements.forget_old_keys,
+                {"vdn_id": self.vdn_id, "cutoff": now - KEY_RETENTION},
+            ).close()
+            self._key_sweeps[self.vdn_id] = now
         self.execute(
             self._statements.remember_key,
             {
