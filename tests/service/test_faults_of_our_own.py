@@ -11,6 +11,8 @@ import grpc
 import pytest
 from isales.campaign.v2.campaign_service_pb2 import UpdateCampaignRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+from sqlalchemy import event
+from sqlalchemy.pool.base import _ConnectionFairy
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.campaigns import CampaignService
@@ -101,3 +103,36 @@ def test_a_turn_not_given_in_time_is_unavailable() -> None:
         waiter.start()
         waiter.join(10)
     assert len(refused) == 1
+
+
+def test_a_rollback_that_fails_drops_its_connection_and_the_service_goes_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused change is rolled back; should the rollback itself fail, the connection is
+    dropped (not handed to the next change with its transaction open) and the refusal is
+    still the answer."""
+    seed_database(database_url)
+    engine = create_database_engine(database_url, pool_size=1)
+    service = CampaignService(CampaignStore(engine))
+    failed: list[object] = []
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda _dbapi_connection, _record: opened.append(1))
+
+    def failing(self: _ConnectionFairy) -> None:
+        failed.append(self.dbapi_connection)
+        raise OSError("the rollback failed")
+
+    try:
+        service.add(add_request(example_campaign("taken")))
+        with monkeypatch.context() as patched:
+            # Found on the class before the DBAPI connection's own (which is C code).
+            patched.setattr(_ConnectionFairy, "rollback", failing, raising=False)
+            with pytest.raises(NameTaken):
+                service.add(add_request(example_campaign("taken")))
+        assert failed
+        before = len(opened)
+        added = service.add(add_request(example_campaign("after")))
+        assert added.id > 0
+        assert len(opened) == before + 1  # the pool replaced the connection it dropped
+    finally:
+        engine.dispose()
