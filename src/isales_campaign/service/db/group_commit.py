@@ -110,18 +110,25 @@ class GroupCommit:
         without an exception returns once a commit holds its write."""
         self._take_turn()
         group = self._group
+        # The first write of a group needs no savepoint: its transaction is all its own.
+        first = group is None
         try:
             if group is None:
                 group = self._open()
-            _run(self._savepoint, group.connection)
+            else:
+                _run(self._savepoint, group.connection)
         except BaseException:
             self._give_up(group)
             raise
         try:
             yield group.connection
-            _run(self._release, group.connection)
+            if not first:
+                _run(self._release, group.connection)
         except BaseException:
-            self._undo(group)
+            if first:
+                self._end(group)  # rolls its transaction back
+            else:
+                self._undo(group)
             self._give_up(group)
             raise
         group.writes += 1
