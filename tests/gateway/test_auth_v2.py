@@ -30,6 +30,11 @@ def test_norm_is_rfc3986_percent_encoding(value: str) -> None:
     assert auth_v2.norm(value) == quote(value, safe="")
 
 
+@given(st.binary())
+def test_norm_of_bytes_is_rfc3986_percent_encoding(value: bytes) -> None:
+    assert auth_v2.norm(value) == quote(value, safe="")
+
+
 def test_known_vector() -> None:
     """Every step written out by hand, independently of `canonical_request`."""
     ak, sk, ts = "ak", "sk", "2024-05-06T07:08:09Z"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 __all__ = [
     "SCHEME",
@@ -33,6 +33,8 @@ SCHEME = "auth-v2"
 
 #: What `norm` leaves as it is.
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+#: Each byte as `norm` writes it: itself when unreserved, else %XX.
+_ENCODED = [chr(b) if _UNRESERVED.fullmatch(chr(b)) else f"%{b:02X}" for b in range(256)]
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
@@ -60,10 +62,13 @@ class AuthHeader:
 
 
 def norm(value: str | bytes) -> str:
-    """Percent-encode every UTF-8 byte except A-Z a-z 0-9 - . _ ~ (upper-case hex)."""
-    if isinstance(value, str) and _UNRESERVED.fullmatch(value):
-        return value  # nothing to encode (quote's per-byte loop costs more than this check)
-    return quote(value, safe="")
+    """Percent-encode every UTF-8 byte except A-Z a-z 0-9 - . _ ~ (upper-case hex), as
+    `quote(value, safe="")` does, at half its cost: a whole body is encoded per request."""
+    if isinstance(value, str):
+        if _UNRESERVED.fullmatch(value):
+            return value  # nothing to encode
+        value = value.encode()
+    return "".join(map(_ENCODED.__getitem__, value))
 
 
 def format_timestamp(moment: datetime | None = None, *, millis: bool = False) -> str:
