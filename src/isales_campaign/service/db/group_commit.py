@@ -73,24 +73,24 @@ class _Group:
 
 
 class GroupCommit:
-    """The writes of one SQLite engine, taking `turn`s. `begin` opens a write transaction
-    on a connection, `commit` commits it (raising OutcomeUnknown when it cannot tell), and
-    `roll_back` rolls it back or drops the connection."""
+    """The writes of one SQLite engine, taking `turn`s. `commit` commits a connection's
+    transaction (raising OutcomeUnknown when it cannot tell), and `roll_back` rolls it back
+    or drops the connection."""
 
     def __init__(
         self,
         engine: Engine,
         turn: BoundedLock,
         *,
-        begin: Callable[[PoolProxiedConnection], None],
         commit: Callable[[PoolProxiedConnection], None],
         roll_back: Callable[[PoolProxiedConnection], None],
     ) -> None:
         self._engine = engine
         self._turn = turn
-        self._begin = begin
         self._commit = commit
         self._roll_back = roll_back
+        # SQLite takes the file's write lock at BEGIN IMMEDIATE, not at the first write.
+        self._begin = Prepared(text("BEGIN IMMEDIATE"), engine.dialect)
         self._savepoint = Prepared(text("SAVEPOINT write"), engine.dialect)
         self._release = Prepared(text("RELEASE SAVEPOINT write"), engine.dialect)
         self._undo_write = Prepared(text("ROLLBACK TO SAVEPOINT write"), engine.dialect)
@@ -147,7 +147,7 @@ class GroupCommit:
     def _open(self) -> _Group:
         connection = checkout(self._engine)
         try:
-            self._begin(connection)
+            _run(self._begin, connection)
         except BaseException:
             self._roll_back(connection)
             connection.close()

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.dml import Insert
 
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
@@ -193,7 +194,7 @@ _INSERT_COLUMNS = ("vdn_id", "status", "version", "created_at", "updated_at")
 _KEY_COLUMNS = ("vdn_id", "key", "request_digest", "campaign_id", "status", "created_at")
 
 
-def _remember_key(dialect: Dialect) -> Any:
+def _remember_key(dialect: Dialect) -> Insert:
     """The row of a key; it replaces the row of an expired key that no sweep took yet (only
     an expired one: `earlier_add` found none alive under the same tenant lock)."""
     dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
@@ -294,8 +295,6 @@ class CampaignStore:
         self._engine = engine
         sqlite = engine.dialect.name == "sqlite"
         self._statements = _Statements(engine.dialect)
-        # SQLite takes its write lock at BEGIN IMMEDIATE; PostgreSQL begins by itself.
-        begin = Prepared(text("BEGIN IMMEDIATE"), engine.dialect)
         self._read_begin = Prepared(text("BEGIN"), engine.dialect) if sqlite else None
         self._lists: dict[_ListShape, tuple[Prepared, Prepared]] = {}
         self._tenants: dict[int, tuple[float, Tenant]] = {}
@@ -308,7 +307,6 @@ class CampaignStore:
             GroupCommit(
                 engine,
                 BoundedLock(lock_timeout, "write"),
-                begin=lambda connection: begin.execute(connection, {}).close(),
                 commit=self._commit,
                 roll_back=_roll_back,
             )
