@@ -47,18 +47,24 @@ class BoundedLock:
         self._timeout = timeout
         self._turn = turn
 
-    def __enter__(self) -> None:
+    def acquire(self) -> None:
         timeout = time_left(self._timeout)  # answer before the caller gives up
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             log.warning("no turn to %s within the database timeout", self._turn)
             raise DatabaseUnavailable()
 
-    def __exit__(self, *_exc: object) -> None:
-        self._lock.release()
-
-    def try_enter(self) -> bool:
+    def try_acquire(self) -> bool:
         """Take the lock if it is free now."""
         return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 class _Group:
@@ -139,7 +145,7 @@ class GroupCommit:
         with self._counting:
             self._waiting += 1
         try:
-            self._turn.__enter__()
+            self._turn.acquire()
         finally:
             with self._counting:
                 self._waiting -= 1
@@ -179,7 +185,7 @@ class GroupCommit:
             if group is not None and self._group is group and not self._keeps_open(group):
                 self._end(group)
         finally:
-            self._turn.__exit__()
+            self._turn.release()
 
     def _keeps_open(self, group: _Group) -> bool:
         return self._waiting > 0 and 0 < group.writes < MAX_GROUP
@@ -208,7 +214,7 @@ class GroupCommit:
         """Wait for the commit that holds the writes of `group`. Should the writes behind
         them all have given up waiting for their turn, commit the group here."""
         while not group.ended.wait(_CHECK_SECONDS):
-            if self._turn.try_enter():
+            if self._turn.try_acquire():
                 self._give_up(group)
         if group.failure is not None:
             raise group.failure()
