@@ -49,9 +49,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
-    # The lines name no source file, thread or process, so no record collects them: the
-    # caller's frame walk alone cost a fifth of a line (see "Optimization" in the logging
-    # HOWTO). A service logs a line for every change and every REST request.
+    # The lines name no source file, thread or process, so no record collects them
+    # (see "Optimization" in the logging HOWTO): that was a fifth of a line's cost, and a
+    # line is written for every change and every REST request.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
