@@ -17,7 +17,6 @@ from protovalidate import EvaluationError, Validator, Violation
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service import fast_validation
 from isales_campaign.service.errors import FieldProblem, InvalidArgument
-from isales_campaign.service.fast_validation import vouches_for
 from isales_campaign.service.list_limits import over_long_lists
 
 _STANDARD_RULES: dict[str, ResultCode.ValueType] = {
@@ -54,7 +53,7 @@ def contract_problems(message: Message) -> list[FieldProblem]:
     """Every violation of the rules declared in the contract, in field order."""
     # A message vouched for has no list over its limit either (the fast path checks a
     # list's length before its items).
-    if vouches_for(message):
+    if fast_validation.vouches_for(message):
         return []
     if over_long_lists(message):
         # Validate the items that fit within the limits, in a copy cut to them

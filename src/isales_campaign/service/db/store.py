@@ -27,7 +27,6 @@ from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -411,8 +410,9 @@ class CampaignStore:
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
-        with database_errors(), self._reader, read_only(self._engine) as connection:
-            return _usage(connection, vdn_id, now)
+        with self._reading() as connection:
+            rows = self._statements.usage.all(connection, {"vdn_id": vdn_id, "now": now})
+        return _usage_of(rows)
 
     @contextmanager
     def unit_of_work(self, vdn_id: int) -> Iterator[TenantTransaction]:
@@ -550,10 +550,7 @@ class TenantTransaction:
     def usage(self, family: Family, now: datetime) -> FamilyUsage:
         """The family's live campaigns, all counted."""
         rows = self._statements.usage.all(self._connection, {"vdn_id": self.vdn_id, "now": now})
-        for row in rows:
-            if row.family == family:
-                return FamilyUsage(int(row.active), int(row.total))
-        return FamilyUsage()
+        return _usage_of(rows).get(family, FamilyUsage())
 
     def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> Any:
         checks = statement.first(
@@ -685,10 +682,6 @@ _UNSTORABLE = FieldProblem(
 def _is_name_conflict(error: IntegrityError) -> bool:
     text = str(error.orig)
     return "uq_campaigns_live_name" in text or "campaigns.name" in text
-
-
-def _usage(connection: Connection, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
-    return _usage_of(connection.execute(_USAGE, {"vdn_id": vdn_id, "now": now}))
 
 
 def _usage_of(rows: Iterable[Any]) -> dict[Family, FamilyUsage]:
