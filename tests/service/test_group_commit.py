@@ -11,13 +11,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db import group_commit
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.errors import NameTaken, OutcomeUnknown
+from isales_campaign.service.db.prepared import Prepared
+from isales_campaign.service.db.store import CampaignStore, TenantTransaction
+from isales_campaign.service.errors import DatabaseUnavailable, NameTaken, OutcomeUnknown
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
 from tests.waiting import wait_for
@@ -76,8 +78,12 @@ def stored_names(sqlite_url: str) -> set[str]:
 
 
 @contextmanager
-def turn_held_until(store: CampaignStore, waiting: int) -> Iterator[list[BaseException]]:
-    """A write of tenant 1 holds the turn while the block starts others, until `waiting`
+def turn_held_until(
+    store: CampaignStore,
+    waiting: int,
+    write: Callable[[TenantTransaction], object] = lambda _transaction: None,
+) -> Iterator[list[BaseException]]:
+    """A `write` of tenant 1 holds the turn while the block starts others, until `waiting`
     of them wait for it; then it ends, and the others follow it into its transaction.
     Yields what that write raised (filled in once it has ended)."""
     holding = threading.Event()
@@ -85,7 +91,8 @@ def turn_held_until(store: CampaignStore, waiting: int) -> Iterator[list[BaseExc
 
     def hold() -> None:
         try:
-            with store.unit_of_work(1):
+            with store.unit_of_work(1) as transaction:
+                write(transaction)
                 holding.set()
                 wait_for(lambda: store.writes_waiting == waiting, f"{waiting} waiting writes")
         except BaseException as error:
@@ -149,11 +156,18 @@ def test_a_refused_or_failed_write_of_a_group_undoes_only_itself(
     assert len(commits) == 2  # "taken" alone, then the group
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [OutcomeUnknown(), RuntimeError("a fault of the commit itself")],
+    ids=["unconfirmed", "unexpected"],
+)
 def test_a_commit_that_fails_fails_every_write_it_held(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
+    """Whatever made the commit fail, each write hears that it may have been made."""
+
     def unconfirmed(_store: CampaignStore, _connection: Any) -> None:
-        raise OutcomeUnknown()
+        raise failure
 
     monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
     seed_database(sqlite_url)
@@ -171,6 +185,49 @@ def test_a_commit_that_fails_fails_every_write_it_held(
     assert [type(failure) for failure in held] == [OutcomeUnknown]
     assert isinstance(outcomes.answers["first"], OutcomeUnknown)
     assert isinstance(outcomes.answers["second"], OutcomeUnknown)
+
+
+def test_a_group_holds_at_most_max_group_writes(
+    store: CampaignStore, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "MAX_GROUP", 2)
+    service = CampaignService(store)
+    outcomes = Outcomes()
+    with turn_held_until(store, waiting=3) as held:
+        for name in ("one", "two", "three"):
+            outcomes.start(name, lambda name=name: service.add(add_request(example_campaign(name))))  # type: ignore[misc]
+    outcomes.join()
+    assert not held
+    assert all(answer.id > 0 for answer in outcomes.answers.values())
+    assert len(commits) == 2  # four writes, two to a commit
+
+
+def test_a_transaction_that_ends_under_a_group_fails_its_writes_with_nothing_changed(
+    store: CampaignStore, sqlite_url: str
+) -> None:
+    """SQLite ends a transaction on its own after some I/O errors: the writes it held are
+    gone, and they are answered so, not as committed."""
+    service = CampaignService(store)
+    taken = service.add(add_request(example_campaign("taken")))
+    end_the_transaction = Prepared(text("ROLLBACK"), create_engine("sqlite://").dialect)
+    outcomes = Outcomes()
+
+    def delete(transaction: TenantTransaction) -> None:
+        row = transaction.campaign(taken.id)
+        assert row is not None
+        transaction.delete(row)
+
+    def lose_the_transaction() -> None:
+        with store.unit_of_work(1) as transaction:
+            transaction.execute(end_the_transaction).close()
+            raise RuntimeError("a disk I/O error")
+
+    with turn_held_until(store, waiting=1, write=delete) as held:
+        outcomes.start("the one that fails", lose_the_transaction)
+    outcomes.join()
+    assert isinstance(outcomes.answers["the one that fails"], RuntimeError)
+    assert [type(failure) for failure in held] == [DatabaseUnavailable]
+    assert stored_names(sqlite_url) == {"taken"}  # the delete is gone with its transaction
 
 
 def test_a_group_left_open_for_a_write_that_stopped_waiting_is_still_committed(

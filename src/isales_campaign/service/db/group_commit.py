@@ -162,18 +162,14 @@ class GroupCommit:
         return self._group
 
     def _undo(self, group: _Group) -> None:
-        """Undo the write of a block that failed. When that cannot be done, or SQLite ended
-        the transaction on its own (it does after some I/O errors), the whole group is
-        rolled back: its writes fail with nothing changed."""
+        """Undo the write of a block that failed. When that cannot be done (SQLite ends the
+        transaction on its own after some I/O errors, and its savepoints with it), the whole
+        group is rolled back: its writes fail with nothing changed."""
         try:
             _run(self._undo_write, group.connection)
             _run(self._release, group.connection)
         except Exception:
             log.warning("a failed write could not be undone; its group is rolled back")
-            self._end(group, DatabaseUnavailable)
-            return
-        dbapi_connection = group.connection.dbapi_connection
-        if dbapi_connection is None or not dbapi_connection.in_transaction:
             self._end(group, DatabaseUnavailable)
 
     def _give_up(self, group: _Group | None) -> None:
