@@ -34,7 +34,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    case,
     delete,
     exists,
     func,
@@ -55,6 +54,7 @@ from isales_campaign.service.db.group_commit import BoundedLock, GroupCommit
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
 from isales_campaign.service.db.schema import (
     app_keys,
+    campaign_counts,
     campaigns,
     idempotency_keys,
     skill_queues,
@@ -139,16 +139,25 @@ _CAMPAIGN = select(*_CAMPAIGN_ROW).where(
     campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.id == bindparam("campaign_id")
 )
 _ACTIVE = campaigns.c.end_at > bindparam("now")
-#: A tenant's live campaigns per family: those not ended, and all of them.
-_USAGE = (
-    select(
-        campaigns.c.family,
-        func.count(case((_ACTIVE, 1))).label("active"),
-        func.count().label("total"),
-    )
-    .where(campaigns.c.vdn_id == bindparam("vdn_id"), _LIVE)
-    .group_by(campaigns.c.family)
+_COUNTED_FAMILY = (
+    campaign_counts.c.vdn_id == bindparam("vdn_id"),
+    campaign_counts.c.family == bindparam("family"),
 )
+#: A tenant's live campaigns per family: those not ended (a range of the live index), and
+#: all of them (kept counted, see `campaign_counts`).
+_USAGE = select(
+    campaign_counts.c.family,
+    select(func.count())
+    .where(
+        campaigns.c.vdn_id == campaign_counts.c.vdn_id,
+        campaigns.c.family == campaign_counts.c.family,
+        _LIVE,
+        _ACTIVE,
+    )
+    .scalar_subquery()
+    .label("active"),
+    campaign_counts.c.live.label("total"),
+).where(campaign_counts.c.vdn_id == bindparam("vdn_id"))
 _CHECK_COLUMNS = (
     exists()
     .where(
@@ -172,7 +181,6 @@ _IN_FAMILY = (
     campaigns.c.family == bindparam("family"),
     _LIVE,
 )
-#: Every check of a new campaign, and its family's usage, in one round trip.
 
 
 def _count_up_to(cap: str, *conditions: Any) -> Any:
@@ -182,10 +190,13 @@ def _count_up_to(cap: str, *conditions: Any) -> Any:
     return select(func.count()).select_from(capped).scalar_subquery()
 
 
+#: Every check of a new campaign, and its family's usage, in one round trip.
 _ADD_CHECKS = select(
     *_CHECK_COLUMNS,
     _count_up_to("active_cap", *_IN_FAMILY, _ACTIVE).label("active"),
-    _count_up_to("total_cap", *_IN_FAMILY).label("total"),
+    func.coalesce(
+        select(campaign_counts.c.live).where(*_COUNTED_FAMILY).scalar_subquery(), 0
+    ).label("total"),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
 #: The columns an insert sets besides the configuration's (`CampaignValues.COLUMNS`).
@@ -352,13 +363,17 @@ class CampaignStore:
     ) -> tuple[list[CampaignRow], int, dict[Family, FamilyUsage]]:
         """One page of the tenant's campaigns, how many match the filters in all, and the
         tenant's usage per family, read in one transaction."""
-        page, total = self._list_statements(_ListShape.of(query))
+        shape = _ListShape.of(query)
+        page, total = self._list_statements(shape)
         values = _list_values(query)
         with self._reading(snapshot=True) as connection:
             rows: list[CampaignRow] = page.all(connection, values)
-            counted = total.first(connection, values)
             usage = _usage_of(self._statements.usage.all(connection, values))
-        return rows, int(counted.total), usage
+            if shape.counts_all_live:  # the usage has counted them
+                counted = sum(family.total for family in usage.values())
+            else:
+                counted = int(total.first(connection, values).total)
+        return rows, counted, usage
 
     @contextmanager
     def _reading(self, *, snapshot: bool = False) -> Iterator[PoolProxiedConnection]:
@@ -535,15 +550,15 @@ class TenantTransaction:
     def check_new(
         self, values: CampaignValues, now: datetime, limits: CampaignLimits
     ) -> FamilyUsage:
-        """As `check`, for a new campaign; and its family's usage before it, counted up to
-        the limits (a usage at a limit may be more: `usage` counts it all)."""
+        """As `check`, for a new campaign; and its family's usage before it, the active
+        campaigns counted up to their limit (an active usage at the limit may be more:
+        `usage` counts it all)."""
         checks = self._checked(
             self._statements.add_checks,
             values,
             exclude_id=-1,
             now=now,
             active_cap=limits.active,
-            total_cap=limits.total,
         )
         return FamilyUsage(int(checks.active), int(checks.total))
 
@@ -713,6 +728,23 @@ class _ListShape(NamedTuple):
             archived=query.archived,
             after=query.after is not None,
         )
+
+    @property
+    def counts_all_live(self) -> bool:
+        """Whether the list's total is all the tenant's live campaigns (no filter)."""
+        return self._replace(after=False) == _UNFILTERED
+
+
+_UNFILTERED = _ListShape(
+    name=False,
+    status=0,
+    device_type=False,
+    begin_from=False,
+    end_to=False,
+    cc_id=False,
+    archived=False,
+    after=False,
+)
 
 
 def _list_values(query: ListQuery) -> dict[str, Any]:
