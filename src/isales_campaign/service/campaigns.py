@@ -45,6 +45,7 @@ from isales_campaign.service.db.store import (
     CampaignRow,
     CampaignStore,
     CampaignValues,
+    EarlierAdd,
     ListQuery,
     Position,
     Tenant,
@@ -135,15 +136,9 @@ class CampaignService:
         )
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            if key:
-                earlier_add = transaction.earlier_add(key, digest, moment)
-                if earlier_add is not None:
-                    return AddCampaignResponse(
-                        id=earlier_add.campaign_id,
-                        status=CampaignStatus.ValueType(earlier_add.status),
-                        replayed=True,
-                    )
-            usage = transaction.check_new(values, moment, self._limits)
+            usage = transaction.check_new(values, moment, self._limits, key=key, digest=digest)
+            if isinstance(usage, EarlierAdd):
+                return _replayed(usage)
             if not domain.has_room(usage, self._limits):
                 # Refused: the answer tells the whole usage, not just that it is at the limit.
                 usage = transaction.usage(values.family, moment)
@@ -172,11 +167,7 @@ class CampaignService:
         digest = _digest(request.campaign.SerializeToString(deterministic=True))
         with self._store.unit_of_work(request.vdn_id) as transaction:
             earlier = transaction.earlier_add(request.idempotency_key, digest, utc_naive(now))
-        if earlier is None:
-            return None
-        return AddCampaignResponse(
-            id=earlier.campaign_id, status=CampaignStatus.ValueType(earlier.status), replayed=True
-        )
+        return None if earlier is None else _replayed(earlier)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -357,6 +348,13 @@ class CampaignService:
         if problems or begin is None or end is None:
             return None
         return begin, end
+
+
+def _replayed(earlier: EarlierAdd) -> AddCampaignResponse:
+    """The answer to a retry: what the add with its idempotency key answered."""
+    return AddCampaignResponse(
+        id=earlier.campaign_id, status=CampaignStatus.ValueType(earlier.status), replayed=True
+    )
 
 
 def _values(campaign: Campaign, times: tuple[datetime, datetime]) -> CampaignValues:

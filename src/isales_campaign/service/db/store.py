@@ -190,13 +190,20 @@ def _count_up_to(cap: str, *conditions: Any) -> Any:
     return select(func.count()).select_from(capped).scalar_subquery()
 
 
-#: Every check of a new campaign, and its family's usage, in one round trip.
+def _earlier(column: Any) -> Any:
+    """A column of the earlier add with the same idempotency key, if there is one."""
+    return _EARLIER_ADD.with_only_columns(column).scalar_subquery().label(f"earlier_{column.key}")
+
+
+#: Every check of a new campaign, its family's usage, and the earlier add with its
+#: idempotency key, in one round trip.
 _ADD_CHECKS = select(
     *_CHECK_COLUMNS,
     _count_up_to("active_cap", *_IN_FAMILY, _ACTIVE).label("active"),
     func.coalesce(
         select(campaign_counts.c.live).where(*_COUNTED_FAMILY).scalar_subquery(), 0
     ).label("total"),
+    *(_earlier(column) for column in _EARLIER_ADD.selected_columns),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
 #: The columns an insert sets besides the configuration's (`CampaignValues.COLUMNS`).
@@ -538,9 +545,13 @@ class TenantTransaction:
         )
         if row is None:
             return None
-        if bytes(row.request_digest) != digest:
+        return self._answered(row.request_digest, row.campaign_id, row.status, digest)
+
+    def _answered(self, asked: bytes, campaign_id: int, status: int, digest: bytes) -> EarlierAdd:
+        """The earlier add's answer, if it asked for the campaign of `digest`."""
+        if bytes(asked) != digest:
             raise IdempotencyKeyReused(self.vdn_id)
-        return EarlierAdd(int(row.campaign_id), int(row.status))
+        return EarlierAdd(int(campaign_id), int(status))
 
     def check(self, values: CampaignValues, *, exclude_id: int) -> None:
         """The skill queue exists and the name is free among the live campaigns other than
@@ -548,18 +559,37 @@ class TenantTransaction:
         self._checked(self._statements.checks, values, exclude_id=exclude_id)
 
     def check_new(
-        self, values: CampaignValues, now: datetime, limits: CampaignLimits
-    ) -> FamilyUsage:
-        """As `check`, for a new campaign; and its family's usage before it, the active
+        self,
+        values: CampaignValues,
+        now: datetime,
+        limits: CampaignLimits,
+        *,
+        key: str = "",
+        digest: bytes = b"",
+    ) -> FamilyUsage | EarlierAdd:
+        """The earlier add with the idempotency `key` (as `earlier_add`), when there is one;
+        else as `check` for a new campaign, and its family's usage before it, the active
         campaigns counted up to their limit (an active usage at the limit may be more:
         `usage` counts it all)."""
-        checks = self._checked(
-            self._statements.add_checks,
-            values,
-            exclude_id=-1,
-            now=now,
-            active_cap=limits.active,
+        checks = self._statements.add_checks.first(
+            self._connection,
+            {
+                **self._check_values(values),
+                "exclude_id": -1,
+                "now": now,
+                "active_cap": limits.active,
+                "key": key,  # no key was ever stored as ""
+                "cutoff": now - KEY_RETENTION,
+            },
         )
+        if checks.earlier_campaign_id is not None:
+            return self._answered(
+                checks.earlier_request_digest,
+                checks.earlier_campaign_id,
+                checks.earlier_status,
+                digest,
+            )
+        self._refuse_if_failed(checks, values)
         return FamilyUsage(int(checks.active), int(checks.total))
 
     def usage(self, family: Family, now: datetime) -> FamilyUsage:
@@ -567,23 +597,24 @@ class TenantTransaction:
         rows = self._statements.usage.all(self._connection, {"vdn_id": self.vdn_id, "now": now})
         return _usage_of(rows).get(family, FamilyUsage())
 
-    def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> Any:
-        checks = statement.first(
-            self._connection,
-            {
-                "vdn_id": self.vdn_id,
-                # IVR campaigns name no queue: -1 matches none, and is not asked about.
-                "skill_id": -1 if values.skill_id is None else values.skill_id,
-                "name": values.name,
-                "family": int(values.family),
-                **params,
-            },
-        )
+    def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> None:
+        checks = statement.first(self._connection, {**self._check_values(values), **params})
+        self._refuse_if_failed(checks, values)
+
+    def _check_values(self, values: CampaignValues) -> dict[str, Any]:
+        return {
+            "vdn_id": self.vdn_id,
+            # IVR campaigns name no queue: -1 matches none, and is not asked about.
+            "skill_id": -1 if values.skill_id is None else values.skill_id,
+            "name": values.name,
+            "family": int(values.family),
+        }
+
+    def _refuse_if_failed(self, checks: Any, values: CampaignValues) -> None:
         if values.skill_id is not None and not checks.queue_exists:
             raise SkillQueueNotFound(self.vdn_id, values.skill_id)
         if checks.name_taken:
             raise NameTaken(self.vdn_id, values.name)
-        return checks
 
     def insert(self, values: CampaignValues, *, status: int, now: datetime) -> int:
         row = {
