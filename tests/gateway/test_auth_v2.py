@@ -153,9 +153,19 @@ def test_timestamps() -> None:
     assert auth_v2.format_timestamp(moment) == "2024-05-06T07:08:09Z"
     assert auth_v2.format_timestamp(moment, millis=True) == "2024-05-06T07:08:09.123Z"
     assert auth_v2.parse_timestamp("2024-05-06T07:08:09.123Z") == moment.replace(microsecond=123000)
-    for bad in ["2024-05-06 07:08:09Z", "2024-05-06T07:08:09", "2024-05-06T07:08:09.1Z"]:
+    assert auth_v2.parse_timestamp("2024-05-06T07:08:09Z") == moment.replace(microsecond=0)
+    bad_shapes = [
+        "2024-05-06 07:08:09Z",
+        "2024-05-06T07:08:09",
+        "2024-05-06T07:08:09.1Z",
+        "\u0662024-05-06T07:08:09Z",  # a digit, but not an ASCII one
+    ]
+    for bad in bad_shapes:
         with pytest.raises(ValueError, match="timestamp"):
             auth_v2.parse_timestamp(bad)
+    for impossible in ["2024-13-06T07:08:09Z", "2024-02-30T07:08:09Z", "2024-05-06T24:00:00Z"]:
+        with pytest.raises(ValueError, match=r"must be in|out of range"):
+            auth_v2.parse_timestamp(impossible)
 
 
 def test_parse_authorization() -> None:

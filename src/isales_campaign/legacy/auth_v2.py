@@ -35,7 +35,7 @@ SCHEME = "auth-v2"
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
 #: Each byte as `norm` writes it: itself when unreserved, else %XX.
 _ENCODED = [chr(b) if _UNRESERVED.fullmatch(chr(b)) else f"%{b:02X}" for b in range(256)]
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -82,8 +82,8 @@ def parse_timestamp(text: str) -> datetime:
     """`yyyy-MM-ddTHH:mm:ssZ` or `yyyy-MM-ddTHH:mm:ss.SSSZ`, UTC. Raises ValueError."""
     if not _TIMESTAMP.fullmatch(text):
         raise ValueError(f"not an auth-v2 timestamp: {text!r}")
-    layout = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ"
-    return datetime.strptime(text, layout).replace(tzinfo=UTC)
+    # fromisoformat reads exactly this shape (without the Z), many times faster than strptime.
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def signing_key(secret_key: str, prefix: str) -> str:
