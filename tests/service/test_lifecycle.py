@@ -18,7 +18,11 @@ from google.protobuf.message import Message
 from isales.campaign.v2 import campaign_pb2 as pb
 from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+from sqlalchemy import select
 
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.schema import idempotency_keys
+from isales_campaign.service.db.store import KEY_RETENTION, KEY_SWEEP_INTERVAL
 from tests.conftest import FixedClock, ServerFactory
 from tests.examples import add_request, example_campaign, ivr_campaign
 from tests.rpc_errors import Failure, failure_of
@@ -885,3 +889,40 @@ def test_a_key_reused_after_its_day_answers_for_its_new_add(
     assert reused.id != first.id
     again = client.AddCampaign(keyed("second", "reused-key"), timeout=10)
     assert (again.id, again.replayed) == (reused.id, True)
+
+
+def test_expired_keys_leave_the_table_with_the_tenants_next_keyed_add(
+    client: CampaignServiceStub, clock: FixedClock, database_url: str
+) -> None:
+    """The keys' table stays bounded: a tenant's keys go once expired, at the first keyed
+    add of that tenant after the sweep interval (a minute) since the last sweep."""
+
+    def add_keyed(name: str, key: str, vdn_id: int = 1) -> None:
+        request = add_request(campaign(name, day=TODAY + timedelta(days=2)), vdn_id=vdn_id)
+        request.idempotency_key = key
+        client.AddCampaign(request, timeout=10)
+
+    for index in range(3):
+        add_keyed(f"old {index}", f"old-{index}")
+    add_keyed("other tenant", "other-tenant", vdn_id=2)
+    assert stored_keys(database_url) == {
+        (1, "old-0"),
+        (1, "old-1"),
+        (1, "old-2"),
+        (2, "other-tenant"),
+    }
+    clock.now = MORNING + KEY_RETENTION + KEY_SWEEP_INTERVAL + timedelta(seconds=1)
+    add_keyed("new", "new")
+    assert stored_keys(database_url) == {(1, "new"), (2, "other-tenant")}
+
+
+def stored_keys(database_url: str) -> set[tuple[int, str]]:
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(idempotency_keys.c.vdn_id, idempotency_keys.c.key)
+            ).all()
+    finally:
+        engine.dispose()
+    return {(vdn_id, key) for vdn_id, key in rows}
