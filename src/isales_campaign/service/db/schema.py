@@ -107,14 +107,3 @@ idempotency_keys = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_idempotency_keys_vdn_id_created_at", "vdn_id", "created_at"),
 )
-
-#: A tenant's live campaigns per family, kept by triggers on `campaigns` (migration 0004) for
-#: whoever writes there: the quota check and the list's count read one row instead of
-#: counting every campaign the tenant keeps.
-campaign_counts = Table(
-    "campaign_counts",
-    metadata,
-    Column("vdn_id", Integer, ForeignKey("tenants.vdn_id"), primary_key=True),
-    Column("family", SmallInteger, primary_key=True, autoincrement=False),
-    Column("live", Integer, nullable=False),
-)

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -54,7 +55,6 @@ from isales_campaign.service.db.group_commit import BoundedLock, GroupCommit
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
 from isales_campaign.service.db.schema import (
     app_keys,
-    campaign_counts,
     campaigns,
     idempotency_keys,
     skill_queues,
@@ -139,25 +139,16 @@ _CAMPAIGN = select(*_CAMPAIGN_ROW).where(
     campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.id == bindparam("campaign_id")
 )
 _ACTIVE = campaigns.c.end_at > bindparam("now")
-_COUNTED_FAMILY = (
-    campaign_counts.c.vdn_id == bindparam("vdn_id"),
-    campaign_counts.c.family == bindparam("family"),
-)
-#: A tenant's live campaigns per family: those not ended (a range of the live index), and
-#: all of them (kept counted, see `campaign_counts`).
-_USAGE = select(
-    campaign_counts.c.family,
-    select(func.count())
-    .where(
-        campaigns.c.vdn_id == campaign_counts.c.vdn_id,
-        campaigns.c.family == campaign_counts.c.family,
-        _LIVE,
-        _ACTIVE,
+#: A tenant's live campaigns per family: those not ended, and all of them.
+_USAGE = (
+    select(
+        campaigns.c.family,
+        func.count(case((_ACTIVE, 1))).label("active"),
+        func.count().label("total"),
     )
-    .scalar_subquery()
-    .label("active"),
-    campaign_counts.c.live.label("total"),
-).where(campaign_counts.c.vdn_id == bindparam("vdn_id"))
+    .where(campaigns.c.vdn_id == bindparam("vdn_id"), _LIVE)
+    .group_by(campaigns.c.family)
+)
 _CHECK_COLUMNS = (
     exists()
     .where(
@@ -181,6 +172,7 @@ _IN_FAMILY = (
     campaigns.c.family == bindparam("family"),
     _LIVE,
 )
+#: Every check of a new campaign, and its family's usage, in one round trip.
 
 
 def _count_up_to(cap: str, *conditions: Any) -> Any:
@@ -200,9 +192,7 @@ def _earlier(column: Any) -> Any:
 _ADD_CHECKS = select(
     *_CHECK_COLUMNS,
     _count_up_to("active_cap", *_IN_FAMILY, _ACTIVE).label("active"),
-    func.coalesce(
-        select(campaign_counts.c.live).where(*_COUNTED_FAMILY).scalar_subquery(), 0
-    ).label("total"),
+    _count_up_to("total_cap", *_IN_FAMILY).label("total"),
     *(_earlier(column) for column in _EARLIER_ADD.selected_columns),
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
@@ -370,17 +360,13 @@ class CampaignStore:
     ) -> tuple[list[CampaignRow], int, dict[Family, FamilyUsage]]:
         """One page of the tenant's campaigns, how many match the filters in all, and the
         tenant's usage per family, read in one transaction."""
-        shape = _ListShape.of(query)
-        page, total = self._list_statements(shape)
+        page, total = self._list_statements(_ListShape.of(query))
         values = _list_values(query)
         with self._reading(snapshot=True) as connection:
             rows: list[CampaignRow] = page.all(connection, values)
+            counted = total.first(connection, values)
             usage = _usage_of(self._statements.usage.all(connection, values))
-            if shape.counts_all_live:  # the usage has counted them
-                counted = sum(family.total for family in usage.values())
-            else:
-                counted = int(total.first(connection, values).total)
-        return rows, counted, usage
+        return rows, int(counted.total), usage
 
     @contextmanager
     def _reading(self, *, snapshot: bool = False) -> Iterator[PoolProxiedConnection]:
@@ -568,9 +554,8 @@ class TenantTransaction:
         digest: bytes = b"",
     ) -> FamilyUsage | EarlierAdd:
         """The earlier add with the idempotency `key` (as `earlier_add`), when there is one;
-        else as `check` for a new campaign, and its family's usage before it, the active
-        campaigns counted up to their limit (an active usage at the limit may be more:
-        `usage` counts it all)."""
+        else as `check` for a new campaign, and its family's usage before it, counted up to
+        the limits (a usage at a limit may be more: `usage` counts it all)."""
         checks = self._statements.add_checks.first(
             self._connection,
             {
@@ -578,6 +563,7 @@ class TenantTransaction:
                 "exclude_id": -1,
                 "now": now,
                 "active_cap": limits.active,
+                "total_cap": limits.total,
                 "key": key,  # no key was ever stored as ""
                 "cutoff": now - KEY_RETENTION,
             },
@@ -759,23 +745,6 @@ class _ListShape(NamedTuple):
             archived=query.archived,
             after=query.after is not None,
         )
-
-    @property
-    def counts_all_live(self) -> bool:
-        """Whether the list's total is all the tenant's live campaigns (no filter)."""
-        return self._replace(after=False) == _UNFILTERED
-
-
-_UNFILTERED = _ListShape(
-    name=False,
-    status=0,
-    device_type=False,
-    begin_from=False,
-    end_to=False,
-    cc_id=False,
-    archived=False,
-    after=False,
-)
 
 
 def _list_values(query: ListQuery) -> dict[str, Any]:
