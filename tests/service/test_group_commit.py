@@ -166,8 +166,13 @@ def test_a_commit_that_fails_fails_every_write_it_held(
 ) -> None:
     """Whatever made the commit fail, each write hears that it may have been made."""
 
-    def unconfirmed(_store: CampaignStore, _connection: Any) -> None:
-        raise failure
+    commit = CampaignStore._commit
+    failing = [failure]
+
+    def unconfirmed(store: CampaignStore, connection: Any) -> None:
+        if failing:
+            raise failing[0]
+        commit(store, connection)
 
     monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
     seed_database(sqlite_url)
@@ -180,11 +185,16 @@ def test_a_commit_that_fails_fails_every_write_it_held(
             outcomes.start("first", lambda: service.add(add_request(example_campaign("first"))))
             outcomes.start("second", lambda: service.add(add_request(example_campaign("2nd"))))
         outcomes.join()
+        # The failed group's connection, its transaction perhaps still open, is not the
+        # next write's.
+        failing.clear()
+        service.add(add_request(example_campaign("after")))
     finally:
         engine.dispose()
     assert [type(failure) for failure in held] == [OutcomeUnknown]
     assert isinstance(outcomes.answers["first"], OutcomeUnknown)
     assert isinstance(outcomes.answers["second"], OutcomeUnknown)
+    assert stored_names(sqlite_url) == {"after"}
 
 
 def test_a_group_holds_at_most_max_group_writes(
@@ -228,6 +238,8 @@ def test_a_transaction_that_ends_under_a_group_fails_its_writes_with_nothing_cha
     assert isinstance(outcomes.answers["the one that fails"], RuntimeError)
     assert [type(failure) for failure in held] == [DatabaseUnavailable]
     assert stored_names(sqlite_url) == {"taken"}  # the delete is gone with its transaction
+    service.add(add_request(example_campaign("after")))
+    assert stored_names(sqlite_url) == {"taken", "after"}
 
 
 def test_a_group_left_open_for_a_write_that_stopped_waiting_is_still_committed(

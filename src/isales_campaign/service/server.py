@@ -62,6 +62,7 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     engine: Engine
+    store: CampaignStore
     _stop_probe: threading.Event
     _drain: Drain
     #: The servicers, for a gateway in the same process (see `local_backend`).
@@ -78,6 +79,7 @@ class RunningServer:
         quiet_until = min(deadline, time.monotonic() + QUIET_LIMIT_SECONDS)
         self._drain.wait_quiet(QUIET_SECONDS, quiet_until)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
+        self.store.close()
         self.engine.dispose()
 
 
@@ -182,6 +184,7 @@ def start_server(
         port,
         health_servicer,
         engine,
+        store,
         stop_probe,
         drain,
         campaigns=campaign_servicer,

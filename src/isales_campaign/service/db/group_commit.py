@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, text
 from sqlalchemy.pool import PoolProxiedConnection
 
-from isales_campaign.service.db.prepared import Prepared, checkout
+from isales_campaign.service.db.kept_connection import KeptConnection
+from isales_campaign.service.db.prepared import Prepared
 from isales_campaign.service.db.watchdog import time_left
 from isales_campaign.service.errors import DatabaseUnavailable, OutcomeUnknown
 
@@ -36,6 +37,10 @@ MAX_GROUP = 32
 _Failure = type[DatabaseUnavailable] | type[OutcomeUnknown]
 #: How often a write waiting for its group's commit makes sure that someone commits it.
 _CHECK_SECONDS = 0.05
+#: The page cache of the writes' connection: the index pages that adds touch, a few per busy
+#: tenant, stay cached (with 1,000,000 campaigns an add read 24 pages from the OS with the
+#: default 2 MiB, 4 with this). It fills only with pages the writes touch.
+WRITER_CACHE_KIB = 32 * 1024
 
 
 class BoundedLock:
@@ -91,7 +96,7 @@ class GroupCommit:
         commit: Callable[[PoolProxiedConnection], None],
         roll_back: Callable[[PoolProxiedConnection], None],
     ) -> None:
-        self._engine = engine
+        self._connection = KeptConnection(engine, cache_kib=WRITER_CACHE_KIB)
         self._turn = turn
         self._commit = commit
         self._roll_back = roll_back
@@ -150,13 +155,17 @@ class GroupCommit:
             with self._counting:
                 self._waiting -= 1
 
+    def close(self) -> None:
+        """Give back the writes' connection (no write may be under way)."""
+        self._connection.close()
+
     def _open(self) -> _Group:
-        connection = checkout(self._engine)
+        connection = self._connection.take()
         try:
             _run(self._begin, connection)
         except BaseException:
             self._roll_back(connection)
-            connection.close()
+            self._connection.keep(connection)  # or drops it, when the rollback failed
             raise
         self._group = _Group(connection)
         return self._group
@@ -202,7 +211,10 @@ class GroupCommit:
             group.failure = OutcomeUnknown
         finally:
             try:
-                connection.close()
+                if group.failure is None:
+                    self._connection.keep(connection)
+                else:  # it may hold what the failure left behind
+                    self._connection.drop(connection)
             finally:
                 group.ended.set()
 

@@ -52,6 +52,7 @@ from sqlalchemy.sql.dml import Insert
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.engine import read_only
 from isales_campaign.service.db.group_commit import BoundedLock, GroupCommit
+from isales_campaign.service.db.kept_connection import KeptConnection
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
 from isales_campaign.service.db.schema import (
     app_keys,
@@ -327,6 +328,15 @@ class CampaignStore:
         self._reader: AbstractContextManager[object] = (
             BoundedLock(lock_timeout, "read") if sqlite else nullcontext()
         )
+        self._read_connection = KeptConnection(engine) if sqlite else None
+
+    def close(self) -> None:
+        """Give back the connections kept for SQLite's turns (before the engine is disposed,
+        with no call under way)."""
+        if self._group_commit is not None:
+            self._group_commit.close()
+        if self._read_connection is not None:
+            self._read_connection.close()
 
     def tenant(self, vdn_id: int) -> Tenant:
         """The tenant; TenantNotFound when it is not configured."""
@@ -374,14 +384,18 @@ class CampaignStore:
         `snapshot`, its reads see one state of the database (on PostgreSQL each statement
         sees its own, as on SQLAlchemy's path)."""
         with database_errors(), self._reader:
-            connection = checkout(self._engine)
+            kept = self._read_connection
+            connection = checkout(self._engine) if kept is None else kept.take()
             try:
                 if snapshot and self._read_begin is not None:
                     self._read_begin.execute(connection, {}).close()
                 yield connection
             finally:
                 _roll_back(connection)  # ends the read's transaction
-                connection.close()
+                if kept is None:
+                    connection.close()
+                else:
+                    kept.keep(connection)  # or drops it, when the rollback failed
 
     def _list_statements(self, shape: _ListShape) -> tuple[Prepared, Prepared]:
         """A list's page and count statements, prepared once per shape of its filters."""
