@@ -271,3 +271,34 @@ def test_a_group_left_open_for_a_write_that_stopped_waiting_is_still_committed(
     assert added.id > 0
     assert handed  # it was left open
     assert "left open" in stored_names(sqlite_url)
+
+
+def test_closing_the_store_waits_for_the_write_under_way(sqlite_url: str) -> None:
+    """The writes' connection is given back once the write that has it is done."""
+    seed_database(sqlite_url)
+    engine = create_database_engine(sqlite_url, pool_size=4)
+    store = CampaignStore(engine, lock_timeout=10)
+    try:
+        CampaignService(store).add(add_request(example_campaign("first")))  # keeps one
+        writing, finish = threading.Event(), threading.Event()
+
+        def slow_write() -> None:
+            with store.unit_of_work(1):
+                writing.set()
+                finish.wait(10)
+
+        writer = threading.Thread(target=slow_write)
+        writer.start()
+        assert writing.wait(10)
+        closer = threading.Thread(target=store.close)
+        closer.start()
+        closer.join(0.2)
+        assert closer.is_alive()  # the write has the turn, and the connection
+        finish.set()
+        writer.join(10)
+        closer.join(10)
+        assert not closer.is_alive()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        finish.set()
+        engine.dispose()

@@ -156,8 +156,9 @@ class GroupCommit:
                 self._waiting -= 1
 
     def close(self) -> None:
-        """Give back the writes' connection (no write may be under way)."""
-        self._connection.close()
+        """Give back the writes' connection, after the write under way, if any."""
+        with self._turn:
+            self._connection.close()
 
     def _open(self) -> _Group:
         connection = self._connection.take()

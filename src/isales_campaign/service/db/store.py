@@ -331,12 +331,17 @@ class CampaignStore:
         self._read_connection = KeptConnection(engine) if sqlite else None
 
     def close(self) -> None:
-        """Give back the connections kept for SQLite's turns (before the engine is disposed,
-        with no call under way)."""
-        if self._group_commit is not None:
-            self._group_commit.close()
-        if self._read_connection is not None:
-            self._read_connection.close()
+        """Give back the connections kept for SQLite's turns, each after the call that has
+        it, if any (before the engine is disposed). A turn not had within the lock timeout
+        is logged and its connection left to the process's end."""
+        try:
+            if self._group_commit is not None:
+                self._group_commit.close()
+            if self._read_connection is not None:
+                with self._reader:
+                    self._read_connection.close()
+        except DatabaseUnavailable:
+            log.warning("a connection was still in use when the store closed")
 
     def tenant(self, vdn_id: int) -> Tenant:
         """The tenant; TenantNotFound when it is not configured."""
