@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -133,3 +134,27 @@ def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
     code = code.replace('"python example"\n', '"python example"\nbody["description"] = "again"\n')
     result = run_in(directory, env, sys.executable, "-c", code)
     assert result.stdout.splitlines()[0] == "listed [3] 1"
+
+
+def test_seed_example(tmp_path: Path) -> None:
+    """The README's seed file, filled in, loads with `isales seed`, and again unchanged."""
+    [example] = blocks("toml")
+    seed = tmp_path / "seed.toml"
+    seed.write_text(example.replace('"..."', '"example-key"', 1).replace('"..."', '"secret"', 1))
+    url = f"sqlite:///{tmp_path / 'isales.db'}"
+    env = {**os.environ, "ISALES_DATABASE_URL": url}
+    for _ in range(2):
+        result = subprocess.run(
+            [BIN / "isales", "seed", seed], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "isales.db") as connection:
+        tables = {
+            table: connection.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+            for table in ("tenants", "app_keys", "skill_queues")
+        }
+    assert tables == {
+        "tenants": [(1, "UTC")],
+        "app_keys": [("example-key", 1, "secret")],
+        "skill_queues": [(1, 2, "defaultAudioSkill")],
+    }
