@@ -4,10 +4,12 @@ itself, and a failed commit fails every write it held."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -301,4 +303,34 @@ def test_closing_the_store_waits_for_the_write_under_way(sqlite_url: str) -> Non
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         finish.set()
+        engine.dispose()
+
+
+def test_a_store_that_cannot_have_the_write_turn_closes_the_rest(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closing does not wait past the lock timeout for a write that keeps the turn: it says
+    so, and still gives back the reads' connection."""
+    seed_database(sqlite_url)
+    engine = create_database_engine(sqlite_url, pool_size=4)
+    store = CampaignStore(engine, lock_timeout=0.2)
+    writing, finish = threading.Event(), threading.Event()
+
+    def slow_write() -> None:
+        with store.unit_of_work(1):
+            writing.set()
+            finish.wait(10)
+
+    writer = threading.Thread(target=slow_write)
+    try:
+        store.usage(1, datetime(2026, 1, 1))  # the reads keep a connection
+        writer.start()
+        assert writing.wait(10)
+        with caplog.at_level(logging.WARNING):
+            store.close()
+        assert "the write connection was still in use" in caplog.text
+        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the write's
+    finally:
+        finish.set()
+        writer.join(10)
         engine.dispose()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -204,7 +204,7 @@ _KEY_COLUMNS = ("vdn_id", "key", "request_digest", "campaign_id", "status", "cre
 
 def _remember_key(dialect: Dialect) -> Insert:
     """The row of a key; it replaces the row of an expired key that no sweep took yet (only
-    an expired one: `earlier_add` found none alive under the same tenant lock)."""
+    an expired one: `check_new` found none alive under the same tenant lock)."""
     dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     statement = dialect_insert(idempotency_keys)
     return statement.on_conflict_do_update(
@@ -334,14 +334,16 @@ class CampaignStore:
         """Give back the connections kept for SQLite's turns, each after the call that has
         it, if any (before the engine is disposed). A turn not had within the lock timeout
         is logged and its connection left to the process's end."""
-        try:
-            if self._group_commit is not None:
-                self._group_commit.close()
-            if self._read_connection is not None:
+        if self._group_commit is not None:
+            _closing("write", self._group_commit.close)
+        if self._read_connection is not None:
+            kept = self._read_connection
+
+            def close_reads() -> None:
                 with self._reader:
-                    self._read_connection.close()
-        except DatabaseUnavailable:
-            log.warning("a connection was still in use when the store closed")
+                    kept.close()
+
+            _closing("read", close_reads)
 
     def tenant(self, vdn_id: int) -> Tenant:
         """The tenant; TenantNotFound when it is not configured."""
@@ -706,6 +708,13 @@ class TenantTransaction:
 
     def delete(self, row: CampaignRow) -> None:
         self.execute(self._statements.delete, {"campaign_id": row.id}).close()
+
+
+def _closing(turn: str, close: Callable[[], None]) -> None:
+    try:
+        close()
+    except DatabaseUnavailable:
+        log.warning("the %s connection was still in use when the store closed", turn)
 
 
 @contextmanager
