@@ -50,7 +50,6 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
 from isales_campaign.result_codes import ResultCode
-from isales_campaign.service.db.engine import read_only
 from isales_campaign.service.db.group_commit import BoundedLock, GroupCommit
 from isales_campaign.service.db.kept_connection import KeptConnection
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
@@ -350,18 +349,18 @@ class CampaignStore:
         cached = self._tenants.get(vdn_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        with database_errors(), self._reader, read_only(self._engine) as connection:
-            zone = connection.scalar(_TENANT_ZONE, {"vdn_id": vdn_id})
-        if zone is None:
+        with self._reading() as connection:
+            row = self._statements.tenant_zone.first(connection, {"vdn_id": vdn_id})
+        if row is None:
             raise TenantNotFound(vdn_id)
-        tenant = Tenant(vdn_id, ZoneInfo(zone))
+        tenant = Tenant(vdn_id, ZoneInfo(row.time_zone))
         self._tenants[vdn_id] = (time.monotonic() + TENANT_CACHE_SECONDS, tenant)
         return tenant
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
-        with database_errors(), self._reader, read_only(self._engine) as connection:
-            row = connection.execute(_APP_KEY, {"access_key": access_key}).first()
+        with self._reading() as connection:
+            row = self._statements.app_key.first(connection, {"access_key": access_key})
         return None if row is None else (int(row.vdn_id), str(row.secret_key))
 
     def campaign(self, vdn_id: int, campaign_id: int) -> CampaignRow | None:
@@ -499,9 +498,11 @@ def _roll_back(connection: PoolProxiedConnection) -> None:
 
 
 class _Statements:
-    """The statements of a change, prepared for one engine's dialect."""
+    """The statements of the reads and changes, prepared for one engine's dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
+        self.tenant_zone = Prepared(_TENANT_ZONE, dialect)
+        self.app_key = Prepared(_APP_KEY, dialect)
         self.lock_tenant = Prepared(_LOCK_TENANT, dialect)
         self.earlier_add = Prepared(_EARLIER_ADD, dialect)
         self.checks = Prepared(_CHECKS, dialect)
