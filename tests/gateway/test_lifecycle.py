@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import update
 
 from isales_campaign.client.http import LegacyClient, LegacyResponse, Target, sign_request
+from isales_campaign.gateway import openapi
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.legacy import auth_v2, paths
 from isales_campaign.service.db.engine import create_database_engine
@@ -906,6 +907,19 @@ def test_openapi_lists_every_operation(stack: Stack) -> None:
         if method in ("get", "put", "post", "delete", "patch")
     }
     assert methods == {(operation.path, operation.method) for operation in OPERATIONS}
+
+
+def test_every_field_outside_the_body_is_a_documented_parameter() -> None:
+    """An error names such a field by its legacy name: the one the OpenAPI document lists,
+    in the path, the query or a header."""
+    documented = openapi.document()["paths"]
+    for operation in OPERATIONS:
+        described = documented[operation.path][operation.method.lower()]
+        names = {parameter["name"] for parameter in described["parameters"]}
+        assert set(operation.legacy_names().values()) <= names, operation.operation_id
+    listing = next(o for o in OPERATIONS if o.operation_id == "listCampaigns")
+    assert listing.legacy_names()["page_size"] == "rowsPerPage"
+    assert listing.legacy_names()["skip"] == "curPage"
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

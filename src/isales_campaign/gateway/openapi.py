@@ -162,8 +162,14 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if "{campaignId}" in operation.path:
         parameters.append(_CAMPAIGN_ID)
     parameters += [
-        {"name": name, "in": "query", "required": False, "description": text, "schema": schema}
-        for name, (schema, text) in operation.query.items()
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": parameter.description,
+            "schema": dict(parameter.schema),
+        }
+        for name, parameter in operation.query.items()
     ]
     parameters.append(_REQUEST_ID)
     if "idempotency_key" in operation.parameters:

@@ -19,7 +19,7 @@ from isales.campaign.v2.campaign_service_pb2 import (
 )
 
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
-from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation
+from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation, QueryParameter
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.gateway.translate import (
     INT32_MAX,
@@ -187,10 +187,12 @@ def _archive(body: bytes) -> bool:
     return value == 1
 
 
-_ID_PARAMETERS = {"vdn_id": "vdnId", "campaign_id": "campaignId"}
-_VALIDATE_ONLY_DOC = (
+_VDN_ID_PARAMETER = {"vdn_id": "vdnId"}
+_ID_PARAMETERS = {**_VDN_ID_PARAMETER, "campaign_id": "campaignId"}
+_VALIDATE_ONLY = QueryParameter(
     {"type": "boolean"},
     "true: check every rule, the database ones included, and change nothing.",
+    "validate_only",
 )
 _TIME = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"}
 
@@ -204,8 +206,8 @@ OPERATIONS: tuple[Operation, ...] = (
         body="required",
         changes=True,
         idempotent=True,
-        parameters={**_ID_PARAMETERS, "idempotency_key": IDEMPOTENCY_KEY_HEADER},
-        query={VALIDATE_ONLY: _VALIDATE_ONLY_DOC},
+        parameters={**_VDN_ID_PARAMETER, "idempotency_key": IDEMPOTENCY_KEY_HEADER},
+        query={VALIDATE_ONLY: _VALIDATE_ONLY},
         success="returnObject {id}: the new campaign's id (0 with validateOnly).",
     ),
     Operation(
@@ -214,28 +216,36 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.LIST,
         "Querying Outbound Campaigns",
         list_campaigns,
-        parameters={
-            **_ID_PARAMETERS,
-            "name_contains": "name",
-            "device_type": "deviceType",
-            "begin_time_from": "beginTime",
-            "end_time_to": "endTime",
-            "page_size": "rowsPerPage",
-            "skip": "curPage",
-            "cc_id": "ccId",
-        },
+        parameters=_VDN_ID_PARAMETER,
         query={
-            "name": ({"type": "string", "maxLength": 30}, "Part of the name (case-sensitive)."),
-            "status": ({"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all."),
-            "deviceType": ({"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all."),
-            "beginTime": (_TIME, "Campaigns starting at or after this time."),
-            "endTime": (_TIME, "Campaigns ending at or before this time."),
-            "curPage": ({"type": "integer", "default": 1}, "Below 1 is taken as 1."),
-            "rowsPerPage": (
+            "name": QueryParameter(
+                {"type": "string", "maxLength": 30},
+                "Part of the name (case-sensitive).",
+                "name_contains",
+            ),
+            "status": QueryParameter(
+                {"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all.", "status"
+            ),
+            "deviceType": QueryParameter(
+                {"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all.", "device_type"
+            ),
+            "beginTime": QueryParameter(
+                _TIME, "Campaigns starting at or after this time.", "begin_time_from"
+            ),
+            "endTime": QueryParameter(
+                _TIME, "Campaigns ending at or before this time.", "end_time_to"
+            ),
+            "curPage": QueryParameter(
+                {"type": "integer", "default": 1}, "Below 1 is taken as 1.", "skip"
+            ),
+            "rowsPerPage": QueryParameter(
                 {"type": "integer", "default": DEFAULT_ROWS_PER_PAGE, "maximum": 100},
                 "Above 100 is 02000007.",
+                "page_size",
             ),
-            "ccId": ({"type": "integer", "minimum": 1}, "Center ID (OP deployments)."),
+            "ccId": QueryParameter(
+                {"type": "integer", "minimum": 1}, "Center ID (OP deployments).", "cc_id"
+            ),
         },
         success="No returnObject: curPage, rowsPerPage, totalSize, curSkillQueueCount, "
         "curIvrCount (the tenant's campaigns per family, unfiltered) and data (id, name, "
@@ -261,7 +271,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="required",
         changes=True,
         parameters=_ID_PARAMETERS,
-        query={VALIDATE_ONLY: _VALIDATE_ONLY_DOC},
+        query={VALIDATE_ONLY: _VALIDATE_ONLY},
         success="The envelope.",
     ),
     Operation(

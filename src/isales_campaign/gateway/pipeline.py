@@ -103,6 +103,16 @@ Endpoint = Callable[[Call], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParameter:
+    """A query parameter as the OpenAPI document describes it, and the request field it
+    sets (its proto path), if any: a violation of that field names the parameter."""
+
+    schema: Mapping[str, Any]
+    description: str
+    field: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One vendor operation: where it is served, what it takes, what serves it."""
 
@@ -116,12 +126,18 @@ class Operation:
     changes: bool = False
     #: Whether the same signed request sent again is answered as the first was (add).
     idempotent: bool = False
-    #: Request fields that travel as query parameters or headers: proto path -> legacy name.
+    #: Request fields that travel in the path or in headers: proto path -> legacy name.
     parameters: Mapping[str, str] = field(default_factory=dict)
-    #: Query parameters, for the OpenAPI document: name -> (JSON schema, description).
-    query: Mapping[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    #: Its query parameters by name.
+    query: Mapping[str, QueryParameter] = field(default_factory=dict)
     #: What `returnObject` (or the top level) holds on success, for the OpenAPI document.
     success: str = ""
+
+    def legacy_names(self) -> dict[str, str]:
+        """Proto path -> legacy name of every request field that is not in the body."""
+        names = dict(self.parameters)
+        names.update((q.field, name) for name, q in self.query.items() if q.field)
+        return names
 
 
 class Pipeline:
@@ -232,7 +248,7 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
     outcome = envelope.from_rpc_error(
         error,
         unavailable=unavailable,
-        parameters=operation.parameters if operation else None,
+        parameters=operation.legacy_names() if operation else None,
     )
     if outcome is None:
         log.error(
