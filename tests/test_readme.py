@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -11,13 +12,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 import httpx
 import orjson
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from isales.campaign.v2.campaign_service_pb2 import GetQuotaRequest
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
-from tests.conftest import ServerFactory
+from tests.conftest import ServerFactory, _fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -63,9 +69,34 @@ def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
     assert again.stdout.startswith("refused: NOT_FOUND"), again.stdout
 
 
+def make_recipe(target: str) -> list[list[str]]:
+    """The commands of a Makefile target, with the virtual environment's and the
+    repository's paths filled in."""
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert match is not None, target
+    return [
+        [str(ROOT / word) if word.startswith("scripts/") else word for word in shlex.split(line)]
+        for line in match.group(1).replace("$(BIN)", str(BIN)).splitlines()
+    ]
+
+
+def wait_for_http(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(log.read_text())
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
-    """`make run` in a scratch directory: demo seed, then `isales serve`."""
+    """`make run`'s commands in a scratch directory: the demo seed, then `isales serve`."""
     http_port = free_port()
     env = {
         **os.environ,
@@ -74,23 +105,13 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
         "ISALES_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
         "ISALES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
     }
-    run = {"cwd": tmp_path, "env": env, "check": True, "timeout": 60}
-    subprocess.run([sys.executable, ROOT / "scripts" / "demo_seed.py", "var/demo-seed.toml"], **run)  # type: ignore[call-overload]
-    subprocess.run([BIN / "isales", "seed", "var/demo-seed.toml"], **run)  # type: ignore[call-overload]
+    *setup, serve = make_recipe("run")
+    assert serve == [str(BIN / "isales"), "serve"], serve
+    for command in setup:
+        subprocess.run(command, cwd=tmp_path, env=env, check=True, timeout=60)
     with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen(
-            [BIN / "isales", "serve"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{http_port}/openapi.json", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail((tmp_path / "serve.log").read_text())
-            time.sleep(0.1)
+        server = subprocess.Popen(serve, cwd=tmp_path, env=env, stdout=log, stderr=log)
+    wait_for_http(http_port, server, tmp_path / "serve.log")
     yield tmp_path, http_port, env
     server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0, (tmp_path / "serve.log").read_text()
@@ -158,3 +179,66 @@ def test_seed_example(tmp_path: Path) -> None:
         "app_keys": [("example-key", 1, "secret")],
         "skill_queues": [(1, 2, "defaultAudioSkill")],
     }
+
+
+def test_deployment_example(postgres_admin_url: str, tmp_path: Path) -> None:
+    """The deployment block as written, on a fresh PostgreSQL database and loopback
+    addresses, with the README's seed file: the README's curl add goes through the gateway to
+    the service's workers, and the gRPC port refuses a caller without the internal token."""
+    [block] = [b for b in blocks("sh") if "isales grpc-server --workers" in b]
+    [example] = blocks("toml")
+    (tmp_path / "tenants.toml").write_text(
+        example.replace('"..."', '"example-key"', 1).replace('"..."', '"secret"', 1)
+    )
+    grpc_port, http_port = free_port(), free_port()
+    with contextmanager(_fresh_postgres_database)(postgres_admin_url) as url:
+        script = (
+            block.replace("postgresql://isales:secret@db.internal:5432/isales", url)
+            .replace("ISALES_INTERNAL_TOKEN=...", "ISALES_INTERNAL_TOKEN=deployment-test-token")
+            .replace("0.0.0.0:50051", f"127.0.0.1:{grpc_port}")
+            .replace("dns:///campaign-service:50051", f"dns:///127.0.0.1:{grpc_port}")
+            .replace("0.0.0.0:8080", f"127.0.0.1:{http_port}")
+        )
+        *setup, service, gateway = script.strip().splitlines()
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        run_in(tmp_path, env, "bash", "-euc", "\n".join(setup))
+        exports = "\n".join(line for line in setup if line.startswith("export "))
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            for name, line in (("service", service), ("gateway", gateway)):
+                with (tmp_path / f"{name}.log").open("wb") as log:
+                    processes.append(
+                        subprocess.Popen(
+                            ["bash", "-euc", f"{exports}\nexec env {line}"],
+                            cwd=tmp_path,
+                            env=env,
+                            stdout=log,
+                            stderr=log,
+                        )
+                    )
+                if name == "service":  # started first, as an orchestrator would
+                    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                        health = health_pb2_grpc.HealthStub(channel)
+                        checked = health.Check(
+                            health_pb2.HealthCheckRequest(), timeout=60, wait_for_ready=True
+                        )
+                    assert checked.status == health_pb2.HealthCheckResponse.SERVING
+            wait_for_http(http_port, processes[1], tmp_path / "gateway.log")
+            add = next(b for b in blocks("sh") if "curl" in b and "POST" in b)
+            add = add.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")
+            add = add.replace("--seed var/demo-seed.toml", "--seed tenants.toml")
+            result = run_in(tmp_path, env, "bash", "-euc", add)
+            assert orjson.loads(result.stdout).get("returnObject") == {"id": 1}, result.stdout
+            with (
+                grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel,
+                pytest.raises(grpc.RpcError) as refused,
+            ):
+                CampaignServiceStub(channel).GetQuota(GetQuotaRequest(vdn_id=1), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        finally:
+            for process in reversed(processes):
+                process.send_signal(signal.SIGTERM)
+            codes = [process.wait(30) for process in processes]
+        assert codes == [0, 0], [
+            (tmp_path / f"{n}.log").read_text() for n in ("service", "gateway")
+        ]
