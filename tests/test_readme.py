@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -218,7 +219,7 @@ def test_deployment_example(postgres_admin_url: str, tmp_path: Path) -> None:
                     )
                 if name == "service":  # started first, as an orchestrator would
                     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-                        health = health_pb2_grpc.HealthStub(channel)
+                        health: Any = health_pb2_grpc.HealthStub(channel)  # untyped stub
                         checked = health.Check(
                             health_pb2.HealthCheckRequest(), timeout=60, wait_for_ready=True
                         )
