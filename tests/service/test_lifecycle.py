@@ -284,6 +284,24 @@ def test_list_skip(client: CampaignServiceStub) -> None:
     assert (list(beyond.campaigns), beyond.next_page_token, beyond.total_size) == ([], "", 7)
 
 
+def test_an_unfiltered_total_counts_the_tenants_live_campaigns_of_both_families(
+    client: CampaignServiceStub, clock: FixedClock
+) -> None:
+    for i in range(3):
+        add(client, campaign(f"skill {i}"))
+    add(client, ivr_campaign("ivr", today=TODAY))
+    delete(client, add(client, campaign("archived", paused=True)), archive=True)
+    delete(client, add(client, campaign("deleted", paused=True)))
+    add(client, ivr_campaign("another tenant's"), vdn_id=2)
+    first = listed(client, page_size=2)
+    assert (len(first.campaigns), first.total_size) == (2, 4)
+    assert listed(client, page_size=2, page_token=first.next_page_token).total_size == 4
+    clock.now = AFTER_THE_END  # ended campaigns are still the tenant's
+    assert listed(client).total_size == 4
+    assert listed(client, status=COMPLETED).total_size == 4
+    assert listed(client, archived=True).total_size == 1
+
+
 def test_list_filters_by_name_status_and_device_type(client: CampaignServiceStub) -> None:
     alpha = add(client, campaign("Alpha one"))
     lower = add(client, campaign("alpha two"))

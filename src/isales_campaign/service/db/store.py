@@ -303,7 +303,7 @@ class CampaignStore:
         sqlite = engine.dialect.name == "sqlite"
         self._statements = _Statements(engine.dialect)
         self._read_begin = Prepared(text("BEGIN"), engine.dialect) if sqlite else None
-        self._lists: dict[_ListShape, tuple[Prepared, Prepared]] = {}
+        self._lists: dict[_ListShape, tuple[Prepared, Prepared | None]] = {}
         self._tenants: dict[int, tuple[float, Tenant]] = {}
         self._key_sweeps: dict[int, datetime] = {}
         # SQLite has one writer per file. Threads of this process queue here
@@ -380,8 +380,10 @@ class CampaignStore:
         values = _list_values(query)
         with self._reading(snapshot=True) as connection:
             rows: list[CampaignRow] = page.all(connection, values)
-            counted = total.first(connection, values)
             usage = _usage_of(self._statements.usage.all(connection, values))
+            if total is None:  # all live campaigns match: the usage has counted them
+                return rows, sum(family.total for family in usage.values()), usage
+            counted = total.first(connection, values)
         return rows, int(counted.total), usage
 
     @contextmanager
@@ -403,8 +405,9 @@ class CampaignStore:
                 else:
                     kept.keep(connection)  # or drops it, when the rollback failed
 
-    def _list_statements(self, shape: _ListShape) -> tuple[Prepared, Prepared]:
-        """A list's page and count statements, prepared once per shape of its filters."""
+    def _list_statements(self, shape: _ListShape) -> tuple[Prepared, Prepared | None]:
+        """A list's page and count statements, prepared once per shape of its filters; no
+        count statement when nothing but the tenant's live campaigns is asked for."""
         prepared = self._lists.get(shape)
         if prepared is None:
             matching = _filtered(shape, self._engine.dialect.name)
@@ -427,7 +430,7 @@ class CampaignStore:
             dialect = self._engine.dialect
             prepared = self._lists[shape] = (
                 Prepared(page, dialect, row=CampaignRow),
-                Prepared(total, dialect),
+                None if shape.all_live else Prepared(total, dialect),
             )
         return prepared
 
@@ -761,6 +764,12 @@ class _ListShape(NamedTuple):
     cc_id: bool
     archived: bool
     after: bool
+
+    @property
+    def all_live(self) -> bool:
+        """Whether every live campaign of the tenant matches (a page token only pages)."""
+        filters = (self.name, self.status, self.device_type, self.begin_from, self.end_to)
+        return not (any(filters) or self.cc_id or self.archived)
 
     @classmethod
     def of(cls, query: ListQuery) -> _ListShape:
