@@ -271,14 +271,17 @@ def test_request_id_follows_the_call_into_the_log(sqlite_url: str, tmp_path: Pat
     seed_database(sqlite_url)
     server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        CampaignServiceStub(channel).AddCampaign(
-            add_request(example_campaign()), metadata=(("x-request-id", "req-42"),), timeout=10
-        )
+        for number in (42, 43):  # each call its own, the same method twice
+            CampaignServiceStub(channel).AddCampaign(
+                add_request(example_campaign(f"campaign {number}")),
+                metadata=(("x-request-id", f"req-{number}"),),
+                timeout=10,
+            )
     assert server.stop() == 0
     added = [
         orjson.loads(line) for line in server.log_text().splitlines() if '"campaign added"' in line
     ]
-    assert [entry["request_id"] for entry in added] == ["req-42"]
+    assert [entry["request_id"] for entry in added] == ["req-42", "req-43"]
 
 
 @pytest.mark.parametrize("payload", [b"\xff\xff\xff", b"\x0a\x05abc", b"\x12\x80\x80\x80\x80\x10"])

@@ -77,24 +77,36 @@ class RequestInterceptor(grpc.ServerInterceptor):
         self._own_services = own_services
         self._internal_token = internal_token
         self._require_token = require_token
+        #: The wrapped handler of each method called so far (the servers' methods are fixed,
+        #: so it stays small): a call then costs a lookup instead of a new handler.
+        self._wrapped: dict[str, _Handler] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], _Handler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> _Handler | None:
+        wrapped = self._wrapped.get(handler_call_details.method)
+        if wrapped is not None:
+            return wrapped
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        request_id = request_id_of(handler_call_details.invocation_metadata)
-        service, _, method = handler_call_details.method.strip("/").rpartition("/")
+        wrapped = self._wrap(handler_call_details.method, handler)
+        return self._wrapped.setdefault(handler_call_details.method, wrapped)
+
+    def _wrap(self, path: str, handler: _Handler) -> _Handler:
+        service, _, method = path.strip("/").rpartition("/")
         inner = handler.unary_unary
+        assert inner is not None
         deserialize = handler.request_deserializer
         own = service in self._own_services
         drain = self._drain if own else None
         token_required = own and self._require_token
         internal_token = self._internal_token
-        metadata = handler_call_details.invocation_metadata
+        started_total = GRPC_STARTED.labels("unary", service, method)
+        handling_seconds = GRPC_HANDLING_SECONDS.labels("unary", service, method)
+        handled_total: dict[grpc.StatusCode, Any] = {}
 
         def lenient_deserialize(data: bytes) -> Any:
             try:
@@ -103,8 +115,9 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 return _UNDECODABLE
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            scope = CallScope(request_id, context.time_remaining())
-            GRPC_STARTED.labels("unary", service, method).inc()
+            metadata = context.invocation_metadata()
+            scope = CallScope(request_id_of(metadata), context.time_remaining())
+            started_total.inc()
             started = time.perf_counter()
             failed = True
             entered: Drain | None = None
@@ -129,9 +142,13 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 # (ServicerContext.code() exists since grpcio 1.38; the stubs lack it.)
                 set_code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
                 code = set_code or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
-                GRPC_HANDLED.labels("unary", service, method, code.name).inc()
-                elapsed = time.perf_counter() - started
-                GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(elapsed)
+                counter = handled_total.get(code)
+                if counter is None:
+                    counter = handled_total.setdefault(
+                        code, GRPC_HANDLED.labels("unary", service, method, code.name)
+                    )
+                counter.inc()
+                handling_seconds.observe(time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
