@@ -5,8 +5,9 @@ no-op gRPC and Starlette baselines; gRPC AddCampaign, REST (gateway + service) a
 one process (`isales serve`, the gateway calling the service directly) on SQLite, and the
 FastAPI + pydantic reference of `bench.reference` doing the same job on SQLite,
 and on PostgreSQL when ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created
-and dropped) is set; gRPC AddCampaign again with 100,000 campaigns stored. Then the
-in-process micro-costs. Prints one table and writes bench/results.json.
+and dropped) is set; then gRPC adds, gets, list pages, and adds and gets together (half
+the callers each), with 100,000 campaigns stored and with --scale-rows. Then the in-process
+micro-costs. Prints one table and writes bench/results.json.
 """
 
 from __future__ import annotations
@@ -188,13 +189,18 @@ class Bench:
                 self.at_scale(database, rows, env)
 
     def at_scale(self, database: str, rows: int, env: dict[str, str]) -> None:
-        """Add, get and a list page of LIST_PAGE against one database holding `rows`
-        campaigns."""
+        """Add, get, a list page of LIST_PAGE, and adds and gets together, against one
+        database holding `rows` campaigns."""
         with data.database(database, self.work_dir, self.args.database_url) as url:
             _progress(f"preloading {rows:,} campaigns ({data.prepare(url, rows):.1f} s)")
             server = procs.grpc_server(self.work_dir, url, **env)
             try:
-                for op, kind in (("add", "grpc"), ("get", "grpc-get"), ("list", "grpc-list")):
+                for op, kind in (
+                    ("add", "grpc"),
+                    ("get", "grpc-get"),
+                    ("list", "grpc-list"),
+                    ("mixed", "grpc-mixed"),
+                ):
                     self.drive(
                         f"gRPC {op} {database}, {rows // 1000}k stored", kind, server.target,
                         [server], rows=rows, baseline="noop gRPC", database=database,

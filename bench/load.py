@@ -33,9 +33,20 @@ _PLACEHOLDER = payloads.PLACEHOLDER.encode()
 _SUCCESS = b'"resultCode":"0200000"'
 
 
+#: What each kind of gRPC load calls: its senders take turns over these (label, method).
+_GRPC_CALLS = {
+    "grpc": [("add", payloads.ADD_METHOD)],
+    "grpc-get": [("get", payloads.GET_METHOD)],
+    "grpc-list": [("list", payloads.LIST_METHOD)],
+    # Half the callers add while the other half get: do reads wait behind the writes?
+    "grpc-mixed": [("add", payloads.ADD_METHOD), ("get", payloads.GET_METHOD)],
+}
+
+
 class GrpcLoad:
-    """Adds (`kind` "grpc"), gets of preloaded campaigns ("grpc-get") or list pages of
-    LIST_PAGE of a preloaded tenant ("grpc-list"); `rows`: how many were preloaded."""
+    """Adds (`kind` "grpc"), gets of preloaded campaigns ("grpc-get"), list pages of
+    LIST_PAGE of a preloaded tenant ("grpc-list"), or adds and gets by half the callers each
+    ("grpc-mixed"); `rows`: how many were preloaded."""
 
     def __init__(self, target: str, channels: int = 1, kind: str = "grpc", rows: int = 0) -> None:
         # A local subchannel pool: each channel opens its own connection (several server
@@ -44,39 +55,33 @@ class GrpcLoad:
             grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
             for _ in range(channels)
         ]
-        # No serializers: the request is sent as the bytes given, the response kept as bytes.
-        method = {
-            "grpc": payloads.ADD_METHOD,
-            "grpc-get": payloads.GET_METHOD,
-            "grpc-list": payloads.LIST_METHOD,
-        }[kind]
-        self._calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
-            channel.unary_unary(method, None, None) for channel in self._channels
-        ]
-        self._next_request = {
-            "grpc": self._add,
-            "grpc-get": self._get,
-            "grpc-list": self._list,
-        }[kind]
+        self._calls = _GRPC_CALLS[kind]
+        self._requests = {"add": self._add, "get": self._get, "list": self._list}
         self._rows = rows
         self._random = random.Random(0)  # noqa: S311 - load, not secrets
         self._senders = 0
         self._templates = payloads.grpc_templates()
         self._names = payloads.Names()
 
-    def sender(self) -> Sender:
-        call = self._calls[self._senders % len(self._calls)]
+    def sender(self) -> tuple[str, Sender]:
+        """The next caller: what it calls, and how."""
+        label, method = self._calls[self._senders % len(self._calls)]
+        channel = self._channels[self._senders // len(self._calls) % len(self._channels)]
         self._senders += 1
+        # No serializers: the request is sent as the bytes given, the response kept as bytes.
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            method, None, None
+        )
+        next_request = self._requests[label]
 
         async def send() -> str | None:
-            request = self._next_request()
             try:
-                await call(request, timeout=30)
+                await call(next_request(), timeout=30)
             except grpc.aio.AioRpcError as error:
                 return f"gRPC {error.code().name}: {error.details()}"
             return None
 
-        return send
+        return label, send
 
     def _add(self) -> bytes:
         vdn_id, name = self._names.next()
@@ -107,7 +112,7 @@ class HttpLoad:
         self._names = payloads.Names()
         self._writers: list[asyncio.StreamWriter] = []
 
-    def sender(self) -> Sender:
+    def sender(self) -> tuple[str, Sender]:
         connection: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
         async def send() -> str | None:
@@ -150,11 +155,22 @@ class HttpLoad:
                 return f"HTTP {status}: {answer[:300].decode(errors='replace')}"
             return None
 
-        return send
+        return "add", send
 
     async def close(self) -> None:
         for writer in self._writers:
             writer.close()
+
+
+def _summary(ordered: list[float], duration: float) -> dict[str, Any]:
+    """Calls answered in the measured window, and their latencies (ascending, in seconds)."""
+    return {
+        "requests": len(ordered),
+        "rps": len(ordered) / duration,
+        "p50_ms": _percentile(ordered, 0.50) * 1000,
+        "p90_ms": _percentile(ordered, 0.90) * 1000,
+        "p99_ms": _percentile(ordered, 0.99) * 1000,
+    }
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -177,14 +193,15 @@ async def run(
     load: GrpcLoad | HttpLoad = (
         HttpLoad(target) if kind == "http" else GrpcLoad(target, channels, kind, rows)
     )
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {}
     errors: Counter[str] = Counter()
     total = 0
     start = time.perf_counter()
     opens, closes = start + warmup, start + warmup + duration
 
-    async def worker(send: Sender) -> None:
+    async def worker(label: str, send: Sender) -> None:
         nonlocal total
+        measured = latencies.setdefault(label, [])
         while (began := time.perf_counter()) < closes:
             try:
                 error = await send()
@@ -195,7 +212,7 @@ async def run(
             if error is not None:
                 errors[error] += 1
             elif opens <= done <= closes:
-                latencies.append(done - began)
+                measured.append(done - began)
 
     async def markers() -> tuple[float, float]:
         await asyncio.sleep(opens - time.perf_counter())
@@ -205,28 +222,27 @@ async def run(
         print("end", flush=True)
         return cpu, time.process_time()
 
-    tasks = [asyncio.ensure_future(worker(load.sender())) for _ in range(concurrency)]
+    tasks = [asyncio.ensure_future(worker(*load.sender())) for _ in range(concurrency)]
     cpu_open, cpu_close = await markers()
     await asyncio.gather(*tasks)
     await load.close()
-    latencies.sort()
     result: dict[str, Any] = {
-        "requests": len(latencies),
+        **_summary(sorted(t for measured in latencies.values() for t in measured), duration),
         "total_requests": total,
-        "rps": len(latencies) / duration,
-        "p50_ms": _percentile(latencies, 0.50) * 1000,
-        "p90_ms": _percentile(latencies, 0.90) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
         "errors": sum(errors.values()),
         "error_samples": dict(errors.most_common(3)),
         "load_cpu_cores": (cpu_close - cpu_open) / duration,
     }
+    if len(latencies) > 1:  # a mixed load: each kind of call on its own too
+        result["by_call"] = {
+            label: _summary(sorted(measured), duration) for label, measured in latencies.items()
+        }
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("kind", choices=("grpc", "grpc-get", "grpc-list", "http"))
+    parser.add_argument("kind", choices=(*_GRPC_CALLS, "http"))
     parser.add_argument("target", help="host:port")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)

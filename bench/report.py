@@ -139,6 +139,17 @@ def render(results: dict[str, Any]) -> str:
             f"two {check['two_processes_rps']:.0f} req/s ({gain:+.0%}): "
             + ("one process is not the limit" if gain < 0.15 else "ONE PROCESS MAY BE THE LIMIT")
         )
+    for s in results["scenarios"]:
+        calls = s.get("by_call", {})
+        if calls:
+            parts.append(
+                f"  [mixed] {s['name']} c={s['concurrency']}: "
+                + "; ".join(
+                    f"{label} {c['rps']:.0f} req/s, p50 {c['p50_ms']:.2f} ms, "
+                    f"p99 {c['p99_ms']:.2f} ms"
+                    for label, c in calls.items()
+                )
+            )
     loaded = [s for s in results["scenarios"] if s["load_cpu_cores"] > LOAD_CPU_WARNING]
     for s in loaded:
         parts.append(
