@@ -5,8 +5,8 @@ no-op gRPC and Starlette baselines; gRPC AddCampaign, REST (gateway + service) a
 one process (`isales serve`, the gateway calling the service directly) on SQLite, and the
 FastAPI + pydantic reference of `bench.reference` doing the same job on SQLite,
 and on PostgreSQL when ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created
-and dropped) is set; then gRPC adds, gets, list pages, and adds and gets together (half
-the callers each), with 100,000 campaigns stored and with --scale-rows. Then the in-process
+and dropped) is set; then gRPC adds, gets, list pages, and adds and gets together (every
+caller in turn), with 100,000 campaigns stored and with --scale-rows. Then the in-process
 micro-costs. Prints one table and writes bench/results.json.
 """
 

@@ -26,8 +26,9 @@ from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest, ListCamp
 from bench import payloads
 from isales_campaign.client.http import sign_request
 
-#: A sender makes one request and returns None on success, or a short description of the error.
-Sender = Callable[[], Awaitable[str | None]]
+#: A sender makes one request and returns what it called ("add", "get", "list") and None on
+#: success, or a short description of the error.
+Sender = Callable[[], Awaitable[tuple[str, str | None]]]
 
 _PLACEHOLDER = payloads.PLACEHOLDER.encode()
 _SUCCESS = b'"resultCode":"0200000"'
@@ -38,15 +39,15 @@ _GRPC_CALLS = {
     "grpc": [("add", payloads.ADD_METHOD)],
     "grpc-get": [("get", payloads.GET_METHOD)],
     "grpc-list": [("list", payloads.LIST_METHOD)],
-    # Half the callers add while the other half get: do reads wait behind the writes?
+    # Each caller adds and gets in turn: do reads wait behind the writes?
     "grpc-mixed": [("add", payloads.ADD_METHOD), ("get", payloads.GET_METHOD)],
 }
 
 
 class GrpcLoad:
     """Adds (`kind` "grpc"), gets of preloaded campaigns ("grpc-get"), list pages of
-    LIST_PAGE of a preloaded tenant ("grpc-list"), or adds and gets by half the callers each
-    ("grpc-mixed"); `rows`: how many were preloaded."""
+    LIST_PAGE of a preloaded tenant ("grpc-list"), or adds and gets in turn ("grpc-mixed");
+    `rows`: how many were preloaded."""
 
     def __init__(self, target: str, channels: int = 1, kind: str = "grpc", rows: int = 0) -> None:
         # A local subchannel pool: each channel opens its own connection (several server
@@ -63,25 +64,28 @@ class GrpcLoad:
         self._templates = payloads.grpc_templates()
         self._names = payloads.Names()
 
-    def sender(self) -> tuple[str, Sender]:
-        """The next caller: what it calls, and how."""
-        label, method = self._calls[self._senders % len(self._calls)]
-        channel = self._channels[self._senders // len(self._calls) % len(self._channels)]
-        self._senders += 1
+    def sender(self) -> Sender:
+        """The next caller, on the next channel; it makes this kind's calls in turn, the first
+        at its own offset (half the callers of a mixed load start with a get)."""
+        channel = self._channels[self._senders % len(self._channels)]
         # No serializers: the request is sent as the bytes given, the response kept as bytes.
-        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-            method, None, None
-        )
-        next_request = self._requests[label]
+        calls: list[tuple[str, grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]]] = [
+            (label, channel.unary_unary(method, None, None)) for label, method in self._calls
+        ]
+        turn = self._senders
+        self._senders += 1
 
-        async def send() -> str | None:
+        async def send() -> tuple[str, str | None]:
+            nonlocal turn
+            label, call = calls[turn % len(calls)]
+            turn += 1
             try:
-                await call(next_request(), timeout=30)
+                await call(self._requests[label](), timeout=30)
             except grpc.aio.AioRpcError as error:
-                return f"gRPC {error.code().name}: {error.details()}"
-            return None
+                return label, f"gRPC {error.code().name}: {error.details()}"
+            return label, None
 
-        return label, send
+        return send
 
     def _add(self) -> bytes:
         vdn_id, name = self._names.next()
@@ -112,10 +116,10 @@ class HttpLoad:
         self._names = payloads.Names()
         self._writers: list[asyncio.StreamWriter] = []
 
-    def sender(self) -> tuple[str, Sender]:
+    def sender(self) -> Sender:
         connection: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-        async def send() -> str | None:
+        async def send() -> tuple[str, str | None]:
             if not connection:
                 reader, writer = await asyncio.open_connection(self._host, self._port)
                 connection.append((reader, writer))
@@ -152,10 +156,10 @@ class HttpLoad:
                 writer.close()
                 connection.clear()
             if status != 200 or _SUCCESS not in answer:
-                return f"HTTP {status}: {answer[:300].decode(errors='replace')}"
-            return None
+                return "add", f"HTTP {status}: {answer[:300].decode(errors='replace')}"
+            return "add", None
 
-        return "add", send
+        return send
 
     async def close(self) -> None:
         for writer in self._writers:
@@ -199,20 +203,19 @@ async def run(
     start = time.perf_counter()
     opens, closes = start + warmup, start + warmup + duration
 
-    async def worker(label: str, send: Sender) -> None:
+    async def worker(send: Sender) -> None:
         nonlocal total
-        measured = latencies.setdefault(label, [])
         while (began := time.perf_counter()) < closes:
             try:
-                error = await send()
+                label, error = await send()
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                label, error = "", f"{type(exc).__name__}: {exc}"
             done = time.perf_counter()
             total += 1
             if error is not None:
                 errors[error] += 1
             elif opens <= done <= closes:
-                measured.append(done - began)
+                latencies.setdefault(label, []).append(done - began)
 
     async def markers() -> tuple[float, float]:
         await asyncio.sleep(opens - time.perf_counter())
@@ -222,7 +225,7 @@ async def run(
         print("end", flush=True)
         return cpu, time.process_time()
 
-    tasks = [asyncio.ensure_future(worker(*load.sender())) for _ in range(concurrency)]
+    tasks = [asyncio.ensure_future(worker(load.sender())) for _ in range(concurrency)]
     cpu_open, cpu_close = await markers()
     await asyncio.gather(*tasks)
     await load.close()
