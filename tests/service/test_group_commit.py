@@ -282,27 +282,16 @@ def test_closing_the_store_waits_for_the_write_under_way(sqlite_url: str) -> Non
     store = CampaignStore(engine, lock_timeout=10)
     try:
         CampaignService(store).add(add_request(example_campaign("first")))  # keeps one
-        writing, finish = threading.Event(), threading.Event()
-
-        def slow_write() -> None:
-            with store.unit_of_work(1):
-                writing.set()
-                finish.wait(10)
-
-        writer = threading.Thread(target=slow_write)
-        writer.start()
-        assert writing.wait(10)
-        closer = threading.Thread(target=store.close)
-        closer.start()
-        closer.join(0.2)
-        assert closer.is_alive()  # the write has the turn, and the connection
-        finish.set()
-        writer.join(10)
-        closer.join(10)
+        with write_under_way(store) as finish:
+            closer = threading.Thread(target=store.close)
+            closer.start()
+            closer.join(0.2)
+            assert closer.is_alive()  # the write has the turn, and the connection
+            finish()
+            closer.join(10)
         assert not closer.is_alive()
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
-        finish.set()
         engine.dispose()
 
 
@@ -314,6 +303,20 @@ def test_a_store_that_cannot_have_the_write_turn_closes_the_rest(
     seed_database(sqlite_url)
     engine = create_database_engine(sqlite_url, pool_size=4)
     store = CampaignStore(engine, lock_timeout=0.2)
+    try:
+        store.usage(1, datetime(2026, 1, 1))  # the reads keep a connection
+        with write_under_way(store), caplog.at_level(logging.WARNING):
+            store.close()
+            assert "the write connection was still in use" in caplog.text
+            assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the write's
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def write_under_way(store: CampaignStore) -> Iterator[Callable[[], None]]:
+    """A write of tenant 1 on another thread that keeps its turn until the function given
+    is called, or the block ends."""
     writing, finish = threading.Event(), threading.Event()
 
     def slow_write() -> None:
@@ -322,15 +325,15 @@ def test_a_store_that_cannot_have_the_write_turn_closes_the_rest(
             finish.wait(10)
 
     writer = threading.Thread(target=slow_write)
+    writer.start()
     try:
-        store.usage(1, datetime(2026, 1, 1))  # the reads keep a connection
-        writer.start()
         assert writing.wait(10)
-        with caplog.at_level(logging.WARNING):
-            store.close()
-        assert "the write connection was still in use" in caplog.text
-        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the write's
+
+        def end() -> None:
+            finish.set()
+            writer.join(10)
+
+        yield end
     finally:
         finish.set()
         writer.join(10)
-        engine.dispose()

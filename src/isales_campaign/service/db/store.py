@@ -172,7 +172,6 @@ _IN_FAMILY = (
     campaigns.c.family == bindparam("family"),
     _LIVE,
 )
-#: Every check of a new campaign, and its family's usage, in one round trip.
 
 
 def _count_up_to(cap: str, *conditions: Any) -> Any:
