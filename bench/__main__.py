@@ -148,7 +148,7 @@ class Bench:
     def service(self, database: str) -> None:
         """gRPC add, REST add through the gateway and in one process, the reference (SQLite),
         each on an empty database; more processes (PostgreSQL); then add, get and list at
-        BASE_ROWS and at --scale-rows campaigns."""
+        --base-rows and at --scale-rows campaigns."""
         env = {
             "ISALES_MAX_ACTIVE_TASKS": MAX_CAMPAIGNS,
             "ISALES_MAX_CAMPAIGNS_PER_FAMILY": MAX_CAMPAIGNS,
@@ -185,7 +185,7 @@ class Bench:
                     channels=CONNECTIONS,
                 )  # fmt: skip
         if self.args.scale_rows:
-            for rows in (BASE_ROWS, self.args.scale_rows):
+            for rows in (self.args.base_rows, self.args.scale_rows):
                 self.at_scale(database, rows, env)
 
     def at_scale(self, database: str, rows: int, env: dict[str, str]) -> None:
@@ -202,7 +202,7 @@ class Bench:
                     ("mixed", "grpc-mixed"),
                 ):
                     self.drive(
-                        f"gRPC {op} {database}, {rows // 1000}k stored", kind, server.target,
+                        _stored(f"gRPC {op} {database}", rows), kind, server.target,
                         [server], rows=rows, baseline="noop gRPC", database=database,
                         op=op, preload=rows,
                     )  # fmt: skip
@@ -236,20 +236,26 @@ class Bench:
     def ratios(self) -> None:
         """Throughput against the baseline, and a preloaded run against the empty one."""
         by_key = {(s["name"], s["concurrency"]): s for s in self.scenarios}
+        base_rows = self.args.base_rows
         for s in self.scenarios:
             base = by_key.get((s.get("baseline", ""), s["concurrency"]))
             if base is not None and base["rps"]:
                 s["ratio"] = s["rps"] / base["rps"]
-            if s.get("preload", BASE_ROWS) != BASE_ROWS:
+            if s.get("preload", base_rows) != base_rows:
                 # Against the same operation on the smallest database with full list pages.
-                small = f"gRPC {s['op']} {s['database']}, {BASE_ROWS // 1000}k stored"
+                small = _stored(f"gRPC {s['op']} {s['database']}", base_rows)
                 base_run = by_key.get((small, s["concurrency"]))
-                if base_run is not None:
+                if base_run is not None and base_run["requests"]:
                     s["base"] = {
-                        "rows": BASE_ROWS,
+                        "rows": base_rows,
                         "rps": base_run["rps"],
                         "p50_ms": base_run["p50_ms"],
                     }
+
+
+def _stored(operation: str, rows: int) -> str:
+    """The name of a scenario run with `rows` campaigns stored."""
+    return f"{operation}, {rows:,} stored"
 
 
 def _workers(work: Path, workers: int, env: dict[str, str], url: str) -> list[procs.Server]:
@@ -273,7 +279,13 @@ def main() -> int:
         "--scale-rows",
         type=int,
         default=1_000_000,
-        help=f"campaigns of the scale run, compared with {BASE_ROWS:,} (0 skips it)",
+        help="campaigns of the scale run, compared with --base-rows (0 skips both)",
+    )
+    parser.add_argument(
+        "--base-rows",
+        type=int,
+        default=BASE_ROWS,
+        help=f"campaigns the scale run is compared with (default {BASE_ROWS:,}: full list pages)",
     )
     parser.add_argument(
         "--no-generator-check",
@@ -288,6 +300,8 @@ def main() -> int:
         help="PostgreSQL admin URL (default $ISALES_BENCH_DATABASE_URL); unset: SQLite only",
     )
     args = parser.parse_args()
+    if args.scale_rows and not 0 < args.base_rows < args.scale_rows:
+        parser.error("--base-rows must be above 0 and below --scale-rows")
 
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
@@ -332,12 +346,12 @@ def main() -> int:
         "micro": micro_costs,
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    text = report.render(results)
-    print(text)
+    # Written first: the numbers of a long run outlive a failure to report them.
+    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    print(report.render(results))
     print(
         f"\n{len(bench.scenarios)} load scenarios in {results['wall_s']:.0f} s; see {args.output}"
     )
-    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     return 1 if any(s["errors"] for s in bench.scenarios) else 0
 
 
