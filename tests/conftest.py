@@ -46,12 +46,18 @@ DEFAULT_SEED = {
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("ISALES_REQUIRE_POSTGRES=1 but ISALES_TEST_DATABASE_URL is not set")
-        pytest.skip("ISALES_TEST_DATABASE_URL is not set")
+def postgres_admin_url_if_any() -> str:
+    """The PostgreSQL admin URL, or "" where there is none and none is required."""
+    if not POSTGRES_URL and REQUIRE_POSTGRES:
+        pytest.fail("ISALES_REQUIRE_POSTGRES=1 but ISALES_TEST_DATABASE_URL is not set")
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(postgres_admin_url_if_any: str) -> str:
+    if not postgres_admin_url_if_any:
+        pytest.skip("ISALES_TEST_DATABASE_URL is not set")
+    return postgres_admin_url_if_any
 
 
 def _fresh_postgres_database(admin_url: str) -> Iterator[str]:

@@ -1,0 +1,108 @@
+"""`make bench`, shortened: every scenario runs against real servers, only with successful
+calls, and the report judges every target from them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.report import REFERENCE
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = (1, 3)
+BASE_ROWS, SCALE_ROWS = 1_000, 2_000
+
+
+def run_bench(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    """`python -m bench` with short windows and small preloads: (results.json, the report)."""
+    output = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if k != "ISALES_BENCH_DATABASE_URL"}
+    command = [
+        sys.executable, "-m", "bench",
+        "--warmup", "0.2", "--duration", "0.4",
+        "--concurrency", ",".join(map(str, CONCURRENCY)),
+        "--base-rows", str(BASE_ROWS), "--scale-rows", str(SCALE_ROWS),
+        "--output", str(output),
+        *extra,
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results: dict[str, Any] = orjson.loads(output.read_bytes())
+    return results, completed.stdout
+
+
+def service_scenarios(database: str) -> set[str]:
+    """What the bench measures of the service on `database`."""
+    stored = [
+        f"gRPC {op} {database}, {rows:,} stored"
+        for op in ("add", "get", "list", "mixed")
+        for rows in (BASE_ROWS, SCALE_ROWS)
+    ]
+    return {
+        f"gRPC add {database}",
+        f"REST add {database}",
+        f"REST add {database}, one process",
+        *stored,
+    }
+
+
+def assert_all_answered(results: dict[str, Any], names: set[str]) -> None:
+    """Each of `names` ran at every concurrency, with calls measured and no error."""
+    runs = {(s["name"], s["concurrency"]): s for s in results["scenarios"]}
+    assert {(name, c) for name in names for c in CONCURRENCY} <= set(runs)
+    for s in results["scenarios"]:
+        assert s["errors"] == 0, (s["name"], s["error_samples"])
+        assert s["requests"] > 0, s["name"]
+        assert s["cpu_s_per_1k"] > 0, s["name"]
+        assert 0 < s["p50_ms"] <= s["p99_ms"], s["name"]
+        if s.get("op") == "mixed":
+            assert {call: c["requests"] > 0 for call, c in s["by_call"].items()} == {
+                "add": True,
+                "get": True,
+            }
+        if s.get("preload") == SCALE_ROWS:
+            assert s["base"]["rows"] == BASE_ROWS
+
+
+def test_every_scenario_answers_and_every_target_is_judged(
+    tmp_path: Path, postgres_admin_url_if_any: str
+) -> None:
+    """On SQLite, and on PostgreSQL where there is one (CI has it)."""
+    postgresql = bool(postgres_admin_url_if_any)
+    extra = ("--database-url", postgres_admin_url_if_any) if postgresql else ()
+    results, report = run_bench(tmp_path, *extra)
+
+    names = {"noop gRPC", "noop Starlette", REFERENCE, *service_scenarios("sqlite")}
+    adds = "gRPC add postgresql"
+    if postgresql:
+        names |= {*service_scenarios("postgresql"), f"{adds}, 1 process", f"{adds}, 2 processes"}
+    assert_all_answered(results, names)
+    assert results["settings"]["postgresql"] == postgresql
+    assert results["generator_checks"]
+    assert {"translate JSON -> Campaign", "validate (contract + domain rules)"} <= set(
+        results["micro"]
+    )
+    judged = [
+        "gRPC add sqlite c=3: ",
+        "x a no-op gRPC call's",
+        "REST add sqlite, one process c=1: ",
+        "x the FastAPI reference",
+        f"gRPC get sqlite, {SCALE_ROWS:,} stored c=3: ",
+        "errors in all scenarios: 0",
+    ]
+    if postgresql:
+        judged.append(f"{adds}, 2 processes c=3: ")
+    targets = report.partition("targets:")[2]
+    assert [line for line in judged if line not in targets] == []
