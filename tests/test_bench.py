@@ -1,5 +1,6 @@
 """`make bench`, shortened: every scenario runs against real servers, only with successful
-calls, and the report judges every target from them."""
+calls, and the report judges every target from them. `make faults`, whole: every promise
+kept."""
 
 from __future__ import annotations
 
@@ -106,3 +107,22 @@ def test_every_scenario_answers_and_every_target_is_judged(
         judged.append(f"{adds}, 2 processes c=3: ")
     targets = report.partition("targets:")[2]
     assert [line for line in judged if line not in targets] == []
+
+
+def test_every_fault_scenario_keeps_its_promises(postgres_admin_url_if_any: str) -> None:
+    """kill -9, SIGTERM and idle connections; PostgreSQL killed under, stopped and frozen
+    where there is one: answers in time, documented codes, nothing acknowledged lost."""
+    command = [sys.executable, "-m", "bench.faults"]
+    if postgres_admin_url_if_any:
+        command += ["--database-url", postgres_admin_url_if_any]
+    env = {k: v for k, v in os.environ.items() if k != "ISALES_BENCH_DATABASE_URL"}
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rows = completed.stdout.partition("-" * 110)[2].strip().splitlines()
+    scenarios = ["kill -9 mid-burst (SQLite)", "SIGTERM under load (SQLite)", "300 idle"]
+    if postgres_admin_url_if_any:
+        scenarios += ["kill -9 mid-burst (PostgreSQL)", "PostgreSQL stopped", "PostgreSQL frozen"]
+    assert [row[: len(name)] for row, name in zip(rows, scenarios, strict=True)] == scenarios
