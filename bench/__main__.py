@@ -242,7 +242,7 @@ class Bench:
             if base is not None and base["rps"]:
                 s["ratio"] = s["rps"] / base["rps"]
             if s.get("preload", base_rows) != base_rows:
-                # Against the same operation on the smallest database with full list pages.
+                # Against the same operation with --base-rows stored.
                 small = _stored(f"gRPC {s['op']} {s['database']}", base_rows)
                 base_run = by_key.get((small, s["concurrency"]))
                 if base_run is not None and base_run["requests"]:

@@ -25,7 +25,7 @@ def run_bench(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
     env = {k: v for k, v in os.environ.items() if k != "ISALES_BENCH_DATABASE_URL"}
     command = [
         sys.executable, "-m", "bench",
-        "--warmup", "0.2", "--duration", "0.4",
+        "--warmup", "0.2", "--duration", "0.6",
         "--concurrency", ",".join(map(str, CONCURRENCY)),
         "--base-rows", str(BASE_ROWS), "--scale-rows", str(SCALE_ROWS),
         "--output", str(output),
