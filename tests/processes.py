@@ -55,3 +55,15 @@ class ServerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text()
+
+
+def isales(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """One `isales` command on the database at `database_url`, run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "isales_campaign.cli", *args],
+        env={"ISALES_DATABASE_URL": database_url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

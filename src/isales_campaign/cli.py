@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,7 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     command.set_defaults(handler=_grpc_server)
     command = commands.add_parser("gateway", help="run the legacy REST gateway")
     command.set_defaults(handler=_gateway)
-    command = commands.add_parser("migrate", help="apply pending database migrations")
+    command = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations (or go back to an earlier revision)",
+        description="Brings the database to the newest revision this release knows, or to "
+        "--to REVISION: an earlier one is a downgrade, refused where the older schema has no "
+        "place for data the database holds.",
+    )
+    command.add_argument(
+        "--to", default="head", metavar="REVISION", help="target revision (default: head)"
+    )
     command.set_defaults(handler=_migrate)
     command = commands.add_parser("seed", help="load tenants, app keys and skill queues")
     command.add_argument("file", type=Path, help="TOML seed file")
@@ -124,7 +133,8 @@ def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     # Migrations first, while SIGTERM still ends the process: a start stuck on the database
     # (or on another replica's migration lock) can be stopped.
-    migrate_database(settings)
+    if not _migrated(settings, migrate_database):
+        return 1
     if args.workers > 1:
         return serve_workers(settings, args.workers)
     block_stop_signals()  # before the metrics server starts its thread
@@ -149,15 +159,17 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.app import create_app
     from isales_campaign.gateway.run import run_gateway
     from isales_campaign.local_backend import LocalBackend
-    from isales_campaign.service.server import ListenError, start_server
+    from isales_campaign.service.server import ListenError, migrate_database, start_server
 
+    if not _migrated(settings, migrate_database):
+        return 1
     if not settings.internal_token:
         # Both halves live in this process: a fresh token keeps the access keys
         # from anyone else who can reach the gRPC port.
         settings = replace(settings, internal_token=secrets.token_urlsafe(32))
     serve_metrics(settings.metrics_listen)
     try:
-        running = start_server(settings)
+        running = start_server(settings, migrate=False)
     except ListenError as error:
         print(f"isales: {error}", file=sys.stderr)
         return 1
@@ -173,20 +185,38 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+def _migrated(settings: Settings, migrate_database: Callable[[Settings], None]) -> bool:
+    """Migrate before serving; False, with the reason said, when the database cannot be."""
+    from isales_campaign.service.db.migrate import MigrationError
+
+    try:
+        migrate_database(settings)
+    except MigrationError as error:
+        print(f"isales: cannot migrate the database: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from isales_campaign.service.db.engine import create_database_engine
-    from isales_campaign.service.db.migrate import upgrade
+    from isales_campaign.service.db.migrate import MigrationError, current_revision, migrate_to
 
     engine = create_database_engine(settings.database_url, pool_size=1)
-    upgrade(engine)
-    engine.dispose()
-    log.info("database is up to date")
+    try:
+        migrate_to(engine, args.to)
+        revision = current_revision(engine)
+    except MigrationError as error:
+        print(f"isales migrate: {error}; nothing was changed", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    log.info("database migrated", extra={"revision": revision})
     return 0
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
     from isales_campaign.service.db.engine import create_database_engine
-    from isales_campaign.service.db.migrate import upgrade
+    from isales_campaign.service.db.migrate import MigrationError, upgrade
     from isales_campaign.service.seed import SeedError, apply_seed, load_seed
 
     try:
@@ -198,7 +228,7 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
     try:
         upgrade(engine)
         outcome = apply_seed(engine, seeds)
-    except SeedError as error:
+    except (SeedError, MigrationError) as error:
         print(f"isales seed: {error}", file=sys.stderr)
         return 2
     finally:

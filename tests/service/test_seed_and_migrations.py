@@ -8,15 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from isales.campaign.v2.campaign_pb2 import Campaign
 from sqlalchemy import func, inspect, select, text
 
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import SCRIPT_LOCATION, is_current, upgrade
+from isales_campaign.service.db.migrate import is_current, upgrade
 from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
@@ -26,6 +24,7 @@ from isales_campaign.service.db.schema import (
     tenants,
 )
 from isales_campaign.service.seed import SeedError, parse_seed
+from tests.processes import isales
 
 SEED = """
 [[tenants]]
@@ -41,17 +40,6 @@ name = "defaultAudioSkill"
 id = 3
 name = "second"
 """
-
-
-def isales(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "isales_campaign.cli", *args],
-        env={"ISALES_DATABASE_URL": database_url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:
@@ -239,43 +227,3 @@ def test_the_migrations_create_the_schema_the_code_declares(database_url: str) -
     finally:
         engine.dispose()
     assert differences == []
-
-
-def test_a_downgrade_keeps_the_live_campaigns_and_upgrades_again(database_url: str) -> None:
-    """Going back to 0002 drops the history and the keys' table (they have no place in its
-    shape) and keeps every live campaign; upgrading again brings the schema back."""
-    engine = create_database_engine(database_url, pool_size=1)
-    try:
-        upgrade(engine)
-        with engine.begin() as connection:
-            connection.execute(tenants.insert().values(vdn_id=1, time_zone="UTC"))
-            for name, archived in (("live", None), ("archived", "2026-01-03 00:00:00")):
-                connection.execute(
-                    text(
-                        "INSERT INTO campaigns (vdn_id, name, family, device_type, status,"
-                        " begin_at, end_at, config, version, created_at, updated_at,"
-                        " archived_at) VALUES (1, :name, 1, 2, 3, '2026-01-01 00:00:00',"
-                        " '2026-01-02 00:00:00', :config, 1, '2026-01-01 00:00:00',"
-                        " '2026-01-01 00:00:00', :archived)"
-                    ),
-                    {"name": name, "config": b"cfg", "archived": archived},
-                )
-        config = Config()
-        config.set_main_option("script_location", SCRIPT_LOCATION)
-        with engine.connect() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0002")
-            connection.commit()
-        assert not is_current(engine)
-        with engine.connect() as connection:
-            names = connection.execute(text("SELECT name FROM campaigns")).scalars().all()
-        assert names == ["live"]
-        assert "idempotency_keys" not in inspect(engine).get_table_names()
-        upgrade(engine)
-        with engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), metadata)
-            names = connection.execute(select(campaigns.c.name)).scalars().all()
-        assert differences == []
-        assert names == ["live"]
-    finally:
-        engine.dispose()

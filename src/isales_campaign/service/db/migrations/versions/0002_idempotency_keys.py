@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from isales_campaign.service.db.migrate import MigrationRefused
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -25,6 +27,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    keyed = op.get_bind().scalar(
+        sa.text("SELECT count(*) FROM campaigns WHERE idempotency_key IS NOT NULL")
+    )
+    if keyed:
+        raise MigrationRefused(
+            f"revision 0001 has no place for the idempotency keys of {keyed} campaign(s);"
+            " they would be lost"
+        )
     with op.batch_alter_table("campaigns") as batch:
         batch.drop_constraint("uq_campaigns_vdn_id_idempotency_key", type_="unique")
         batch.drop_column("idempotency_key")

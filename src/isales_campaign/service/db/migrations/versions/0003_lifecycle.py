@@ -9,11 +9,14 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 import sqlalchemy as sa
 from alembic import op
 from google.protobuf.message import DecodeError
 from isales.campaign.v2.campaign_pb2 import Campaign
+
+from isales_campaign.service.db.migrate import MigrationRefused
 
 revision = "0003"
 down_revision = "0002"
@@ -63,9 +66,8 @@ def upgrade() -> None:
                 for row in keyed
             ],
         )
-    # recreate="always" on SQLite rebuilds the table, which is also how it gets AUTOINCREMENT.
     with op.batch_alter_table(
-        "campaigns", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+        "campaigns", recreate=_recreate(), table_kwargs={"sqlite_autoincrement": True}
     ) as batch:
         batch.drop_constraint("uq_campaigns_vdn_id_idempotency_key", type_="unique")
         batch.drop_column("idempotency_key")
@@ -95,6 +97,13 @@ def upgrade() -> None:
     )
 
 
+def _recreate() -> Literal["always", "never"]:
+    """SQLite drops a constraint only by rebuilding the table, which is also how it gets
+    AUTOINCREMENT; PostgreSQL alters in place, which keeps the id sequence (a rebuilt table
+    would get a new one, starting at 1)."""
+    return "always" if op.get_bind().dialect.name == "sqlite" else "never"
+
+
 def _copy_cc_ids(connection: sa.Connection) -> None:
     """The list filters on `cc_id`: copy it out of the stored configurations (streamed, so a
     large table is not held in memory; only the campaigns with a center are)."""
@@ -118,15 +127,15 @@ def _copy_cc_ids(connection: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    connection = op.get_bind()
+    _refuse_to_lose_data(connection)
     op.drop_index("ix_campaigns_live_vdn_id_family_end_at", table_name="campaigns")
     op.create_index(
         "ix_campaigns_vdn_id_family_end_at", "campaigns", ["vdn_id", "family", "end_at"]
     )
     op.drop_index("ix_campaigns_vdn_id_created_at_id", table_name="campaigns")
     op.drop_index("uq_campaigns_live_name", table_name="campaigns")
-    # The history and the keys' table cannot go back into the old shape.
-    op.execute("DELETE FROM campaigns WHERE archived_at IS NOT NULL")
-    with op.batch_alter_table("campaigns", recreate="always") as batch:
+    with op.batch_alter_table("campaigns", recreate=_recreate()) as batch:
         batch.drop_column("archived_at")
         batch.drop_column("cc_id")
         batch.create_unique_constraint("uq_campaigns_vdn_id_name", ["vdn_id", "name"])
@@ -134,4 +143,35 @@ def downgrade() -> None:
         batch.create_unique_constraint(
             "uq_campaigns_vdn_id_idempotency_key", ["vdn_id", "idempotency_key"]
         )
+    # Each key goes back onto the campaign its add made (one add, one key, one campaign).
+    connection.execute(
+        sa.text(
+            "UPDATE campaigns SET idempotency_key = (SELECT k.key FROM idempotency_keys k"
+            " WHERE k.vdn_id = campaigns.vdn_id AND k.campaign_id = campaigns.id)"
+        )
+    )
     op.drop_table("idempotency_keys")
+
+
+def _refuse_to_lose_data(connection: sa.Connection) -> None:
+    """0002 has no place for the history, nor for the key of a campaign that is gone."""
+    archived = connection.scalar(
+        sa.text("SELECT count(*) FROM campaigns WHERE archived_at IS NOT NULL")
+    )
+    orphaned = connection.scalar(
+        sa.text(
+            "SELECT count(*) FROM idempotency_keys k WHERE NOT EXISTS (SELECT 1 FROM campaigns c"
+            " WHERE c.vdn_id = k.vdn_id AND c.id = k.campaign_id)"
+        )
+    )
+    lost = []
+    if archived:
+        lost.append(f"{archived} archived campaign(s) (the history)")
+    if orphaned:
+        lost.append(
+            f"{orphaned} idempotency key(s) of deleted campaigns (kept 24 hours after their add)"
+        )
+    if lost:
+        raise MigrationRefused(
+            f"revision 0002 has no place for {' and '.join(lost)}; they would be lost"
+        )
