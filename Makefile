@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find protos -name '*.proto' | sed 's|^protos/||' | sort)
 
-.PHONY: install proto proto-check lint test run bench faults clean
+.PHONY: install proto proto-check lint test test-slow test-all run bench faults clean
 
 install: $(STAMP)
 
@@ -33,8 +33,18 @@ lint: proto
 	cd protos && ../$(BIN)/buf format --diff --exit-code
 	$(BIN)/buf lint build/contract.binpb --path isales
 
+# The fast suite: every test but the whole benchmark and fault runs, on every core (about
+# 2 minutes with PostgreSQL on 2 cores).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
+
+# The benchmark once, shortened, and the fault suite whole, judged by their tests: one at a
+# time, since they load the machine (about 2.5 minutes with PostgreSQL).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# Both, as CI runs them.
+test-all: test test-slow
 
 # A development setup: SQLite under var/, a demo tenant (VDN 1, skill queue 2)
 # with freshly generated credentials, the gRPC server and the gateway.

@@ -21,6 +21,7 @@ from isales_campaign.service.db.engine import create_database_engine, normalize_
 from isales_campaign.service.db.migrate import upgrade
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import RunningServer, start_server
+from tests.processes import killing_leftovers
 
 #: Set by .ci/run: a PostgreSQL server whose user may create databases.
 POSTGRES_URL = os.environ.get("ISALES_TEST_DATABASE_URL", "")
@@ -43,6 +44,13 @@ DEFAULT_SEED = {
         },
     ]
 }
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """No test leaves a process running, pass or fail."""
+    with killing_leftovers():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -67,3 +69,31 @@ def isales(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def running_children() -> set[int]:
+    """The pids of this process's children that are still running (Linux: read from /proc)."""
+    me = str(os.getpid())
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (name) state ppid ...": the name may hold spaces and parentheses.
+            state, parent = stat.read_text().rpartition(")")[2].split()[:2]
+        except (OSError, ValueError):  # it ended meanwhile
+            continue
+        if parent == me and state not in ("Z", "X"):
+            found.add(int(stat.parent.name))
+    return found
+
+
+@contextlib.contextmanager
+def killing_leftovers() -> Iterator[None]:
+    """Kill the children started inside that still run at its end (a test that failed half-way
+    may leave a server running; its workers stop by themselves when their parent dies)."""
+    before = running_children()
+    try:
+        yield
+    finally:
+        for pid in running_children() - before:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

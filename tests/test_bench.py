@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from bench.report import REFERENCE
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 3)

@@ -172,7 +172,10 @@ def other_threads_block(pid: int, signals: set[signal.Signals]) -> bool:
     mask = sum(1 << (number - 1) for number in signals)
     others = [task for task in Path(f"/proc/{pid}/task").iterdir() if task.name != str(pid)]
     for task in others:
-        status = (task / "status").read_text().splitlines()
+        try:
+            status = (task / "status").read_text().splitlines()
+        except FileNotFoundError:  # the thread ended since the listing: it blocks nothing more
+            continue
         blocked = next(line for line in status if line.startswith("SigBlk:")).split()[1]
         if int(blocked, 16) & mask != mask:
             return False
