@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from isales_campaign.gateway.operations import OPERATIONS
+from isales_campaign.legacy import paths
 from isales_campaign.logs import JsonFormatter
 from isales_campaign.result_codes import ResultCode, legacy_code
 from tests.gateway.conftest import Stack, example_body
@@ -97,6 +98,36 @@ def test_404_and_405_in_the_envelope(stack: Stack) -> None:
     assert response.headers["allow"] == "POST"
     response = httpx.post(stack.url(1) + "/")  # no redirect: it would lose the body
     envelope_of(response, 404, "0200001")
+
+
+def test_405_names_every_method_of_the_path(stack: Stack) -> None:
+    one_campaign = stack.base_url + paths.path(paths.ONE, 1, 1)
+    response = httpx.patch(one_campaign)
+    envelope_of(response, 405, "0200001")
+    assert response.headers["allow"] == "DELETE, GET, HEAD"
+    response = httpx.put(stack.base_url + paths.path(paths.PAUSE, 1, 1) + "x")
+    envelope_of(response, 404, "0200001")
+
+
+@pytest.mark.parametrize("escape", ["%2F", "%2f", "%3B", "%3F", "%5C", "%25", "%40"])
+def test_an_encoded_delimiter_in_the_path_is_not_found(stack: Stack, escape: str) -> None:
+    """Signed and otherwise valid: `1%2F9` names no campaign, neither 1 nor 9."""
+    client = stack.client(1)
+    campaign_id = client.add_campaign(1, example_body()).body["returnObject"]["id"]
+    found = client.request("GET", stack.base_url + paths.path(paths.ONE, 1, campaign_id))
+    assert found.status == 200
+    assert found.body["returnObject"]["id"] == campaign_id
+    for template, vdn_id, campaign in (
+        (paths.LIST, f"1{escape}{campaign_id}", None),  # `1/9` would be campaign 9 of VDN 1
+        (paths.ONE, 1, f"{campaign_id}{escape}"),
+    ):
+        url = stack.base_url + paths.path(template, vdn_id, campaign)
+        response = client.request("GET", url)
+        assert (response.status, response.body["resultCode"]) == (404, "0200001"), url
+        assert response.body["resultDesc"] == "no such resource"
+    # Escapes of other characters are only another spelling: `%31` is `1`.
+    spelled = client.request("GET", stack.base_url + paths.path(paths.ONE, "%31", campaign_id))
+    assert spelled.status == 200
 
 
 class _JsonLines(logging.Handler):

@@ -769,6 +769,20 @@ def test_validate_only_must_be_true_or_false(stack: Stack, executing: int, value
     assert fetched(client, 1, executing)["version"] == 1
 
 
+@pytest.mark.parametrize("order", ["true&validateOnly=false", "false&validateOnly=true"])
+def test_a_query_parameter_given_twice_is_refused(stack: Stack, executing: int, order: str) -> None:
+    """Which of the two would count is ambiguous, whichever comes last."""
+    client = stack.client(1)
+    body = example_body()
+    add_url = stack.base_url + paths.path(paths.ADD, 1) + f"?validateOnly={order}"
+    refused(client.request("POST", add_url, json.dumps(body).encode()), "02000007", "validateOnly")
+    assert listed_ids(client, 1, name=body["name"]) == []
+    rows = order.replace("validateOnly", "rowsPerPage").replace("true", "5").replace("false", "500")
+    list_url = stack.base_url + paths.path(paths.LIST, 1) + f"?rowsPerPage={rows}&curPage=1"
+    refused(client.request("GET", list_url), "02000007", "rowsPerPage")
+    assert fetched(client, 1, executing)["version"] == 1
+
+
 # -- Idempotency-Key -----------------------------------------------------------------------
 
 

@@ -3,14 +3,18 @@ body each have a deadline, and ambiguous framing is refused."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
+from isales_campaign.gateway.app import CLIENT_CLOSED_REQUEST
 from tests.gateway.conftest import Stack, start_stack
+from tests.waiting import wait_for
 
 #: The deadline of the gateway under test, in seconds.
 DEADLINE = 0.5
@@ -117,3 +121,56 @@ def test_connections_beyond_the_cap_are_answered_503(tmp_path: Path) -> None:
                 assert _status_of_healthz(second) == b"HTTP/1.1 503 Service Unavailable"
     finally:
         capped.stop()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 200),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            200,
+        ),
+    ],
+    ids=["CONNECT", "h2c upgrade", "websocket upgrade"],
+)
+def test_unknown_methods_and_upgrades_are_answered_quietly(
+    strict: Stack, caplog: pytest.LogCaptureFixture, request_head: bytes, status: int
+) -> None:
+    caplog.set_level(logging.INFO)
+    with connect(strict) as connection:
+        connection.sendall(request_head)
+        answer = read_all(connection)  # closed at the latest by the deadline for a next request
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
+
+
+def closed_requests() -> float:
+    labels = {"status": str(CLIENT_CLOSED_REQUEST), "result_code": ""}
+    return REGISTRY.get_sample_value("isales_gateway_requests_total", labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 100\r\n", b"Transfer-Encoding: gzip\r\n"],
+    ids=["Content-Length", "Transfer-Encoding gzip"],
+)
+def test_a_client_that_leaves_mid_body_is_a_closed_request(
+    strict: Stack, caplog: pytest.LogCaptureFixture, framing: bytes
+) -> None:
+    """Not an error of the gateway's: one line at INFO and a count, no 500, no traceback."""
+    caplog.set_level(logging.INFO)
+    before = closed_requests()
+    with connect(strict) as connection:
+        connection.sendall(
+            b"POST /rest/isales/v2/openapi/campaigns/1 HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\n" + framing + b'\r\n{"na'
+        )
+    wait_for(lambda: closed_requests() == before + 1, "the closed request counted")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    lines = [r for r in caplog.records if r.getMessage() == "request"]
+    assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED_REQUEST]
+    assert lines[0].levelno == logging.INFO

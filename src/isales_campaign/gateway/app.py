@@ -11,14 +11,15 @@ import grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from isales_campaign.config import Settings
 from isales_campaign.gateway import envelope, openapi
 from isales_campaign.gateway.backend import Backend, GrpcBackend
 from isales_campaign.gateway.context import RequestContext
+from isales_campaign.gateway.encoded_delimiters import NOT_FOUND, RefuseEncodedDelimiters
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import LegacyError, Pipeline, answer_error, backend_failure
 
@@ -66,11 +67,12 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(RefuseEncodedDelimiters)],
         exception_handlers={
             LegacyError: _legacy_error,
             grpc.aio.AioRpcError: _backend_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
         },
         lifespan=lifespan,
     )
@@ -88,9 +90,33 @@ async def _backend_error(request: Request, exc: Exception) -> Response:
     return answer_error(request, backend_failure(request, exc))
 
 
+#: The status logged and counted for a request whose client closed the connection before it
+#: was whole (nginx's "client closed request"); nobody receives it.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    """The client left before its request was whole: its mistake or its choice, not an error."""
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """404 and 405 from the router, in the envelope."""
     assert isinstance(exc, HTTPException)
-    desc = {404: "no such resource", 405: "method not allowed"}.get(exc.status_code, exc.detail)
-    error = LegacyError(exc.status_code, envelope.PARAMETER_ERROR, desc, exc.headers)
+    desc = {404: NOT_FOUND, 405: "method not allowed"}.get(exc.status_code, exc.detail)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route of the path only; one path may have
+        # several (GET and DELETE of one campaign).
+        headers = {"Allow": ", ".join(sorted(_allowed_methods(request)))}
+    error = LegacyError(exc.status_code, envelope.PARAMETER_ERROR, desc, headers)
     return answer_error(request, error)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods of every route of the request's path."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is Match.PARTIAL:
+            allowed |= route.methods or set()
+    return allowed

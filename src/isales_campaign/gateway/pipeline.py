@@ -3,7 +3,8 @@
 Order of checks (cheap before costly; nothing reaches CampaignService unless every check
 passed): 400 ambiguous framing -> 413 body too large, 408 body too slow -> 415 media type
 (when there is a body) -> 401 auth-v2 ->
-02000007 vdnId / campaignId -> 401 access key of another VDN -> the operation.
+02000007 vdnId / campaignId -> 401 access key of another VDN -> 02000007 a query parameter
+given twice -> the operation.
 
 Every failure, the pipeline's and the operations', is raised as `LegacyError` (or a gRPC
 error of the backend) and answered by the handlers registered in `app`, in the envelope.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -205,6 +207,7 @@ class Pipeline:
         if caller.vdn_id != vdn_id:
             reason = f"access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
             raise unauthorized(request, AuthFailure(reason, caller.access_key))
+        _refuse_repeated_parameters(request)
         return Call(request, self._backend, vdn_id, campaign_id, body, caller.signature)
 
 
@@ -269,6 +272,15 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
 def internal_error(request: Request) -> LegacyError:
     desc = f"internal error (request id {request.state.request_id})"
     return LegacyError(500, envelope.PARAMETER_ERROR, desc)
+
+
+def _refuse_repeated_parameters(request: Request) -> None:
+    """A query parameter given twice is ambiguous (which one counts?), as a key twice in a JSON
+    object is: refused, rather than letting the last one win."""
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise LegacyError.invalid(", ".join(repeated), "is given more than once in the query")
 
 
 def _number(text: str) -> int | None:

@@ -7,8 +7,8 @@ the deadline after it opens and after each response; otherwise it is closed. (Th
 its own deadline, in the pipeline.)
 
 A request the parser refuses (llhttp is strict: for one, Content-Length together with
-Transfer-Encoding, two framings a proxy in front might read differently) is answered 400
-in the legacy envelope, not uvicorn's plain text.
+Transfer-Encoding, two framings a proxy in front might read differently; or CONNECT) is
+answered 400 in the legacy envelope, not uvicorn's plain text, and logged at INFO only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from isales_campaign.gateway import envelope
@@ -38,7 +39,18 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        # uvicorn's, but quiet: a client's malformed request or unknown method (CONNECT) is
+        # its mistake, and an upgrade (h2c, websocket) is answered as the plain request it also
+        # is; uvicorn logs each at WARNING, and suggests installing a WebSocket library.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            log.info("malformed HTTP request refused", extra={"error": str(error)})
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            log.debug("upgrade not supported: answered as a plain request")
         if self._request_started():
             self._clear_deadline()
 
