@@ -65,6 +65,8 @@ class Settings:
     http_read_timeout_seconds: float = 10.0
     #: REST connections served at once; more are answered 503.
     http_max_connections: int = 1000
+    #: Largest REST request line and headers, in bytes (nginx's default); more is answered 431.
+    http_max_header_bytes: int = 32 * 1024
     #: Largest accepted distance between a signature's timestamp and the clock.
     auth_max_skew_seconds: int = 900
     #: Deadline the gateway gives every gRPC call.
@@ -104,6 +106,9 @@ class Settings:
             grpc_max_idle_seconds=_float(env, "ISALES_GRPC_MAX_IDLE_SECONDS", 300.0),
             http_read_timeout_seconds=_float(env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", 10.0),
             http_max_connections=_int(env, "ISALES_HTTP_MAX_CONNECTIONS", 1000, minimum=1),
+            http_max_header_bytes=_int(
+                env, "ISALES_HTTP_MAX_HEADER_BYTES", 32 * 1024, minimum=1024
+            ),
             auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
             grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
             database_timeout_seconds=_float(env, "ISALES_DATABASE_TIMEOUT_SECONDS", 5.0),

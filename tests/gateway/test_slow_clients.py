@@ -174,3 +174,30 @@ def test_a_client_that_leaves_mid_body_is_a_closed_request(
     lines = [r for r in caplog.records if r.getMessage() == "request"]
     assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED_REQUEST]
     assert lines[0].levelno == logging.INFO
+
+
+def test_headers_beyond_the_limit_are_answered_431_without_reading_them(strict: Stack) -> None:
+    """A 1 MiB header line: the gateway answers once the limit (32 KiB) is passed and closes
+    the connection, without waiting for (or holding) the rest."""
+    with connect(strict) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        try:
+            for _ in range(1024):
+                connection.sendall(b"a" * 1024)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the gateway, as it should be: the answer was sent before
+        answer = read_all(connection)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), head
+    refusal = orjson.loads(body)
+    assert refusal["resultCode"] == "0200001"
+    assert refusal["resultDesc"] == "the request line and headers exceed 32768 bytes"
+
+
+def test_headers_within_the_limit_are_served(strict: Stack) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 30_000 + b"\r\n\r\n"
+    with connect(strict) as connection:
+        for _ in range(2):  # the limit is per request, not per connection
+            connection.sendall(request)
+            head = connection.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200 "), head

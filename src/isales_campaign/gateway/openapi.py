@@ -23,8 +23,9 @@ from isales_campaign.result_codes import ResultCode, legacy_code
 CODE_MEANINGS: dict[int, str] = {
     ResultCode.RESULT_CODE_SUCCESS: "Success.",
     ResultCode.RESULT_CODE_PARAMETER_ERROR: "Parameter error; resultDesc lists every problem "
-    "with its own code. Also answered with HTTP 401 (authentication failed), 413 (body too "
-    "large), 415 (media type), 404/405 and 500 (internal fault).",
+    "with its own code. Also answered with HTTP 400 (malformed request), 401 (authentication "
+    "failed), 404/405, 408 (body too slow), 413 (body too large), 415 (media type), 431 "
+    "(headers too large) and 500 (internal fault).",
     ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY: "strBeginTime is earlier than 00:00 of the "
     "current day (tenant's time zone).",
     ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT: "Too many skill-queue campaigns.",
@@ -184,13 +185,25 @@ def _operation(operation: Operation) -> dict[str, Any]:
                 "error code and a description naming every offending field by its JSON path.",
                 "content": _ERROR,
             },
+            "400": {
+                "description": "A request the HTTP parser refuses (0200001).",
+                "content": _ERROR,
+            },
             "401": {"description": "Authentication failed (0200001).", "content": _ERROR},
             "404": {"description": "No such resource (0200001).", "content": _ERROR},
             "405": {"description": "Method not allowed (0200001).", "content": _ERROR},
+            "408": {
+                "description": "The body did not arrive in time (0200001).",
+                "content": _ERROR,
+            },
             "413": {"description": "Body larger than the limit (0200001).", "content": _ERROR},
             "415": {
                 "description": "A body whose Content-Type is not application/json with UTF-8 "
                 "(0200001).",
+                "content": _ERROR,
+            },
+            "431": {
+                "description": "Request line and headers larger than the limit (0200001).",
                 "content": _ERROR,
             },
             "500": {

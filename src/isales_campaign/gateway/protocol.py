@@ -1,10 +1,11 @@
-"""uvicorn's httptools protocol with a deadline for receiving a request's headers.
+"""uvicorn's httptools protocol with a deadline and a size limit for a request's headers.
 
 uvicorn's keep-alive timeout restarts with every byte received, so a client that trickles
 a request (or sends nothing after connecting) could hold a connection, and a file
 descriptor, for good. Here a connection must deliver a request's complete headers within
 the deadline after it opens and after each response; otherwise it is closed. (The body has
-its own deadline, in the pipeline.)
+its own deadline, in the pipeline.) A request line and headers larger than the limit are
+answered 431 without being read further (uvicorn with httptools bounds neither).
 
 A request the parser refuses (llhttp is strict: for one, Content-Length together with
 Transfer-Encoding, two framings a proxy in front might read differently; or CONNECT) is
@@ -24,11 +25,21 @@ from isales_campaign.legacy.wire import CONTENT_TYPE
 
 log = logging.getLogger("isales_campaign.gateway")
 
+#: Seconds a refused connection is still read, and what comes dropped, before it is closed.
+LINGER_SECONDS = 2.0
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    #: Seconds a connection has to deliver a request's headers; set by `with_header_deadline`.
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    #: Seconds a connection has to deliver a request's headers; set by `bounded_protocol`.
     header_seconds: float = 10.0
+    #: Largest request line and headers, in bytes; set by `bounded_protocol`.
+    max_header_bytes: int = 32 * 1024
     _deadline: asyncio.TimerHandle | None = None
+    #: Whether the current request's line and headers are still arriving, and their bytes.
+    _in_head: bool = True
+    _head_bytes: int = 0
+    #: Whether the connection was refused and is only read (and dropped) until it closes.
+    _lingering: bool = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -39,20 +50,41 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        # uvicorn's, but quiet: a client's malformed request or unknown method (CONNECT) is
-        # its mistake, and an upgrade (h2c, websocket) is answered as the plain request it also
-        # is; uvicorn logs each at WARNING, and suggests installing a WebSocket library.
+        # uvicorn's, but bounded and quiet. The parser is fed no more of a request's head than
+        # the limit (it would hold all of it in memory). A client's malformed request or
+        # unknown method (CONNECT) is its mistake, and an upgrade (h2c, websocket) is answered
+        # as the plain request it also is; uvicorn logs each at WARNING.
+        if self._lingering:
+            return  # the request was refused and answered: dropped unread
         self._unset_keepalive_if_required()
+        if self._in_head:
+            room = self.max_header_bytes - self._head_bytes
+            self._head_bytes += min(len(data), room)
+            if len(data) > room:
+                if not self._feed(data[:room]):
+                    return
+                if self._in_head:
+                    self._refuse_large_head()
+                    return
+                data = data[room:]
+        if self._feed(data) and self._request_started():
+            self._clear_deadline()
+
+    def _feed(self, data: bytes) -> bool:
+        """Parse `data`; False when the request was refused (and the connection closed)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
             log.info("malformed HTTP request refused", extra={"error": str(error)})
             self.send_400_response("Invalid HTTP request received.")
-            return
+            return False
         except httptools.HttpParserUpgrade:
             log.debug("upgrade not supported: answered as a plain request")
-        if self._request_started():
-            self._clear_deadline()
+        return True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -60,20 +92,37 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._await_request()  # the next request of a kept-alive connection
 
     def send_400_response(self, msg: str) -> None:
-        body = envelope.render(envelope.PARAMETER_ERROR, f"malformed HTTP request: {msg}")
+        self._refuse(400, "Bad Request", f"malformed HTTP request: {msg}")
+
+    def _refuse_large_head(self) -> None:
+        log.info("request with too large headers refused", extra={"limit": self.max_header_bytes})
+        desc = f"the request line and headers exceed {self.max_header_bytes} bytes"
+        self._refuse(431, "Request Header Fields Too Large", desc)
+
+    def _refuse(self, status: int, reason: str, desc: str) -> None:
+        body = envelope.render(envelope.PARAMETER_ERROR, desc)
         head = (
-            "HTTP/1.1 400 Bad Request\r\n"
+            f"HTTP/1.1 {status} {reason}\r\n"
             f"content-type: {CONTENT_TYPE}\r\n"
             f"content-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
         )
         self.transport.write(head.encode() + body)
-        self.transport.close()
+        # Closing now would reset a connection the client is still sending on, and a reset
+        # may destroy the answer before the client reads it: send the end of the stream, read
+        # and drop what still comes for a while, then close (nginx's lingering close).
+        self._lingering = True
+        self._clear_deadline()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _request_started(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
 
     def _await_request(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
         self._clear_deadline()
         self._deadline = self.loop.call_later(self.header_seconds, self._too_slow)
 
@@ -89,6 +138,10 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class for uvicorn's `http` setting, with this deadline."""
-    return type("BoundedHttpToolsProtocol", (HeaderDeadlineProtocol,), {"header_seconds": seconds})
+def bounded_protocol(header_seconds: float, max_header_bytes: int) -> type[BoundedHttpProtocol]:
+    """The protocol class for uvicorn's `http` setting, with these bounds."""
+    return type(
+        "BoundedHttpToolsProtocol",
+        (BoundedHttpProtocol,),
+        {"header_seconds": header_seconds, "max_header_bytes": max_header_bytes},
+    )

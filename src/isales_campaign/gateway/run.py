@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from isales_campaign.config import Settings, split_listen
 from isales_campaign.gateway.app import create_app
-from isales_campaign.gateway.protocol import with_header_deadline
+from isales_campaign.gateway.protocol import bounded_protocol
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -40,10 +40,10 @@ def gateway_server(settings: Settings, app: ASGIApp | None = None) -> GatewaySer
         access_log=False,  # the gateway logs one line per request itself, with its id
         server_header=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-        # Slow or idle clients cannot exhaust the gateway: a deadline for each request's
-        # headers (and, in the pipeline, its body), idle keep-alive connections closed, and
-        # at most so many connections at once (more are answered 503).
-        http=with_header_deadline(settings.http_read_timeout_seconds),
+        # Slow or idle clients cannot exhaust the gateway: a deadline and a size limit for
+        # each request's headers (and, in the pipeline, for its body), idle keep-alive
+        # connections closed, and at most so many connections at once (more are answered 503).
+        http=bounded_protocol(settings.http_read_timeout_seconds, settings.http_max_header_bytes),
         loop="uvloop",
         timeout_keep_alive=5,
         limit_concurrency=settings.http_max_connections,
