@@ -59,6 +59,9 @@ class Settings:
     grpc_workers: int = 16
     #: Largest accepted REST request body, in bytes.
     max_body_bytes: int = 1024 * 1024
+    #: Largest accepted gRPC request message, in bytes (a campaign's protobuf is smaller than
+    #: its JSON, so REST's limit is ample).
+    grpc_max_message_bytes: int = 1024 * 1024
     #: Seconds after which the gRPC server closes a connection without calls (GOAWAY).
     grpc_max_idle_seconds: float = 300.0
     #: Seconds a REST client has to send a request's headers, and then its body.
@@ -103,6 +106,9 @@ class Settings:
             deployment=_deployment(env.get("ISALES_DEPLOYMENT", Deployment.CLOUD.value)),
             grpc_workers=_int(env, "ISALES_GRPC_WORKERS", 16, minimum=1),
             max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            grpc_max_message_bytes=_int(
+                env, "ISALES_GRPC_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024
+            ),
             grpc_max_idle_seconds=_float(env, "ISALES_GRPC_MAX_IDLE_SECONDS", 300.0),
             http_read_timeout_seconds=_float(env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", 10.0),
             http_max_connections=_int(env, "ISALES_HTTP_MAX_CONNECTIONS", 1000, minimum=1),

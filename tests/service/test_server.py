@@ -311,6 +311,50 @@ def test_malformed_protobuf_is_invalid_argument(
     assert stub.AddCampaign(add_request(example_campaign()), timeout=10).id
 
 
+def oversized_add(size: int) -> bytes:
+    """An AddCampaign of `size` bytes or more (a description no campaign may have)."""
+    request = add_request(example_campaign())
+    request.campaign.description = "x" * size
+    return request.SerializeToString()
+
+
+def test_a_message_larger_than_any_campaign_is_refused_as_it_arrives(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """16 callers at once sending 3 MB each are refused before their messages are read whole,
+    and the server stays within the README's 150 MB."""
+    seed_database(sqlite_url)
+    server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        "/isales.campaign.v2.CampaignService/AddCampaign",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+
+    def send(payload: bytes) -> grpc.StatusCode:
+        with pytest.raises(grpc.RpcError) as caught:
+            raw(payload, timeout=30)
+        return failure_of(caught.value).code
+
+    payload = oversized_add(3 * 1024 * 1024)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = set(pool.map(send, [payload] * 16))
+    assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert resident_megabytes(server.process.pid) <= 150
+    # Within the limit a message is read, and its campaign refused by the rules.
+    assert send(oversized_add(900 * 1024)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert CampaignServiceStub(channel).AddCampaign(add_request(example_campaign()), timeout=10).id
+    channel.close()
+    assert server.stop() == 0
+
+
+def resident_megabytes(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    kilobytes = next(line for line in status if line.startswith("VmRSS:")).split()[1]
+    return int(kilobytes) / 1024
+
+
 def test_gateway_style_request_ids_are_kept(sqlite_url: str, tmp_path: Path) -> None:
     seed_database(sqlite_url)
     server = ServerProcess(tmp_path / "server.log", ISALES_DATABASE_URL=sqlite_url)

@@ -135,6 +135,9 @@ def start_server(
             ("grpc.max_connection_idle_ms", round(settings.grpc_max_idle_seconds * 1000)),
             ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
             ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_SECONDS * 1000),
+            # A request larger than any campaign is refused (RESOURCE_EXHAUSTED) as it arrives,
+            # not read into memory first (grpcio's default allows 4 MiB).
+            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ],
     )
     campaign_servicer = CampaignServicer(service)
