@@ -7,8 +7,8 @@ tenant's zone), `config` the requested Campaign serialized deterministically, ve
 add's time as created and updated, and at 0002 the idempotency key (or NULL). The rows below
 are written the same way (checked against those releases running on both databases).
 
-From 0003 on (0004 changes no table) the release is this code: it fills its database through
-the service itself, with a deleted and an archived campaign.
+From 0003 on the releases write what this code writes: it fills the database through the
+service itself, with a deleted and an archived campaign.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import grpc
 from isales.campaign.v2 import campaign_pb2 as pb
 from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
-from sqlalchemy import Engine, text
+from sqlalchemy import DateTime, Engine, bindparam, text
 
 from isales_campaign.config import Settings
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.migrate import migrate_to, upgrade
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import start_server
 from tests.conftest import DEFAULT_SEED, FixedClock
@@ -99,13 +99,20 @@ def fill(revision: str, url: str) -> Filled:
     filled it."""
     engine = create_database_engine(url, pool_size=1)
     try:
-        upgrade(engine, revision)
-        apply_seed(engine, parse_seed(DEFAULT_SEED))  # tenants, keys and queues: as since 0001
         if revision in ("0001", "0002"):
+            upgrade(engine, revision)
+            apply_seed(engine, parse_seed(DEFAULT_SEED))  # as since 0001
             return _insert_as_added(engine, keys=revision == "0002")
+        # This code writes the rows of 0003 and later (no later revision adds a column it
+        # writes); it runs on a database at head, which then goes back to `revision` (the
+        # downgrades keep every row: see test_upgrades).
+        upgrade(engine)
+        apply_seed(engine, parse_seed(DEFAULT_SEED))
+        filled = _add_through_the_service(url)
+        migrate_to(engine, revision)
+        return filled
     finally:
         engine.dispose()
-    return _add_through_the_service(url)
 
 
 _INSERT_AT_0001 = (
@@ -122,7 +129,10 @@ _INSERT_AT_0002 = (
 
 def _insert_as_added(engine: Engine, *, keys: bool) -> Filled:
     filled = Filled()
-    statement = text(_INSERT_AT_0002 if keys else _INSERT_AT_0001)
+    # Typed as the releases' table definitions typed them (on SQLite: text with microseconds).
+    statement = text(_INSERT_AT_0002 if keys else _INSERT_AT_0001).bindparams(
+        *(bindparam(name, type_=DateTime) for name in ("begin_at", "end_at", "now"))
+    )
     with engine.begin() as connection:
         for expected_id, old in enumerate(OLD_CAMPAIGNS, start=1):
             campaign = old.campaign()

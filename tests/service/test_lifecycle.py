@@ -428,6 +428,68 @@ def test_a_forged_page_token_with_an_oversized_id_is_refused(client: CampaignSer
     assert failure.codes_by_field() == {"page_token": {"02000007"}}
 
 
+def test_a_page_token_changed_or_cut_short_is_refused(client: CampaignServiceStub) -> None:
+    for i in range(3):
+        add(client, campaign(f"token {i}"))
+    token = listed(client, page_size=1).next_page_token
+    assert listed(client, page_size=1, page_token=token).campaigns  # as given, it pages on
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    for changed in (flipped, token[:-1], token[:-4], token + "AAAA"):
+        request = rpc.ListCampaignsRequest(vdn_id=1, page_token=changed)
+        failure = refused(client.ListCampaigns, request)
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert failure.codes_by_field() == {"page_token": {"02000007"}}
+        assert "is not a next_page_token of this service" in failure.message
+
+
+def test_a_page_token_goes_with_the_filters_of_its_first_page(client: CampaignServiceStub) -> None:
+    """AIP-158: the page size and the skip may change from page to page, a filter may not."""
+    ids = [add(client, campaign(f"filtered {i}")) for i in range(4)]
+    add(client, ivr_campaign("filtered ivr", today=TODAY))
+    predicted = pb.DEVICE_TYPE_PREDICTED
+    first = listed(client, page_size=1, device_type=predicted, name_contains="filtered")
+    token = first.next_page_token
+    resized = listed(
+        client, page_size=2, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert [r.id for r in resized.campaigns] == ids[::-1][1:3]
+    skipping = listed(
+        client, skip=1, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert [r.id for r in skipping.campaigns] == ids[::-1][2:]
+    for other in (
+        {"device_type": predicted},
+        {"device_type": predicted, "name_contains": "filtered 1"},
+        {"device_type": pb.DEVICE_TYPE_AUTOMATIC_IVR, "name_contains": "filtered"},
+        {"device_type": predicted, "name_contains": "filtered", "status": PAUSED},
+        {"device_type": predicted, "name_contains": "filtered", "archived": True},
+    ):
+        request = rpc.ListCampaignsRequest(vdn_id=1, page_token=token, **other)
+        failure = refused(client.ListCampaigns, request)
+        assert failure.codes_by_field() == {"page_token": {"02000007"}}, other
+        assert "was given for other filters" in failure.message
+    theirs = rpc.ListCampaignsRequest(
+        vdn_id=2, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert refused(client.ListCampaigns, theirs).codes_by_field() == {"page_token": {"02000007"}}
+
+
+def test_a_page_token_continues_on_another_replica(
+    database_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    client: CampaignServiceStub,
+) -> None:
+    """Replicas share the key that signs page tokens (it is in the database)."""
+    ids = [add(client, campaign(f"replicated {i}")) for i in range(3)]
+    token = listed(client, page_size=2).next_page_token
+    other = CampaignServiceStub(channel_to(make_server(database_url, seed=False).port))
+    after = other.ListCampaigns(
+        rpc.ListCampaignsRequest(vdn_id=1, page_size=2, page_token=token), timeout=10
+    )
+    assert [r.id for r in after.campaigns] == [ids[0]]
+
+
 def test_list_families_count_per_family_whatever_the_filters(
     client: CampaignServiceStub, clock: FixedClock
 ) -> None:

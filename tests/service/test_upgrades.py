@@ -230,6 +230,21 @@ def test_a_database_of_a_newer_release_is_left_alone(sqlite_url: str, tmp_path: 
     )
 
 
+def paged_ids(client: CampaignServiceStub) -> list[int]:
+    """The tenant's live campaigns, three a page, following the page tokens."""
+    found: list[int] = []
+    token = ""
+    while True:
+        page = client.ListCampaigns(
+            rpc.ListCampaignsRequest(vdn_id=1, page_size=3, page_token=token), timeout=10
+        )
+        found += [record.id for record in page.campaigns]
+        token = page.next_page_token
+        if not token:
+            return found
+        assert len(found) < 100, "the pages do not end"
+
+
 def rows_of(url: str) -> dict[str, list[tuple[object, ...]]]:
     """Every row of the tables that hold campaigns and keys, in a fixed order."""
     engine = create_database_engine(url, pool_size=1)
@@ -273,6 +288,7 @@ def check_the_lifecycle(client: CampaignServiceStub, filled: Filled, next_id: in
     )
     assert set(listed_ids(client, cc_id=7)) == ids(lambda c: c.ivr)
     assert set(listed_ids(client, archived=True)) == filled.archived
+    assert paged_ids(client) == listed_ids(client)  # page tokens too
     skills, ivrs = len(ids(lambda c: not c.ivr)) + 1, len(ids(lambda c: c.ivr)) + 1
     assert usage(client) == {SKILL_QUEUE: (skills, skills), IVR: (ivrs, ivrs)}
     # Names stay unique among live campaigns; retries of old keyed adds answer their campaign.

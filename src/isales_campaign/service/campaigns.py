@@ -6,7 +6,6 @@ Each use case takes its gRPC request and returns its response or raises a
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from collections.abc import Callable
@@ -38,10 +37,10 @@ from isales.campaign.v2.campaign_service_pb2 import (
 )
 
 from isales_campaign.config import Deployment
-from isales_campaign.ids import MAX_CAMPAIGN_ID
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service import domain, validation
 from isales_campaign.service.db.store import (
+    PAGE_TOKEN_KEY_NAME,
     CampaignRow,
     CampaignStore,
     CampaignValues,
@@ -67,6 +66,7 @@ from isales_campaign.service.errors import (
     InvalidArgument,
     StaleVersion,
 )
+from isales_campaign.service.page_tokens import PageTokenRefused, PageTokens
 from isales_campaign.service.validation import contract_problems, require_valid
 
 #: The requests this service validates.
@@ -113,6 +113,7 @@ class CampaignService:
         self._limits = limits
         self._deployment = deployment
         self._clock = clock
+        self._tokens: PageTokens | None = None
         validation.prepare(*_REQUESTS)
 
     # -- add -------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class CampaignService:
         tenant = self._store.tenant(request.vdn_id)
         begin_from = _filter_time(request.begin_time_from, "begin_time_from", tenant, problems)
         end_to = _filter_time(request.end_time_to, "end_time_to", tenant, problems)
-        after = _position(request.page_token, problems)
+        after = self._position(request, problems)
         if problems:
             raise InvalidArgument(problems)
         now = utc_naive(self._clock())
@@ -208,13 +209,38 @@ class CampaignService:
         )
         page = rows[:page_size]
         response = ListCampaignsResponse(
-            next_page_token=_page_token(page[-1]) if len(rows) > page_size else "",
+            next_page_token=self._next_page_token(page[-1], request)
+            if len(rows) > page_size
+            else "",
             total_size=total,
             families=self._quotas(usage),
         )
         for row in page:
             _fill_record(response.campaigns.add(), row, now)
         return response
+
+    def _position(
+        self, request: ListCampaignsRequest, problems: list[FieldProblem]
+    ) -> Position | None:
+        """Where the list goes on, from the request's page token (None: from the start)."""
+        if not request.page_token or _flagged("page_token", problems):
+            return None
+        try:
+            return self._page_tokens().read(request.page_token, request)
+        except PageTokenRefused as refused:
+            problems.append(
+                FieldProblem("page_token", ResultCode.RESULT_CODE_INVALID_VALUE, str(refused))
+            )
+            return None
+
+    def _next_page_token(self, row: CampaignRow, request: ListCampaignsRequest) -> str:
+        return self._page_tokens().issue(Position(row.created_at, row.id), request)
+
+    def _page_tokens(self) -> PageTokens:
+        """Read on first use: the key is in the database, made by the migrations."""
+        if self._tokens is None:
+            self._tokens = PageTokens(self._store.secret(PAGE_TOKEN_KEY_NAME))
+        return self._tokens
 
     def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:
         require_valid(request)
@@ -472,32 +498,6 @@ def _filter_time(
     except ValueError:
         problems.append(_not_a_time(field))
         return None
-
-
-def _page_token(row: CampaignRow) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _position(token: str, problems: list[FieldProblem]) -> Position | None:
-    if not token or _flagged("page_token", problems):
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        moment, _, campaign_id = raw.partition("|")
-        position = Position(datetime.fromisoformat(moment), int(campaign_id))
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        position = None
-    if position is None or not 0 < position.id <= MAX_CAMPAIGN_ID or position.created_at.tzinfo:
-        problems.append(
-            FieldProblem(
-                "page_token",
-                ResultCode.RESULT_CODE_INVALID_VALUE,
-                "is not a next_page_token of this service",
-            )
-        )
-        return None
-    return position
 
 
 def _flagged(path: str, problems: list[FieldProblem]) -> bool:

@@ -107,3 +107,12 @@ idempotency_keys = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_idempotency_keys_vdn_id_created_at", "vdn_id", "created_at"),
 )
+
+#: Secrets every replica shares, made by the migrations (name "page_tokens": the key that
+#: signs page tokens).
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", LargeBinary(32), nullable=False),
+)

@@ -50,6 +50,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
 from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.db.engine import read_only
 from isales_campaign.service.db.group_commit import BoundedLock, GroupCommit
 from isales_campaign.service.db.kept_connection import KeptConnection
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
@@ -57,6 +58,7 @@ from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
     idempotency_keys,
+    service_secrets,
     skill_queues,
     tenants,
 )
@@ -74,6 +76,7 @@ from isales_campaign.service.errors import (
 )
 
 __all__ = [
+    "PAGE_TOKEN_KEY_NAME",
     "CampaignRow",
     "CampaignStore",
     "CampaignValues",
@@ -87,6 +90,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The name of the key that signs page tokens, in `service_secrets`.
+PAGE_TOKEN_KEY_NAME = "page_tokens"  # noqa: S105 (a name, not the secret)
 #: How long an idempotency key answers retries of its add.
 KEY_RETENTION = timedelta(hours=24)
 #: A tenant's expired idempotency keys are swept at most this often (by each process).
@@ -355,6 +360,16 @@ class CampaignStore:
         tenant = Tenant(vdn_id, ZoneInfo(row.time_zone))
         self._tenants[vdn_id] = (time.monotonic() + TENANT_CACHE_SECONDS, tenant)
         return tenant
+
+    def secret(self, name: str) -> bytes:
+        """A secret that the migrations made and every replica shares (`service_secrets`)."""
+        with read_only(self._engine) as connection:
+            found = connection.scalar(
+                select(service_secrets.c.secret).where(service_secrets.c.name == name)
+            )
+        if found is None:
+            raise LookupError(f"the database holds no secret {name!r}: run isales migrate")
+        return bytes(found)
 
     def app_key(self, access_key: str) -> tuple[int, str] | None:
         """The VDN and secret key of an access key."""
