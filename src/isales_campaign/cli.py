@@ -107,7 +107,10 @@ def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="Content-Type the request is sent with (signed with content-type)",
     )
     command.add_argument(
-        "--millis", action="store_true", help="timestamp with milliseconds (...ss.SSSZ)"
+        "--seconds",
+        action="store_true",
+        help="timestamp in whole seconds (...ssZ); by default it has milliseconds (...ss.SSSZ), "
+        "so that an add signed again a moment later is a new add, not a retry of the first",
     )
     command.set_defaults(handler=_sign)
 
@@ -294,7 +297,7 @@ def _sign(_settings: Settings, args: argparse.Namespace) -> int:
             body=body,
             content_type=args.content_type,
             signed=args.signed_headers.split(";"),
-            timestamp=format_timestamp(millis=args.millis),
+            timestamp=format_timestamp(millis=not args.seconds),
         )
     )
     return 0

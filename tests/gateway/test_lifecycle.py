@@ -794,6 +794,8 @@ def test_idempotency_key_answers_the_same_campaign_when_signed_anew(stack: Stack
     assert first.request.headers["Authorization"] != again.request.headers["Authorization"]
     assert first.json()["resultCode"] == again.json()["resultCode"] == SUCCESS
     assert again.json()["returnObject"] == first.json()["returnObject"]
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
     client = stack.client(1)
     assert listed_ids(client, 1, name=body["name"]) == [first.json()["returnObject"]["id"]]
 
@@ -803,6 +805,26 @@ def test_idempotency_key_answers_the_same_campaign_when_signed_anew(stack: Stack
     assert reused.json()["resultCode"] == "02000009"
     assert reused.json()["resultDesc"].startswith("Idempotency-Key:")
     assert listed_ids(client, 1, name=other["name"]) == []
+
+
+def test_a_signed_add_sent_again_is_a_marked_replay_and_signed_anew_a_new_add(
+    stack: Stack,
+) -> None:
+    """The same Authorization header is a retry; the project's client signs each call anew
+    (to the millisecond), so running the same code twice adds twice."""
+    client = stack.client(1)
+    body = example_body()
+    url = stack.url(1)
+    first = stack.post(body)
+    resent = httpx.post(url, content=first.request.content, headers=first.request.headers)
+    assert resent.json()["returnObject"] == first.json()["returnObject"]
+    assert resent.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    other = modified(body, lambda b: b.update(name=body["name"] + " 2"))
+    made = [client.add_campaign(1, other) for _ in range(2)]  # back to back
+    assert code_of(made[0]) == SUCCESS
+    assert code_of(made[1]) == "0200005"  # a new add of a taken name, not a replay
+    assert "idempotent-replayed" not in made[1].headers
 
 
 @pytest.mark.parametrize("key", ["a b", "k/1", "x" * 65])

@@ -33,6 +33,8 @@ from isales_campaign.result_codes import ResultCode
 
 #: The legacy list's page size when the request names none.
 DEFAULT_ROWS_PER_PAGE = 10
+#: Set on the answer of an add that an earlier add with the same key (or signature) made.
+REPLAYED_HEADER = "Idempotent-Replayed"
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
 
 
@@ -47,7 +49,9 @@ async def add_campaign(call: Call) -> Answer:
         idempotency_key=key,
     )
     added = await call.backend.call(call.backend.campaigns.AddCampaign, request, call.request_id)
-    return Answer({"id": added.id})
+    # Stripe's convention: a client can tell the answer of an earlier add from a new one.
+    headers = {REPLAYED_HEADER: "true"} if added.replayed else {}
+    return Answer({"id": added.id}, headers=headers)
 
 
 async def get_campaign(call: Call) -> Answer:

@@ -99,6 +99,7 @@ class Answer:
 
     return_object: dict[str, Any] | None = None
     top_level: dict[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 Endpoint = Callable[[Call], Awaitable[Answer]]
@@ -156,7 +157,7 @@ class Pipeline:
             content = envelope.render(
                 envelope.SUCCESS, "", answer.return_object, top_level=answer.top_level
             )
-            return Response(content, media_type=CONTENT_TYPE)
+            return Response(content, headers=answer.headers, media_type=CONTENT_TYPE)
 
         return handle
 

@@ -137,7 +137,10 @@ def authorization(
     """The Authorization header value of a request; `headers` must hold every signed header."""
     lowered = {name.lower(): value for name, value in headers.items()}
     signed_headers = ";".join(sorted({name.lower() for name in signed}))
-    prefix = f"{SCHEME}/{access_key}/{timestamp or format_timestamp()}/{signed_headers}"
+    # Milliseconds by default: a request signed again a moment later is a new request, not
+    # a retry of the first (the gateway answers a retry of an add with the first's campaign).
+    moment = timestamp or format_timestamp(millis=True)
+    prefix = f"{SCHEME}/{access_key}/{moment}/{signed_headers}"
     canonical = canonical_request(method, path, query, signed_headers, lowered, body)
     return f"{prefix}/{signature(signing_key(secret_key, prefix), canonical)}"
 
