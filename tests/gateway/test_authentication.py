@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from isales_campaign.client import sign_request
-from isales_campaign.legacy.auth_v2 import format_timestamp
+from isales_campaign.legacy.auth_v2 import authorization, format_timestamp
 from isales_campaign.logs import JsonFormatter
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
 
@@ -151,6 +151,32 @@ def test_query_string_is_signed(stack: Stack) -> None:
     tampered = httpx.post(stack.url(1) + "?b=3&a=x%20y", content=raw, headers=headers)
     assert_unauthorized(tampered)
     assert httpx.post(url, content=raw, headers=headers).json()["resultCode"] == "0200000"
+
+
+def test_a_query_signed_on_the_uri_line_as_the_demo_client_does(stack: Stack) -> None:
+    """The vendor's demo client carries `?validateOnly=true` in the URI it signs (path and
+    query on one line, no query line); it is accepted, and still covers the query."""
+    ak, sk = KEYS[1]
+    body = example_body()
+    raw = orjson.dumps(body)
+    host = stack.base_url.removeprefix("http://")
+    path = "/rest/isales/v2/openapi/campaigns/1"
+
+    def demo_signed(query: str) -> str:
+        headers = {"Host": host, "Content-Type": CONTENT_TYPE}
+        return authorization(
+            ak, sk, method="POST", path=f"{path}?{query}", query="", headers=headers, body=raw
+        )
+
+    def send(query: str, signature: str) -> httpx.Response:
+        headers = {"Content-Type": CONTENT_TYPE, "Authorization": signature}
+        return httpx.post(f"{stack.base_url}{path}?{query}", content=raw, headers=headers)
+
+    checked = send("validateOnly=true", demo_signed("validateOnly=true"))
+    assert checked.json()["resultCode"] == "0200000"
+    assert checked.json()["returnObject"] == {"id": 0}  # checked only: nothing was added
+    assert_unauthorized(send("validateOnly=false", demo_signed("validateOnly=true")))
+    assert_not_created(stack, body)
 
 
 def test_the_log_names_the_reason_but_no_secret(
