@@ -88,7 +88,7 @@ def test_0200001_mixed_problems_name_every_field(stack: Stack) -> None:
 
 def test_0200001_gateway_problems_are_collected_at_once(stack: Stack) -> None:
     body = example_body()
-    body["maxAlertingTime"] = "20"
+    body["maxAlertingTime"] = "20.0"
     body["callerNo"][1]["priority"] = True
     body["retryPolicy"]["policyJson"] = "[{bad"
     code, desc = answer(stack, body)
@@ -148,7 +148,7 @@ def test_0200017_unknown_skill_queue(stack: Stack) -> None:
             lambda b: b["scheduleParam"].update(workdayBeginTime1="9:00"),
         ),
         ("02000008", "strBeginTime", lambda b: b.update(strBeginTime=b["strBeginTime"][:-1])),
-        ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="20")),
+        ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="twenty")),
         ("02000006", "skillParam", lambda b: b.update(skillParam=[b["skillParam"]])),
         ("02000007", "maxAlertingTime", lambda b: b.update(maxAlertingTime=121)),
         ("02000007", "priority", lambda b: b.update(priority=2**31)),
@@ -243,3 +243,15 @@ def test_documented_example_on_each_database(database_url: str, tmp_path: Path) 
         assert answer(stack, body, timestamp=later)[0] == "0200005"
     finally:
         stack.stop()
+
+
+def test_an_integer_written_as_a_string_of_digits_is_taken(stack: Stack) -> None:
+    """`"priority": "4"`, as a Jackson-based backend like the vendor's takes it."""
+    body = example_body()
+    body["priority"] = "4"
+    body["maxAlertingTime"] = "30"
+    response = stack.post(body)
+    assert response.json()["resultCode"] == "0200000", response.text
+    campaign_id = response.json()["returnObject"]["id"]
+    found = stack.client(1).get_campaign(1, campaign_id).body["returnObject"]
+    assert (found["priority"], found["maxAlertingTime"]) == (4, 30)

@@ -370,7 +370,7 @@ def modified(body: dict[str, Any], change: Callable[[dict[str, Any]], object]) -
         ("02000007", "priority", lambda b: b.update(priority=9)),
         ("02000001", "name", lambda b: b.pop("name")),
         ("02000003", "name", lambda b: b.update(name="n" * 33)),
-        ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="20")),
+        ("02000006", "maxAlertingTime", lambda b: b.update(maxAlertingTime="twenty")),
         ("02000008", "strEndTime", lambda b: b.update(strEndTime="2999-13-45 00:00:00")),
         ("0200017", "skillParam.skillId", lambda b: b["skillParam"].update(skillId=7)),
         (

@@ -92,7 +92,7 @@ def test_strict_top_level_types() -> None:
             "priority": 1.5,
             "ccId": 2**31,
             "name": 5,
-            "callerNo": [{"priority": "3"}, 4],
+            "callerNo": [{"priority": " 3"}, 4],
             "scheduleParam": "x",
             "retryPolicy": {"policyJson": ["not", "a string"], "noRetryPolicy": [1]},
         }
@@ -107,6 +107,43 @@ def test_strict_top_level_types() -> None:
         ("scheduleParam", "02000006"),
         ("retryPolicy.policyJson", "02000006"),
         ("retryPolicy.noRetryPolicy[0]", "02000006"),
+    ]
+
+
+def test_integers_written_as_decimal_strings() -> None:
+    """As a Jackson-based backend (the vendor's) coerces them: ASCII digits, a leading minus."""
+    document = {**EXAMPLE, "priority": "4", "maxAlertingTime": "20", "deviceType": "2"}
+    document["callerNo"] = [{"accessCode": "88889527", "priority": "-1"}]
+    campaign = translate(document)
+    assert (campaign.priority, campaign.max_alerting_time, campaign.device_type) == (4, 20, 2)
+    assert campaign.caller_no[0].priority == -1
+    found = problems(
+        {
+            "priority": "2147483648",  # beyond 32 bits
+            "maxAlertingTime": "",
+            "ccId": " 7",
+            "deviceType": "+2",
+            "retryPolicy": {"callInterval": "7 "},
+            "skillParam": {
+                "skillId": "1.0",
+                "predictParam": {
+                    "expPredictParam": {
+                        "maxAvgCallTime": "\uff11",  # a full-width digit one
+                        "minAvgCallTime": "true",
+                    }
+                },
+            },
+        }
+    )
+    assert found == [
+        ("priority", "02000007"),
+        ("maxAlertingTime", "02000006"),
+        ("ccId", "02000006"),
+        ("deviceType", "02000006"),
+        ("retryPolicy.callInterval", "02000006"),
+        ("skillParam.skillId", "02000006"),
+        ("skillParam.predictParam.expPredictParam.maxAvgCallTime", "02000006"),
+        ("skillParam.predictParam.expPredictParam.minAvgCallTime", "02000006"),
     ]
 
 

@@ -11,7 +11,9 @@ vendor's numbers) except where the contract's `legacy_json` options say otherwis
   `common_policy` (an object) or `result_policy` (a list, or a single object), chosen by its
   shape and `type`.
 
-At the top level types are strict. A key twice in one object is refused (which of the two
+At the top level types are strict, but for an integer written as a string of decimal digits
+(`"priority": "4"`), which a Jackson-based backend like the vendor's takes. A key twice in one
+object is refused (which of the two
 would count is anyone's guess). Every problem is collected; nothing is validated beyond JSON
 types and conversions (the service owns the contract rules).
 """
@@ -47,6 +49,7 @@ _CONVERSION = ResultCode.RESULT_CODE_CONVERSION_ERROR
 
 _INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _INT_TEXT = re.compile(r"\s*-?[0-9]+\s*")
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 # Field kinds: plain ints, not an Enum, because the walk compares them for every key.
@@ -255,8 +258,10 @@ def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int 
             return value
         problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
         return None
-    if lenient and type(value) is str:
-        # The vendor's examples write integers as strings inside the embedded JSON.
+    if type(value) is str and (lenient or _DECIMAL.fullmatch(value)):
+        # The vendor's examples write integers as strings inside the embedded JSON; at the top
+        # level a string of decimal digits is taken as a Jackson-based backend (the vendor's)
+        # takes it, and nothing looser (blanks, signs other than `-`, fractions).
         try:
             return int32_of_text(value)
         except OverflowError:
