@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,22 @@ import pytest
 from prometheus_client import REGISTRY
 
 from isales_campaign.client import sign_request
-from isales_campaign.legacy.auth_v2 import authorization, format_timestamp
+from isales_campaign.legacy.auth_v2 import authorization, canonical_request, format_timestamp
 from isales_campaign.logs import JsonFormatter
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
 
 
-def assert_unauthorized(response: httpx.Response) -> None:
+def assert_unauthorized(response: httpx.Response, reason: str) -> str:
+    """A 401 envelope whose description says `reason`; the description."""
     assert response.status_code == 401, response.text
-    assert response.json() == {
-        "resultCode": "0200001",
-        "resultDesc": "authentication failed",
-        "returnCode": "0200001",
-        "returnDesc": "authentication failed",
-    }
+    body = response.json()
+    assert list(body) == ["resultCode", "resultDesc", "returnCode", "returnDesc"]
+    assert body["resultCode"] == body["returnCode"] == "0200001"
+    desc: str = body["resultDesc"]
+    assert desc == body["returnDesc"]
+    assert desc.startswith(f"authentication failed: {reason}"), desc
     assert response.headers["www-authenticate"] == "auth-v2"
+    return desc
 
 
 def assert_not_created(stack: Stack, body: dict[str, Any]) -> None:
@@ -43,49 +46,61 @@ def _signature_for(stack: Stack, body: bytes, **kwargs: Any) -> str:
 
 def test_no_header(stack: Stack) -> None:
     body = example_body()
-    assert_unauthorized(stack.post(body, keys=("", "")))
+    assert_unauthorized(stack.post(body, keys=("", "")), "no Authorization header")
     assert_not_created(stack, body)
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "reason"),
     [
-        "Bearer abc",
-        "auth-v2",
-        "auth-v2/gw-ak-1/2024-01-01T00:00:00Z/host",
-        "auth-v2/gw-ak-1/yesterday/host/" + "0" * 64,
-        "auth-v2/gw-ak-1/{now}/host/" + "A" * 64,
-        "auth-v2/gw-ak-1/{now}/host/" + "0" * 63,
-        "auth-v2/gw-ak-1/{now}/Host/" + "0" * 64,
-        "auth-v2/gw-ak-1/{now}/host;host/" + "0" * 64,
-        "auth-v2/gw-ak-1/2024-02-30T00:00:00Z/host/" + "0" * 64,
-        "auth-v2//{now}/host/" + "0" * 64,
-        "auth-v2/gw-ak-1/{now}//" + "0" * 64,
+        ("Bearer abc", "garbled Authorization header"),
+        ("auth-v2", "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/2024-01-01T00:00:00Z/host", "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/yesterday/host/" + "0" * 64, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/{now}/host/" + "A" * 64, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/{now}/host/" + "0" * 63, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/{now}/Host/" + "0" * 64, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/{now}/host;host/" + "0" * 64, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/2024-02-30T00:00:00Z/host/" + "0" * 64, "the timestamp is not"),
+        ("auth-v2//{now}/host/" + "0" * 64, "garbled Authorization header"),
+        ("auth-v2/gw-ak-1/{now}//" + "0" * 64, "garbled Authorization header"),
     ],
 )
-def test_garbled_header(stack: Stack, value: str) -> None:
+def test_garbled_header(stack: Stack, value: str, reason: str) -> None:
     body = example_body()
     header = value.format(now=format_timestamp())
-    assert_unauthorized(stack.post(body, headers={"Authorization": header}))
+    assert_unauthorized(stack.post(body, headers={"Authorization": header}), reason)
     assert_not_created(stack, body)
 
 
 def test_bad_signature(stack: Stack) -> None:
     body = example_body()
-    assert_unauthorized(stack.post(body, keys=("gw-ak-1", "not-the-secret")))
+    response = stack.post(body, keys=("gw-ak-1", "not-the-secret"))
+    desc = assert_unauthorized(response, "the signature does not match")
+    assert "not-the-secret" not in desc
+    assert "gw-sk-1" not in desc
+    # The client can diff the canonical request it signed against the gateway's.
+    sent = response.request
+    signed = {"host": sent.headers["host"]}
+    mine = canonical_request("POST", sent.url.raw_path.decode(), "", "host", signed, sent.content)
+    head, _, normalized_body = mine.rpartition(b"\n")
+    assert f"canonical request is {head.decode()!r} followed by a newline" in desc
+    assert f"({len(normalized_body)} bytes, SHA-256 {sha256(normalized_body).hexdigest()})" in desc
     assert_not_created(stack, body)
 
 
 def test_unknown_access_key(stack: Stack) -> None:
     body = example_body()
-    assert_unauthorized(stack.post(body, keys=("no-such-ak", "whatever")))
-    assert_unauthorized(stack.post(body, keys=("x" * 300, "whatever")))
+    assert_unauthorized(stack.post(body, keys=("no-such-ak", "whatever")), "unknown access key")
+    assert_unauthorized(stack.post(body, keys=("x" * 300, "whatever")), "unknown access key")
     assert_not_created(stack, body)
 
 
 def test_access_key_of_another_vdn(stack: Stack) -> None:
     body = example_body()
-    assert_unauthorized(stack.post(body, vdn=1, keys=KEYS[2]))
+    assert_unauthorized(
+        stack.post(body, vdn=1, keys=KEYS[2]), "the access key belongs to VDN 2, not 1"
+    )
     assert_not_created(stack, body)
 
 
@@ -93,7 +108,11 @@ def test_access_key_of_another_vdn(stack: Stack) -> None:
 def test_timestamp_outside_the_window(stack: Stack, minutes: int) -> None:
     body = example_body()
     moment = datetime.now(UTC) + timedelta(minutes=minutes)
-    assert_unauthorized(stack.post(body, timestamp=format_timestamp(moment)))
+    desc = assert_unauthorized(
+        stack.post(body, timestamp=format_timestamp(moment)), "the timestamp is 9"
+    )
+    assert "s away from the gateway's clock (" in desc
+    assert "at most 900 s are accepted" in desc
     assert_not_created(stack, body)
 
 
@@ -106,13 +125,16 @@ def test_timestamp_inside_the_window(stack: Stack) -> None:
 def test_body_changed_after_signing(stack: Stack) -> None:
     body = example_body()
     signed_for = orjson.dumps({**body, "maxAlertingTime": 21})
-    assert_unauthorized(stack.post(body, sign_body=signed_for))
+    assert_unauthorized(stack.post(body, sign_body=signed_for), "the signature does not match")
     assert_not_created(stack, body)
 
 
 def test_host_not_signed(stack: Stack) -> None:
     body = example_body()
-    assert_unauthorized(stack.post(body, signed=("content-length", "content-type")))
+    assert_unauthorized(
+        stack.post(body, signed=("content-length", "content-type")),
+        "host must be among the signed headers",
+    )
     assert_not_created(stack, body)
 
 
@@ -123,7 +145,10 @@ def test_signed_header_missing_from_the_request(stack: Stack) -> None:
         stack, raw, signed=("host", "x-extra"), extra_headers={"X-Extra": "1"}
     )
     headers = {"Content-Type": CONTENT_TYPE, "Authorization": signature}
-    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    assert_unauthorized(
+        httpx.post(stack.url(1), content=raw, headers=headers),
+        "the signed header x-extra is not in the request",
+    )
     assert_not_created(stack, body)
 
 
@@ -132,12 +157,17 @@ def test_other_host_or_content_type_than_signed(stack: Stack) -> None:
     raw = orjson.dumps(body)
     other_host = _signature_for(stack, raw)  # signed for 127.0.0.1:port
     headers = {"Content-Type": CONTENT_TYPE, "Authorization": other_host, "Host": "example.com"}
-    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    desc = assert_unauthorized(
+        httpx.post(stack.url(1), content=raw, headers=headers), "the signature does not match"
+    )
+    assert "host:example.com" in desc
     signed = _signature_for(
         stack, raw, signed=("content-type", "host"), content_type="application/json"
     )
     headers = {"Content-Type": CONTENT_TYPE, "Authorization": signed}
-    assert_unauthorized(httpx.post(stack.url(1), content=raw, headers=headers))
+    assert_unauthorized(
+        httpx.post(stack.url(1), content=raw, headers=headers), "the signature does not match"
+    )
     assert_not_created(stack, body)
 
 
@@ -149,7 +179,7 @@ def test_query_string_is_signed(stack: Stack) -> None:
     signature = sign_request(ak, sk, method="POST", url=url, body=raw)
     headers = {"Content-Type": CONTENT_TYPE, "Authorization": signature}
     tampered = httpx.post(stack.url(1) + "?b=3&a=x%20y", content=raw, headers=headers)
-    assert_unauthorized(tampered)
+    assert_unauthorized(tampered, "the signature does not match")
     assert httpx.post(url, content=raw, headers=headers).json()["resultCode"] == "0200000"
 
 
@@ -175,7 +205,9 @@ def test_a_query_signed_on_the_uri_line_as_the_demo_client_does(stack: Stack) ->
     checked = send("validateOnly=true", demo_signed("validateOnly=true"))
     assert checked.json()["resultCode"] == "0200000"
     assert checked.json()["returnObject"] == {"id": 0}  # checked only: nothing was added
-    assert_unauthorized(send("validateOnly=false", demo_signed("validateOnly=true")))
+    assert_unauthorized(
+        send("validateOnly=false", demo_signed("validateOnly=true")), "the signature does not"
+    )
     assert_not_created(stack, body)
 
 
@@ -184,12 +216,12 @@ def test_the_log_names_the_reason_but_no_secret(
 ) -> None:
     caplog.set_level(logging.INFO)
     response = stack.post(example_body(), keys=("gw-ak-1", "sk-that-is-wrong"))
-    assert_unauthorized(response)
+    assert_unauthorized(response, "the signature does not match")
     signature = response.request.headers["authorization"].rpartition("/")[2]
     lines = [JsonFormatter().format(r) for r in caplog.records]
     failures = [orjson.loads(line) for line in lines if "authentication failed" in line]
     assert failures
-    assert failures[0]["reason"] == "signature does not match"
+    assert failures[0]["reason"] == "the signature does not match"
     assert failures[0]["access_key"] == "gw-ak-1"
     assert failures[0]["request_id"] == response.headers["x-request-id"]
     for line in lines:
@@ -270,5 +302,7 @@ def test_an_unknown_access_key_is_asked_about_once_in_a_while(stack: Stack) -> N
     unknown = f"unknown-{uuid.uuid4().hex}"
     before = _fetched("NOT_FOUND")
     for _ in range(3):
-        assert_unauthorized(stack.post(example_body(), keys=(unknown, "whatever")))
+        assert_unauthorized(
+            stack.post(example_body(), keys=(unknown, "whatever")), "unknown access key"
+        )
     assert _fetched("NOT_FOUND") - before == 1

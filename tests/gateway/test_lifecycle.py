@@ -312,7 +312,9 @@ def test_401_access_key_of_another_vdn(stack: Stack, executing: int, operation: 
     assert response.status == 401
     assert response.headers["www-authenticate"] == "auth-v2"
     assert response.body["resultCode"] == "0200001"
-    assert response.body["resultDesc"] == "authentication failed"
+    assert response.body["resultDesc"] == (
+        "authentication failed: the access key belongs to VDN 1, not 2"
+    )
     found = fetched(stack.client(1), 1, executing)
     assert (found["status"], found["version"]) == (2, 1)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,17 +13,24 @@ from starlette.datastructures import Headers
 from isales_campaign.gateway.backend import Backend
 from isales_campaign.legacy import auth_v2
 
-#: Answered for every authentication failure; the reason goes to the log only.
+#: How every authentication failure's description begins; the reason follows.
 FAILURE_DESC = "authentication failed"
 
 
 class AuthFailure(Exception):
-    """The request is not authentic. `reason` is for the log, never for the client."""
+    """The request is not authentic. `reason` says why, for the client and the log, as AWS
+    SigV4 does; `detail` is for the client only (the canonical request the gateway computed,
+    which a client can diff against its own). Neither ever holds a secret."""
 
-    def __init__(self, reason: str, access_key: str = "") -> None:
+    def __init__(self, reason: str, access_key: str = "", detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.access_key = access_key
+        self.detail = detail
+
+    def describe(self) -> str:
+        """The answer's description."""
+        return f"{FAILURE_DESC}: {self.reason}" + (f"; {self.detail}" if self.detail else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +72,30 @@ async def authenticate(
     try:
         moment = auth_v2.parse_timestamp(header.timestamp)
     except ValueError:
-        raise AuthFailure("timestamp is not a valid date", ak) from None
-    skew = abs(((now or datetime.now(UTC)) - moment).total_seconds())
+        reason = "the timestamp is not yyyy-MM-ddTHH:mm:ssZ (or ...ss.SSSZ), UTC"
+        raise AuthFailure(reason, ak) from None
+    clock = now or datetime.now(UTC)
+    skew = abs((clock - moment).total_seconds())
     if skew > max_skew_seconds:
-        raise AuthFailure(f"timestamp is {skew:.0f} s away from the server clock", ak)
+        raise AuthFailure(
+            f"the timestamp is {skew:.0f} s away from the gateway's clock "
+            f"({auth_v2.format_timestamp(clock)}; at most {max_skew_seconds} s are accepted)",
+            ak,
+        )
     names = header.header_names
     if "host" not in names:
-        raise AuthFailure("host is not among the signed headers", ak)
+        raise AuthFailure("host must be among the signed headers", ak)
     signed: dict[str, str] = {}
     for name in names:
         values = request.headers.getlist(name)
         if not values:
-            raise AuthFailure(f"signed header {name} is not in the request", ak)
+            raise AuthFailure(f"the signed header {name} is not in the request", ak)
         signed[name] = ",".join(values)
     try:
         path = request.raw_path.decode()
         query = request.query.decode()
     except UnicodeDecodeError:
-        raise AuthFailure("request target is not UTF-8", ak) from None
+        raise AuthFailure("the request target is not UTF-8", ak) from None
     key = await backend.access_key(ak, request_id)
     if key is None:
         raise AuthFailure("unknown access key", ak)
@@ -90,11 +104,25 @@ async def authenticate(
     # the URI (its post and put can send no other), on the path's line as sent: either way the
     # signature covers the same path and query.
     forms = [(path, query), (f"{path}?{query}", "")] if query else [(path, query)]
-    for signed_path, signed_query in forms:
-        canonical = auth_v2.canonical_request(
+    canonicals = [
+        auth_v2.canonical_request(
             request.method, signed_path, signed_query, header.signed_headers, signed, request.body
         )
+        for signed_path, signed_query in forms
+    ]
+    for canonical in canonicals:
         expected = auth_v2.signature(signing_key, canonical)
         if hmac.compare_digest(expected, header.signature):
             return Caller(ak, key.vdn_id, expected)
-    raise AuthFailure("signature does not match", ak)
+    raise AuthFailure("the signature does not match", ak, _shown(canonicals[0]))
+
+
+def _shown(canonical: bytes) -> str:
+    """The canonical request the gateway signed, its last line (the normalized body, up to three
+    times the body's size) shown by its length and SHA-256."""
+    head, _, body = canonical.rpartition(b"\n")
+    digest = hashlib.sha256(body).hexdigest()
+    return (
+        f"the gateway's canonical request is {head.decode()!r} followed by a newline and the "
+        f"normalized body ({len(body)} bytes, SHA-256 {digest})"
+    )

@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from isales_campaign.config import Settings
 from isales_campaign.gateway import envelope
-from isales_campaign.gateway.auth import FAILURE_DESC, AuthFailure, SignedRequest, authenticate
+from isales_campaign.gateway.auth import AuthFailure, SignedRequest, authenticate
 from isales_campaign.gateway.backend import Backend
 from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
 from isales_campaign.gateway.problems import Problem
@@ -206,7 +206,7 @@ class Pipeline:
         if raw_id is not None and not (campaign_id and 0 < campaign_id <= MAX_CAMPAIGN_ID):
             raise LegacyError.invalid("campaignId", "must be a positive integer")
         if caller.vdn_id != vdn_id:
-            reason = f"access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
+            reason = f"the access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
             raise unauthorized(request, AuthFailure(reason, caller.access_key))
         _refuse_repeated_parameters(request)
         return Call(request, self._backend, vdn_id, campaign_id, body, caller.signature)
@@ -221,7 +221,8 @@ def unauthorized(request: Request, failure: AuthFailure) -> LegacyError:
             "access_key": failure.access_key,
         },
     )
-    return LegacyError(401, envelope.PARAMETER_ERROR, FAILURE_DESC, {"WWW-Authenticate": "auth-v2"})
+    headers = {"WWW-Authenticate": "auth-v2"}
+    return LegacyError(401, envelope.PARAMETER_ERROR, failure.describe(), headers)
 
 
 def answer_error(request: Request, error: LegacyError) -> Response:
