@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from starlette.types import ASGIApp
 
 from isales_campaign.client import LegacyClient, sign_request
 from isales_campaign.config import Settings
 from isales_campaign.gateway.app import create_app
+from isales_campaign.gateway.examples import example
 from isales_campaign.gateway.run import GatewayServer, gateway_server
 from isales_campaign.local_backend import LocalBackend
 from isales_campaign.service.db.engine import create_database_engine
@@ -45,33 +45,10 @@ SEED = {
     ]
 }
 
-#: The example's policyJson, single-quoted as on the interface page.
-EXAMPLE_POLICY_JSON = (
-    "[{'dataType':'SI','type':1,'policy':[{'result':4,'retryNumber':3,'callInterval':600}]}]"
-)
 #: The interface page's example request, verbatim (its dates are moved by `example_body`).
-EXAMPLE = orjson.loads(
-    r"""{ "name": "test0827shwocase1", "description": "long0825",
- "strBeginTime": "2021-08-27 00:00:00", "strEndTime": "2021-08-28 23:59:59", "deviceType": 2,
- "callerNo": [ { "accessCode": "88889527", "priority": 3 },
-               { "accessCode": "88880066", "priority": 4 } ],
- "maxAlertingTime": 20, "priority": 4,
- "scheduleParam": { "workdayBeginTime1": "00:00", "workdayEndTime1": "23:59",
-   "workdayBeginTime2": "", "workdayEndTime2": "", "workdayBeginTime3": "",
-   "workdayEndTime3": "", "holidayBeginTime1": "10:00", "holidayEndTime1": "11:00",
-   "holidayBeginTime2": "13:00", "holidayEndTime2": "17:30", "holidayBeginTime3": "",
-   "holidayEndTime3": "" },
- "skillParam": { "skillId": 2, "skillName": "defaultAudioSkill", "outBoundType": 2,
-   "predictParam": { "predictMethod": 1,
-     "expPredictParam": { "maxAvgCallTime": 100, "minAvgCallTime": 50, "outBoundRate": 50 } } },
- "retryPolicy": { "policyType": 1,
-   "policyJson": "see EXAMPLE_POLICY_JSON" },
- "callPolicy": { "callType": 1, "chooseType": 0, "turns": [ { "turnType": "SI" } ] },
- "initStatus": 0, "callBackUrl": "https://10.10.10.10/xxx/xxx/xxx" }"""
-)
-
-
-EXAMPLE["retryPolicy"]["policyJson"] = EXAMPLE_POLICY_JSON
+EXAMPLE = example("add-campaign-request")
+#: The example's policyJson, single-quoted as on the interface page.
+EXAMPLE_POLICY_JSON = EXAMPLE["retryPolicy"]["policyJson"]
 
 
 def example_body(name: str | None = None) -> dict[str, Any]:

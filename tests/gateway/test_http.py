@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 
@@ -199,3 +200,39 @@ def test_openapi_document(stack: Stack) -> None:
     for code in ["0200000", "0200001", "0200006", "0200017", "02000006", "02000011"]:
         assert code in codes
         assert f"`{code}`" in document["info"]["description"]
+
+
+def test_each_operation_with_a_body_shows_an_example_that_works(stack: Stack) -> None:
+    """The add example is the interface page's (dated in the past: refused 0200002 as it is,
+    accepted dated today); delete's example archives."""
+    document = httpx.get(stack.base_url + "/openapi.json").json()
+    with_bodies = {
+        (path, method): spec["requestBody"]["content"]["application/json"]["example"]
+        for path, item in document["paths"].items()
+        for method, spec in item.items()
+        if "requestBody" in spec
+    }
+    add = with_bodies.pop((paths.ADD, "post"))
+    assert with_bodies.pop((paths.MODIFY, "put")) == add
+    assert with_bodies == {(paths.ONE, "delete"): {"archiveHistory": 1}}
+    assert stack.post(add).json()["resultCode"] == "0200002"  # the page's date is past
+    dated = {**add, **{k: v for k, v in example_body().items() if k.startswith("str")}}
+    assert stack.post(dated).json()["resultCode"] == "0200000"
+    answer = document["paths"][paths.ADD]["post"]["responses"]["200"]["content"]
+    assert answer["application/json"]["example"]["returnObject"] == {"id": 46}
+
+
+def test_a_page_for_people_without_a_cdn(stack: Stack) -> None:
+    first = httpx.get(stack.base_url + "/")
+    assert (first.status_code, first.headers["location"]) == (307, "/docs")
+    page = httpx.get(stack.base_url + "/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets == ["/docs/assets/swagger-ui.css", "/docs/assets/swagger-ui-bundle.js"]
+    for asset in assets:  # served from the package: nothing from another host
+        served = httpx.get(stack.base_url + asset)
+        assert served.status_code == 200
+        assert len(served.content) > 10_000
+    assert '"/openapi.json"' in page.text
+    envelope_of(httpx.get(stack.base_url + "/docs/assets/nothing.js"), 404, "0200001")

@@ -13,10 +13,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from isales_campaign.config import Settings
-from isales_campaign.gateway import envelope, openapi
+from isales_campaign.gateway import docs, envelope, openapi
 from isales_campaign.gateway.backend import Backend, GrpcBackend
 from isales_campaign.gateway.context import RequestContext
 from isales_campaign.gateway.encoded_delimiters import NOT_FOUND, RefuseEncodedDelimiters
@@ -56,7 +56,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
     async def openapi_document(_request: Request) -> Response:
         return Response(openapi.document_bytes(), media_type="application/json")
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route(op.path, pipeline.handler(op), methods=[op.method], name=op.operation_id)
         for op in OPERATIONS
     ]
@@ -64,6 +64,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_document, methods=["GET"]),
+        *docs.routes(),
     ]
     app = Starlette(
         routes=routes,

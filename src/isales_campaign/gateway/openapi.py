@@ -12,6 +12,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
 from isales_campaign import __version__
+from isales_campaign.gateway.examples import example
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Operation
@@ -221,9 +222,17 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.body != "none":
         required = operation.body == "required"
         schema = {"$ref": "#/components/schemas/Campaign"} if required else _DELETE_BODY
+        body_example = example("add-campaign-request") if required else {"archiveHistory": 1}
         spec["requestBody"] = {
             "required": required,
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": schema, "example": body_example}},
+        }
+    if operation.operation_id == "addCampaign":
+        spec["responses"]["200"]["content"] = {
+            "application/json": {
+                "schema": _ERROR["application/json"]["schema"],
+                "example": example("add-campaign-response"),
+            }
         }
     return spec
 
