@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from isales_campaign.config import ConfigError, Settings
+from isales_campaign import cli
+from isales_campaign.config import ENVIRONMENT, ConfigError, Settings, variables_read
 
 
 def test_defaults() -> None:
@@ -49,3 +54,66 @@ def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
 def test_unusable_values_are_refused(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+class _Recording(dict[str, str]):
+    """An environment that notes every name asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def get(self, key: str, default: object = None) -> Any:
+        self.asked.append(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.append(key)
+        return super().__getitem__(key)
+
+
+def test_every_variable_read_is_listed_with_its_default() -> None:
+    environment = _Recording()
+    Settings.from_env(environment)
+    listed = [variable.name for variable in ENVIRONMENT]
+    assert sorted(set(environment.asked)) == sorted(set(listed) - {"ISALES_LOG_LEVEL"})
+    assert len(listed) == len(set(listed))
+
+
+def test_the_readme_lists_every_variable_with_its_default() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.partition("\n## Configuration\n")[2].partition("\n## ")[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `ISALES")]
+    documented = [
+        (name.strip(" `"), default.strip().strip("`"))
+        for names, default in rows
+        for name in names.split(",")
+    ]
+    assert documented == [(v.name, v.default.strip("`")) for v in ENVIRONMENT]
+
+
+@pytest.mark.parametrize(
+    ("command", "service", "gateway"),
+    [("serve", True, True), ("grpc-server", True, False), ("gateway", False, True)],
+)
+def test_help_lists_the_settings_a_command_reads(
+    command: str, service: bool, gateway: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    shown = capsys.readouterr().out.partition("settings (environment variables")[2]
+    rows = [line.split(maxsplit=1) for line in shown.splitlines()[1:] if line.strip()]
+    assert [name for name, _ in rows] == [
+        v.name for v in variables_read(service=service, gateway=gateway)
+    ]
+    assert ("ISALES_DATABASE_URL" in dict(rows)) == service
+    assert ("ISALES_HTTP_LISTEN" in dict(rows)) == gateway
+    assert dict(rows).get("ISALES_GRPC_WORKERS", "16") == "16"
+    assert dict(rows)["ISALES_SHUTDOWN_GRACE_SECONDS"] == "10"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"isales {metadata.version('isales-campaign')}\n"

@@ -10,10 +10,12 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from isales_campaign import logs
-from isales_campaign.config import ConfigError, Settings
+from isales_campaign.config import ConfigError, Settings, variables_read
 from isales_campaign.legacy.wire import CONTENT_TYPE
 from isales_campaign.metrics import serve_metrics
 
@@ -42,11 +44,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Outbound-campaign configuration service. Settings come from ISALES_* "
         "environment variables (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    command = commands.add_parser("serve", help="run the gRPC server and the REST gateway")
+    command = commands.add_parser(
+        "serve",
+        help="run the gRPC server and the REST gateway",
+        **_settings_help(service=True, gateway=True),
+    )
     command.set_defaults(handler=_serve)
-    command = commands.add_parser("grpc-server", help="run the gRPC server")
+    command = commands.add_parser(
+        "grpc-server", help="run the gRPC server", **_settings_help(service=True, gateway=False)
+    )
     command.add_argument(
         "--workers",
         type=_positive,
@@ -55,7 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         "each serves its metrics on ISALES_METRICS_LISTEN's port plus its index)",
     )
     command.set_defaults(handler=_grpc_server)
-    command = commands.add_parser("gateway", help="run the legacy REST gateway")
+    command = commands.add_parser(
+        "gateway",
+        help="run the legacy REST gateway",
+        **_settings_help(service=False, gateway=True),
+    )
     command.set_defaults(handler=_gateway)
     command = commands.add_parser(
         "migrate",
@@ -73,6 +86,26 @@ def _parser() -> argparse.ArgumentParser:
     command.set_defaults(handler=_seed)
     _sign_parser(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("isales-campaign")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _settings_help(*, service: bool, gateway: bool) -> dict[str, Any]:
+    """`add_parser` arguments whose epilog lists the environment variables the command reads,
+    with their defaults (their meanings: the README's Configuration)."""
+    read = variables_read(service=service, gateway=gateway)
+    width = max(len(variable.name) for variable in read)
+    lines = [f"  {v.name.ljust(width)}  {v.default.replace('`', '')}" for v in read]
+    return {
+        "epilog": "settings (environment variables, with their defaults; see the README's "
+        "Configuration):\n" + "\n".join(lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

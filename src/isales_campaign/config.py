@@ -221,3 +221,74 @@ def _deployment(raw: str) -> Deployment:
     except ValueError:
         choices = ", ".join(d.value for d in Deployment)
         raise ConfigError(f"ISALES_DEPLOYMENT must be one of {choices}, not {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """An environment variable an `isales` command reads, for its `--help`."""
+
+    name: str
+    #: The `Settings` field it sets, whose default it shows; "" for one read elsewhere.
+    setting: str
+    #: Read by the service (`isales grpc-server`), the gateway (`isales gateway`), or both.
+    service: bool = True
+    gateway: bool = True
+    #: The default in words, where the field's value does not say it.
+    default_text: str = ""
+
+    @property
+    def default(self) -> str:
+        if self.default_text:
+            return self.default_text
+        value = getattr(Settings(), self.setting)
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value) if value != "" else "none"
+
+
+#: Every variable, in the README's order (a test holds the README's table to it).
+ENVIRONMENT = (
+    Variable("ISALES_DATABASE_URL", "database_url", gateway=False),
+    Variable("ISALES_GRPC_LISTEN", "grpc_listen", gateway=False),
+    Variable("ISALES_HTTP_LISTEN", "http_listen", service=False),
+    Variable(
+        "ISALES_GRPC_TARGET", "grpc_target", service=False, default_text="the gRPC listen address"
+    ),
+    Variable("ISALES_GRPC_TLS_CERT", "grpc_tls", gateway=False, default_text="none (plaintext)"),
+    Variable("ISALES_GRPC_TLS_KEY", "grpc_tls", gateway=False, default_text="none (plaintext)"),
+    Variable("ISALES_GRPC_TLS_CLIENT_CA", "grpc_tls", gateway=False, default_text="none"),
+    Variable(
+        "ISALES_GRPC_TARGET_CA", "grpc_target_tls", service=False, default_text="none (plaintext)"
+    ),
+    Variable("ISALES_GRPC_TARGET_CERT", "grpc_target_tls", service=False, default_text="none"),
+    Variable("ISALES_GRPC_TARGET_KEY", "grpc_target_tls", service=False, default_text="none"),
+    Variable(
+        "ISALES_INTERNAL_TOKEN",
+        "internal_token",
+        default_text="none (`isales serve` makes one up)",
+    ),
+    Variable("ISALES_REQUIRE_INTERNAL_TOKEN", "require_internal_token", gateway=False),
+    Variable("ISALES_MAX_ACTIVE_TASKS", "max_active_tasks", gateway=False),
+    Variable("ISALES_MAX_CAMPAIGNS_PER_FAMILY", "max_campaigns_per_family", gateway=False),
+    Variable("ISALES_DEPLOYMENT", "deployment", gateway=False),
+    Variable("ISALES_GRPC_WORKERS", "grpc_workers", gateway=False),
+    Variable("ISALES_MAX_BODY_BYTES", "max_body_bytes", service=False),
+    Variable("ISALES_GRPC_MAX_MESSAGE_BYTES", "grpc_max_message_bytes", gateway=False),
+    Variable("ISALES_HTTP_READ_TIMEOUT_SECONDS", "http_read_timeout_seconds", service=False),
+    Variable("ISALES_HTTP_MAX_CONNECTIONS", "http_max_connections", service=False),
+    Variable("ISALES_HTTP_MAX_HEADER_BYTES", "http_max_header_bytes", service=False),
+    Variable("ISALES_GRPC_MAX_IDLE_SECONDS", "grpc_max_idle_seconds", gateway=False),
+    Variable("ISALES_AUTH_MAX_SKEW_SECONDS", "auth_max_skew_seconds", service=False),
+    Variable("ISALES_GRPC_TIMEOUT_SECONDS", "grpc_timeout_seconds", service=False),
+    Variable("ISALES_DATABASE_TIMEOUT_SECONDS", "database_timeout_seconds", gateway=False),
+    Variable("ISALES_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
+    Variable("ISALES_METRICS_LISTEN", "metrics_listen"),
+    Variable("ISALES_LOG_LEVEL", "", default_text="INFO"),
+)
+
+
+def variables_read(*, service: bool, gateway: bool) -> list[Variable]:
+    """The variables of a command that runs the service, the gateway, or both."""
+    return [v for v in ENVIRONMENT if (service and v.service) or (gateway and v.gateway)]
