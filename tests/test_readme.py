@@ -234,6 +234,7 @@ def test_deployment_example(postgres_admin_url: str, tmp_path: Path) -> None:
             add = next(b for b in blocks("sh") if "curl" in b and "POST" in b)
             add = add.replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")
             add = add.replace("--seed var/demo-seed.toml", "--seed tenants.toml")
+            (tmp_path / "var").mkdir(exist_ok=True)  # as `make run` leaves it
             result = run_in(tmp_path, env, "bash", "-euc", add)
             assert orjson.loads(result.stdout).get("returnObject") == {"id": 1}, result.stdout
             with (
