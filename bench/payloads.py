@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 
+from isales_campaign.gateway.examples import example
 from tests.examples import add_request, example_campaign
 
 ADD_METHOD = "/isales.campaign.v2.CampaignService/AddCampaign"
@@ -23,7 +23,6 @@ LIST_METHOD = "/isales.campaign.v2.CampaignService/ListCampaigns"
 LIST_PAGE = 100
 REST_PATH = "/rest/isales/v2/openapi/campaigns/{vdn_id}"
 CONTENT_TYPE = "application/json;charset=UTF-8"
-EXAMPLE_JSON = Path(__file__).resolve().parent.parent / "tests" / "data" / "example-request.json"
 
 #: Campaign names are at most 32 characters; every generated name has this length.
 NAME_LENGTH = 16
@@ -62,7 +61,7 @@ def example_request(vdn_id: int = 1, name: str = "test0827shwocase1") -> AddCamp
 
 def example_body(name: str = "test0827shwocase1") -> bytes:
     """The documented legacy JSON body, verbatim but for its name and dates (moved to today)."""
-    document = orjson.loads(EXAMPLE_JSON.read_bytes())
+    document = example("add-campaign-request")
     today = datetime.now(UTC).date()
     document["name"] = name
     document["strBeginTime"] = f"{today.isoformat()} 00:00:00"
