@@ -20,6 +20,8 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
+#: Where a request's id travels: the HTTP header (REST) and the gRPC metadata key.
+REQUEST_ID_HEADER = "x-request-id"
 #: Request ids accepted from callers (they are echoed into logs: short and printable).
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
@@ -50,8 +52,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     # The lines name no source file, thread or process, so no record collects them
-    # (see "Optimization" in the logging HOWTO): that was a fifth of a line's cost, and a
-    # line is written for every change and every REST request.
+    # (see "Optimization" in the logging HOWTO, which sets `logging._srcfile` so): gathering
+    # them is a sizeable part of a line's cost, and a line is written for every change and
+    # every REST request.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False

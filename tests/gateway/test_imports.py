@@ -47,3 +47,15 @@ def test_importing_the_gateway_loads_no_service_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_service_knows_nothing_of_the_legacy_api() -> None:
+    """The legacy REST API (its paths, wire names and signatures) is the gateway's and the
+    client's business: the service speaks its gRPC contract only."""
+    service = Path(isales_campaign.gateway.__file__).parent.parent / "service"
+    files = sorted(service.rglob("*.py"))
+    assert len(files) >= 10
+    legacy = "isales_campaign.legacy"
+    for path in files:
+        bad = {n for n in _imports(path) if n == legacy or n.startswith(legacy + ".")}
+        assert not bad, f"{path} imports {bad}"

@@ -18,7 +18,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import (
-    DeriveSigningKeyRequest,
     GetAccessKeyRequest,
 )
 from isales.campaign.v2.access_key_service_pb2_grpc import AccessKeyServiceStub
@@ -26,7 +25,6 @@ from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from isales_campaign.channel_config import CHANNEL_OPTIONS
 from isales_campaign.internal_token import bearer
-from isales_campaign.legacy.auth_v2 import signing_key
 from isales_campaign.service.db.engine import create_database_engine
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
@@ -85,33 +83,6 @@ def test_reflection_lists_the_services(
     assert files
 
 
-def test_derive_signing_key(
-    sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
-) -> None:
-    running = make_server(sqlite_url, internal_token="gateway-token")
-    stub = AccessKeyServiceStub(channel_to(running.port))
-    token = (bearer("gateway-token"),)
-    prefix = "auth-v2/ak-vdn-2/2026-11-26T10:00:00Z/host"
-    request = DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix)
-    response = stub.DeriveSigningKey(request, timeout=5, metadata=token)
-    assert response.vdn_id == 2
-    assert response.signing_key == signing_key("sk-vdn-2", prefix)
-    with pytest.raises(grpc.RpcError) as unknown:
-        stub.DeriveSigningKey(
-            DeriveSigningKeyRequest(access_key="nope", prefix="auth-v2/nope/x/host"),
-            timeout=5,
-            metadata=token,
-        )
-    assert failure_of(unknown.value).code == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.RpcError) as foreign_prefix:
-        stub.DeriveSigningKey(
-            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix="anything else"),
-            timeout=5,
-            metadata=token,
-        )
-    assert failure_of(foreign_prefix.value).code == grpc.StatusCode.INVALID_ARGUMENT
-
-
 def test_get_access_key(
     sqlite_url: str, make_server: ServerFactory, channel_to: Callable[[int], grpc.Channel]
 ) -> None:
@@ -146,7 +117,7 @@ def test_get_access_key(
     ],
     ids=["no token", "wrong token", "two tokens", "not bearer", "none configured"],
 )
-def test_signing_keys_need_the_internal_token(
+def test_access_keys_need_the_internal_token(
     sqlite_url: str,
     make_server: ServerFactory,
     channel_to: Callable[[int], grpc.Channel],
@@ -155,13 +126,8 @@ def test_signing_keys_need_the_internal_token(
 ) -> None:
     running = make_server(sqlite_url, internal_token=configured)
     stub = AccessKeyServiceStub(channel_to(running.port))
-    prefix = "auth-v2/ak-vdn-2/2026-11-26T10:00:00Z/host"
     with pytest.raises(grpc.RpcError) as refused:
-        stub.DeriveSigningKey(
-            DeriveSigningKeyRequest(access_key="ak-vdn-2", prefix=prefix),
-            timeout=5,
-            metadata=metadata,
-        )
+        stub.GetAccessKey(GetAccessKeyRequest(access_key="ak-vdn-2"), timeout=5, metadata=metadata)
     assert failure_of(refused.value).code == grpc.StatusCode.UNAUTHENTICATED
 
 

@@ -17,6 +17,7 @@ from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 from isales_campaign.channel_config import CAMPAIGN_SERVICE, CHANNEL_OPTIONS
 from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import bearer
+from isales_campaign.logs import REQUEST_ID_HEADER
 from isales_campaign.tls import channel_credentials
 
 #: An access key is kept this long after it was fetched: the gateway verifies signatures
@@ -108,7 +109,7 @@ class Backend(ABC):
     def _metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
         """The request id, and the internal token (every call presents it, so that services
         that require it on every method serve this gateway)."""
-        return (("x-request-id", request_id), self._token)
+        return ((REQUEST_ID_HEADER, request_id), self._token)
 
 
 class GrpcBackend(Backend):

@@ -14,13 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import envelope
 from isales_campaign.legacy.wire import CONTENT_TYPE
-from isales_campaign.logs import REQUEST_ID_PATTERN
+from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 
 log = logging.getLogger("isales_campaign.gateway")
 
-REQUEST_ID_HEADER = "x-request-id"
-#: A caller's id is kept only when it is safe in headers, gRPC metadata and logs.
+_HEADER = REQUEST_ID_HEADER.encode()
 
 
 class RequestContext:
@@ -53,7 +52,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}
             elif not message.get("more_body", False):
                 count()
@@ -96,7 +95,7 @@ class RequestContext:
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
+        if name == _HEADER:  # kept only when safe in headers, gRPC metadata and logs
             text: str = bytes(value).decode("latin-1")
             if REQUEST_ID_PATTERN.fullmatch(text):
                 return text

@@ -18,6 +18,7 @@ from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Operation
 from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER
+from isales_campaign.logs import REQUEST_ID_HEADER
 from isales_campaign.result_codes import ResultCode, legacy_code
 
 #: The meaning of each legacy code, as the vendor documents it, plus the gateway's own uses.
@@ -132,7 +133,7 @@ _CAMPAIGN_ID = {
     "schema": {"type": "integer", "format": "int64", "minimum": 1},
 }
 _REQUEST_ID = {
-    "name": "X-Request-Id",
+    "name": REQUEST_ID_HEADER,
     "in": "header",
     "required": False,
     "description": "Echoed in the response; generated when absent.",

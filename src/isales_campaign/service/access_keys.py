@@ -1,4 +1,4 @@
-"""What gateways verify auth-v2 signatures with: access keys, or signing keys.
+"""What gateways verify auth-v2 signatures with: the access keys.
 
 Only callers that present the internal token get either; without a configured
 token nobody does (see `isales_campaign.internal_token`). Errors are raised as
@@ -11,14 +11,8 @@ import logging
 
 import grpc
 from isales.campaign.v2 import access_key_service_pb2_grpc
-from isales.campaign.v2.access_key_service_pb2 import (
-    DeriveSigningKeyRequest,
-    DeriveSigningKeyResponse,
-    GetAccessKeyRequest,
-    GetAccessKeyResponse,
-)
+from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest, GetAccessKeyResponse
 
-from isales_campaign.legacy import auth_v2
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.errors import ServiceError, check_internal_token
@@ -44,27 +38,14 @@ class AccessKeyServicer(access_key_service_pb2_grpc.AccessKeyServiceServicer):
     def _authorize(self, context: grpc.ServicerContext) -> None:
         check_internal_token(context.invocation_metadata(), self._token)
 
-    def DeriveSigningKey(
-        self, request: DeriveSigningKeyRequest, context: grpc.ServicerContext
-    ) -> DeriveSigningKeyResponse:
-        vdn_id, secret_key = self._app_key(request, context)
-        return DeriveSigningKeyResponse(
-            vdn_id=vdn_id, signing_key=auth_v2.signing_key(secret_key, request.prefix)
-        )
-
     def GetAccessKey(
         self, request: GetAccessKeyRequest, context: grpc.ServicerContext
     ) -> GetAccessKeyResponse:
-        vdn_id, secret_key = self._app_key(request, context)
-        return GetAccessKeyResponse(vdn_id=vdn_id, secret_key=secret_key)
-
-    def _app_key(
-        self, request: DeriveSigningKeyRequest | GetAccessKeyRequest, context: grpc.ServicerContext
-    ) -> tuple[int, str]:
         """The VDN and secret key of the request's access key, for an authorized caller."""
         self._authorize(context)
         require_valid(request)
         found = self._store.app_key(request.access_key)
         if found is None:
             raise UnknownAccessKey()
-        return found
+        vdn_id, secret_key = found
+        return GetAccessKeyResponse(vdn_id=vdn_id, secret_key=secret_key)

@@ -27,7 +27,7 @@ import grpc
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from isales_campaign.logs import REQUEST_ID_PATTERN, current_request_id
+from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_request_id
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import ResultCode, legacy_code
 from isales_campaign.service.db.watchdog import call_deadline
@@ -36,7 +36,6 @@ from isales_campaign.service.errors import ServiceError, check_internal_token
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_KEY = "x-request-id"
 
 if TYPE_CHECKING:
     _Handler = grpc.RpcMethodHandler[Any, Any]
@@ -204,6 +203,10 @@ def _log_refusal(method: str, error: ServiceError) -> None:
 def request_id_of(metadata: Any) -> str:
     """The caller's request id (metadata `x-request-id`) when it is safe, or a new one."""
     for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
+        if (
+            key == REQUEST_ID_HEADER
+            and isinstance(value, str)
+            and REQUEST_ID_PATTERN.fullmatch(value)
+        ):
             return value
     return uuid.uuid4().hex

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+isales/campaign/v2/access_key_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\"6\n\x13GetAccessKeyRequest\x12\x1f\n\naccess_key\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\x18\x80\x01\xc8\x01\x01\":\n\x14GetAccessKeyResponse\x12\x0e\n\x06vdn_id\x18\x01 \x01(\x05\x12\x12\n\nsecret_key\x18\x02 \x01(\t\"\xdb\x01\n\x17\x44\x65riveSigningKeyRequest\x12\x1f\n\naccess_key\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\x18\x80\x01\xc8\x01\x01\x12\x1b\n\x06prefix\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\x18\x80\x08\xc8\x01\x01:\x81\x01\xbaH~\x1a|\n\x17value.prefix-access_key\x12%must start with auth-v2/{access_key}/\x1a:this.prefix.startsWith(\'auth-v2/\' + this.access_key + \'/\')\"?\n\x18\x44\x65riveSigningKeyResponse\x12\x0e\n\x06vdn_id\x18\x01 \x01(\x05\x12\x13\n\x0bsigning_key\x18\x02 \x01(\t2\xe4\x01\n\x10\x41\x63\x63\x65ssKeyService\x12m\n\x10\x44\x65riveSigningKey\x12+.isales.campaign.v2.DeriveSigningKeyRequest\x1a,.isales.campaign.v2.DeriveSigningKeyResponse\x12\x61\n\x0cGetAccessKey\x12\'.isales.campaign.v2.GetAccessKeyRequest\x1a(.isales.campaign.v2.GetAccessKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+isales/campaign/v2/access_key_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\"6\n\x13GetAccessKeyRequest\x12\x1f\n\naccess_key\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\x18\x80\x01\xc8\x01\x01\":\n\x14GetAccessKeyResponse\x12\x0e\n\x06vdn_id\x18\x01 \x01(\x05\x12\x12\n\nsecret_key\x18\x02 \x01(\t2u\n\x10\x41\x63\x63\x65ssKeyService\x12\x61\n\x0cGetAccessKey\x12\'.isales.campaign.v2.GetAccessKeyRequest\x1a(.isales.campaign.v2.GetAccessKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,20 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETACCESSKEYREQUEST'].fields_by_name['access_key']._loaded_options = None
   _globals['_GETACCESSKEYREQUEST'].fields_by_name['access_key']._serialized_options = b'\272H\010r\003\030\200\001\310\001\001'
-  _globals['_DERIVESIGNINGKEYREQUEST'].fields_by_name['access_key']._loaded_options = None
-  _globals['_DERIVESIGNINGKEYREQUEST'].fields_by_name['access_key']._serialized_options = b'\272H\010r\003\030\200\001\310\001\001'
-  _globals['_DERIVESIGNINGKEYREQUEST'].fields_by_name['prefix']._loaded_options = None
-  _globals['_DERIVESIGNINGKEYREQUEST'].fields_by_name['prefix']._serialized_options = b'\272H\010r\003\030\200\010\310\001\001'
-  _globals['_DERIVESIGNINGKEYREQUEST']._loaded_options = None
-  _globals['_DERIVESIGNINGKEYREQUEST']._serialized_options = b'\272H~\032|\n\027value.prefix-access_key\022%must start with auth-v2/{access_key}/\032:this.prefix.startsWith(\'auth-v2/\' + this.access_key + \'/\')'
   _globals['_GETACCESSKEYREQUEST']._serialized_start=96
   _globals['_GETACCESSKEYREQUEST']._serialized_end=150
   _globals['_GETACCESSKEYRESPONSE']._serialized_start=152
   _globals['_GETACCESSKEYRESPONSE']._serialized_end=210
-  _globals['_DERIVESIGNINGKEYREQUEST']._serialized_start=213
-  _globals['_DERIVESIGNINGKEYREQUEST']._serialized_end=432
-  _globals['_DERIVESIGNINGKEYRESPONSE']._serialized_start=434
-  _globals['_DERIVESIGNINGKEYRESPONSE']._serialized_end=497
-  _globals['_ACCESSKEYSERVICE']._serialized_start=500
-  _globals['_ACCESSKEYSERVICE']._serialized_end=728
+  _globals['_ACCESSKEYSERVICE']._serialized_start=212
+  _globals['_ACCESSKEYSERVICE']._serialized_end=329
 # @@protoc_insertion_point(module_scope)

@@ -39,11 +39,6 @@ class AccessKeyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.DeriveSigningKey = channel.unary_unary(
-                '/isales.campaign.v2.AccessKeyService/DeriveSigningKey',
-                request_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.SerializeToString,
-                response_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.FromString,
-                _registered_method=True)
         self.GetAccessKey = channel.unary_unary(
                 '/isales.campaign.v2.AccessKeyService/GetAccessKey',
                 request_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyRequest.SerializeToString,
@@ -59,15 +54,6 @@ class AccessKeyServiceServicer:
     tenant.
     """
 
-    def DeriveSigningKey(self, request, context):
-        """The auth-v2 signing key of one signature prefix: lower-hex
-        HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
-        access key.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def GetAccessKey(self, request, context):
         """The VDN and the secret key of an access key, for a gateway that verifies
         signatures without a call per request (it keeps the key for a short while,
@@ -80,11 +66,6 @@ class AccessKeyServiceServicer:
 
 def add_AccessKeyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'DeriveSigningKey': grpc.unary_unary_rpc_method_handler(
-                    servicer.DeriveSigningKey,
-                    request_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.FromString,
-                    response_serializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.SerializeToString,
-            ),
             'GetAccessKey': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAccessKey,
                     request_deserializer=isales_dot_campaign_dot_v2_dot_access__key__service__pb2.GetAccessKeyRequest.FromString,
@@ -105,33 +86,6 @@ class AccessKeyService:
     (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
     tenant.
     """
-
-    @staticmethod
-    def DeriveSigningKey(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/isales.campaign.v2.AccessKeyService/DeriveSigningKey',
-            isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyRequest.SerializeToString,
-            isales_dot_campaign_dot_v2_dot_access__key__service__pb2.DeriveSigningKeyResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def GetAccessKey(request,

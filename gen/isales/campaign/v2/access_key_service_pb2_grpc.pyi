@@ -38,11 +38,6 @@ class AccessKeyServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AccessKeyServiceAsyncStub: ...
-    DeriveSigningKey: _grpc.UnaryUnaryMultiCallable[_access_key_service_pb2.DeriveSigningKeyRequest, _access_key_service_pb2.DeriveSigningKeyResponse]
-    """The auth-v2 signing key of one signature prefix: lower-hex
-    HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
-    access key.
-    """
     GetAccessKey: _grpc.UnaryUnaryMultiCallable[_access_key_service_pb2.GetAccessKeyRequest, _access_key_service_pb2.GetAccessKeyResponse]
     """The VDN and the secret key of an access key, for a gateway that verifies
     signatures without a call per request (it keeps the key for a short while,
@@ -59,11 +54,6 @@ class AccessKeyServiceAsyncStub(AccessKeyServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    DeriveSigningKey: _aio.UnaryUnaryMultiCallable[_access_key_service_pb2.DeriveSigningKeyRequest, _access_key_service_pb2.DeriveSigningKeyResponse]  # type: ignore[assignment]
-    """The auth-v2 signing key of one signature prefix: lower-hex
-    HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
-    access key.
-    """
     GetAccessKey: _aio.UnaryUnaryMultiCallable[_access_key_service_pb2.GetAccessKeyRequest, _access_key_service_pb2.GetAccessKeyResponse]  # type: ignore[assignment]
     """The VDN and the secret key of an access key, for a gateway that verifies
     signatures without a call per request (it keeps the key for a short while,
@@ -77,17 +67,6 @@ class AccessKeyServiceServicer(metaclass=_abc_1.ABCMeta):
     (UNAUTHENTICATED otherwise): holding it is holding the power to sign as any
     tenant.
     """
-
-    @_abc_1.abstractmethod
-    def DeriveSigningKey(
-        self,
-        request: _access_key_service_pb2.DeriveSigningKeyRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_access_key_service_pb2.DeriveSigningKeyResponse, _abc.Awaitable[_access_key_service_pb2.DeriveSigningKeyResponse]]:
-        """The auth-v2 signing key of one signature prefix: lower-hex
-        HMAC-SHA256(key = secret key, message = prefix). NOT_FOUND for an unknown
-        access key.
-        """
 
     @_abc_1.abstractmethod
     def GetAccessKey(

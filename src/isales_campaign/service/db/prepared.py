@@ -2,12 +2,12 @@
 
 SQLAlchemy defines the schema, runs the migrations and every read. For the writes under a
 tenant's lock, its per-execution machinery (connection and transaction objects, events,
-the compiled cache, parameter and result objects) cost more than the statements: an add
-on SQLite took about 970 us of CPU through it and 400 us on the DBAPI connection. So
-each such statement is compiled by SQLAlchemy for the engine's dialect (the SQL is what
-SQLAlchemy would send), values go through SQLAlchemy's own bind and result processors
-(SQLite stores times as text), and a DBAPI error is raised as SQLAlchemy's exception for
-it, with SQLAlchemy's disconnect detection: callers see what they saw before.
+the compiled cache, parameter and result objects) cost more than the statements (on
+SQLite, more than half of an add's CPU). So each such statement is compiled by SQLAlchemy
+for the engine's dialect (the SQL is what SQLAlchemy would send), values go through
+SQLAlchemy's own bind and result processors (SQLite stores times as text), and a DBAPI
+error is raised as SQLAlchemy's exception for it, with SQLAlchemy's disconnect detection:
+callers see what they saw before.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ class Prepared:
         raws = self._fetch(connection, values, "fetchall")
         if not raws:
             return []
-        # By column, in C loops (map and zip): a list page's hundred rows cost a third less
-        # than through `_convert` row by row. SQLAlchemy's processors take None themselves.
+        # By column, in C loops (map and zip): a list page's hundred rows cost less than
+        # through `_convert` row by row. SQLAlchemy's processors take None themselves.
         columns: list[Iterable[Any]] = list(zip(*raws, strict=True))
         for index, process in self._results:
             columns[index] = map(process, columns[index])
@@ -108,7 +108,7 @@ class Prepared:
 
     def _convert(self, raw: Any) -> Any:
         """One row, its values converted: for a single row, `all`'s way by column costs
-        twice as much (2.7 against 0.9 us)."""
+        more."""
         assert self._row is not None, "the statement returns no rows"
         values = list(raw)
         for index, process in self._results:

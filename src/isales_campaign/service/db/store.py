@@ -123,7 +123,7 @@ _FORGET_OLD_KEYS = delete(idempotency_keys).where(
 
 class CampaignRow(NamedTuple):
     """A stored campaign, as the statements of `_CAMPAIGN_ROW` read it (a tuple: a list page
-    makes a hundred, and a frozen dataclass cost twice the rest of reading a row)."""
+    makes a hundred, and a frozen dataclass cost more than the rest of reading a row)."""
 
     id: int
     vdn_id: int
@@ -326,7 +326,7 @@ class CampaignStore:
         )
         # And one reader at a time: sqlite3 lets go of the GIL for every row it steps to, so
         # readers in several threads hand the GIL back and forth a hundred times per page
-        # (a list page of 100 cost three times the CPU with 8 threads as with one). Reads
+        # (a list page cost several times the CPU with 8 threads as with one). Reads
         # still run beside the writer.
         self._reader: AbstractContextManager[object] = (
             BoundedLock(lock_timeout, "read") if sqlite else nullcontext()
