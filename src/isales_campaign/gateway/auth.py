@@ -104,17 +104,16 @@ async def authenticate(
     # the URI (its post and put can send no other), on the path's line as sent: either way the
     # signature covers the same path and query.
     forms = [(path, query), (f"{path}?{query}", "")] if query else [(path, query)]
-    canonicals = [
-        auth_v2.canonical_request(
+    shown = ""
+    for signed_path, signed_query in forms:  # the second only when the first does not match
+        canonical = auth_v2.canonical_request(
             request.method, signed_path, signed_query, header.signed_headers, signed, request.body
         )
-        for signed_path, signed_query in forms
-    ]
-    for canonical in canonicals:
         expected = auth_v2.signature(signing_key, canonical)
         if hmac.compare_digest(expected, header.signature):
             return Caller(ak, key.vdn_id, expected)
-    raise AuthFailure("the signature does not match", ak, _shown(canonicals[0]))
+        shown = shown or _shown(canonical)
+    raise AuthFailure("the signature does not match", ak, shown)
 
 
 def _shown(canonical: bytes) -> str:
