@@ -62,13 +62,28 @@ class ServerProcess:
 def isales(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     """One `isales` command on the database at `database_url`, run to its end."""
     return subprocess.run(
-        [sys.executable, "-m", "isales_campaign.cli", *args],
-        env={"ISALES_DATABASE_URL": database_url, "PATH": ""},
+        _isales_command(*args),
+        env=_isales_env(database_url),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def isales_started(*args: str, database_url: str) -> subprocess.Popen[str]:
+    """One `isales` command on the database at `database_url`, started (stderr piped)."""
+    return subprocess.Popen(
+        _isales_command(*args), env=_isales_env(database_url), stderr=subprocess.PIPE, text=True
+    )
+
+
+def _isales_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "isales_campaign.cli", *args]
+
+
+def _isales_env(database_url: str) -> dict[str, str]:
+    return {"ISALES_DATABASE_URL": database_url, "PATH": ""}
 
 
 def running_children() -> set[int]:

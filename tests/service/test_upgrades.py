@@ -5,8 +5,6 @@ the data, or are refused, naming what the older schema has no place for."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to, revisions
 from tests.conftest import FixedClock, ServerFactory, _fresh_postgres_database
 from tests.examples import ivr_campaign
-from tests.processes import isales
+from tests.processes import isales, isales_started
 from tests.service.old_revisions import FILLED_AT, Filled, OldCampaign, fill
 from tests.service.schema_snapshot import Snapshot, id_sequence_of, schema_of
 from tests.service.test_lifecycle import (
@@ -138,15 +136,7 @@ def test_a_postgresql_database_that_0003_rebuilt_is_repaired(
 def test_replicas_migrating_at_once_take_turns(database_url: str, new_database_url: str) -> None:
     """Each replica migrates as it starts: several at once on a new database all succeed, one
     after another, and leave the schema of a new database."""
-    commands = [
-        subprocess.Popen(
-            [sys.executable, "-m", "isales_campaign.cli", "migrate"],
-            env={"ISALES_DATABASE_URL": database_url, "PATH": ""},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    commands = [isales_started("migrate", database_url=database_url) for _ in range(3)]
     for command in commands:
         _, errors = command.communicate(timeout=60)
         assert command.returncode == 0, errors
@@ -217,7 +207,7 @@ def test_a_database_of_a_newer_release_is_left_alone(sqlite_url: str, tmp_path: 
         engine.dispose()
     seed_file = tmp_path / "seed.toml"
     seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "UTC"\n')
-    for command in (("migrate",), ("grpc-server",), ("seed", str(seed_file))):
+    for command in (("migrate",), ("grpc-server",), ("serve",), ("seed", str(seed_file))):
         result = isales(*command, database_url=sqlite_url)
         assert result.returncode != 0
         assert "the database is at revision 0099, which this release does not know" in (

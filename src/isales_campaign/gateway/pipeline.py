@@ -279,6 +279,8 @@ def internal_error(request: Request) -> LegacyError:
 def _refuse_repeated_parameters(request: Request) -> None:
     """A query parameter given twice is ambiguous (which one counts?), as a key twice in a JSON
     object is: refused, rather than letting the last one win."""
+    if not request.scope["query_string"]:
+        return  # most requests (every add without validateOnly) have no query
     counts = Counter(name for name, _ in request.query_params.multi_items())
     repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
