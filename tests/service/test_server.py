@@ -361,7 +361,9 @@ def test_an_idle_connection_is_closed(
     channel.subscribe(states.append, try_to_connect=False)
     health: Any = health_pb2_grpc.HealthStub(channel)
     health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
-    assert grpc.ChannelConnectivity.READY in states
+    # grpcio delivers connectivity changes on a thread of its own, maybe after the call
+    # returned: wait for READY to arrive rather than expect it already there.
+    wait_for(lambda: grpc.ChannelConnectivity.READY in states, "the connection to be ready")
     # The server sends GOAWAY once the connection has carried no call for a while.
     wait_for(lambda: states[-1] == grpc.ChannelConnectivity.IDLE, "the idle connection to close")
     channel.unsubscribe(states.append)
