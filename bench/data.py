@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bench import payloads
 from isales_campaign.service.db.engine import create_database_engine, normalize_url
-from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.migrate import migrate_to
 from isales_campaign.service.db.schema import campaigns, tenants
 from isales_campaign.service.seed import apply_seed, parse_seed
 
@@ -53,7 +53,7 @@ def prepare(url: str, preload: int = 0) -> float:
     started = time.perf_counter()
     engine = create_database_engine(url, pool_size=1)
     try:
-        upgrade(engine)
+        migrate_to(engine)
         apply_seed(engine, parse_seed(payloads.seed_document()))
         if preload:
             _preload(engine, preload)

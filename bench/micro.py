@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from protovalidate import Validator
-from sqlalchemy import create_engine
 
 from bench import payloads
 from isales_campaign.client.http import sign_request
+from isales_campaign.config import Deployment
 from isales_campaign.gateway import envelope
 from isales_campaign.gateway.translate import translate_campaign
 from isales_campaign.legacy import auth_v2
-from isales_campaign.service.campaigns import CampaignService
-from isales_campaign.service.db.store import CampaignStore, Tenant
+from isales_campaign.service.domain.campaign_rules import campaign_times
+from isales_campaign.service.errors import FieldProblem
 from isales_campaign.service.validation import contract_problems
 
 protovalidate = Validator()
@@ -43,14 +43,14 @@ def measure() -> dict[str, dict[str, Any]]:
     request = AddCampaignRequest(vdn_id=1, campaign=translated)
     if contract_problems(request):
         raise RuntimeError(f"the documented example breaks a rule: {contract_problems(request)}")
-    # The domain rules need neither the store nor the database: an unused in-memory engine.
-    service = CampaignService(CampaignStore(create_engine("sqlite://")))
-    tenant = Tenant(1, ZoneInfo("UTC"))
+    zone = ZoneInfo("UTC")
     now = datetime.now(UTC)
 
+    def domain_rules(problems: list[FieldProblem]) -> object:
+        return campaign_times(request.campaign, zone, now, Deployment.CLOUD, problems)
+
     def validate() -> object:
-        problems = contract_problems(request)
-        return service._check_times(request.campaign, tenant, now, problems)
+        return domain_rules(contract_problems(request))
 
     url = "http://127.0.0.1:8080" + payloads.REST_PATH.format(vdn_id=1)
     ak, sk = payloads.access_key(1)
@@ -69,7 +69,7 @@ def measure() -> dict[str, dict[str, Any]]:
         "validate (contract + domain rules)": validate,
         "  contract rules (fast path)": lambda: contract_problems(request),
         "  the same by protovalidate": lambda: protovalidate.collect_violations(request),
-        "  domain rules only": lambda: service._check_times(request.campaign, tenant, now, []),
+        "  domain rules only": lambda: domain_rules([]),
         "envelope encode (success)": lambda: envelope.render(envelope.SUCCESS, "", {"id": 123456}),
         "auth-v2 verify (canonical + HMAC)": verify,
         "AddCampaignRequest parse": lambda: AddCampaignRequest.FromString(serialized),

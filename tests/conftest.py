@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from isales_campaign.config import Settings
 from isales_campaign.service.campaigns import Clock, system_clock
 from isales_campaign.service.db.engine import create_database_engine, normalize_url
-from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.migrate import migrate_to
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import RunningServer, start_server
 from tests.processes import killing_leftovers
@@ -103,7 +103,7 @@ def sqlite_url(tmp_path: Path) -> str:
 def seed_database(url: str, document: dict[str, object] | None = None) -> None:
     engine = create_database_engine(url, pool_size=1)
     try:
-        upgrade(engine)
+        migrate_to(engine)
         apply_seed(engine, parse_seed(document or DEFAULT_SEED))
     finally:
         engine.dispose()

@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -156,12 +156,8 @@ def _positive(text: str) -> int:
 
 
 def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
-    from isales_campaign.service.server import (
-        ListenError,
-        block_stop_signals,
-        migrate_database,
-        serve_forever,
-    )
+    from isales_campaign.service.errors import ListenError
+    from isales_campaign.service.server import block_stop_signals, serve_forever
     from isales_campaign.service.workers import serve_workers
 
     if args.workers > 1 and settings.grpc_listen.endswith(":0"):
@@ -169,7 +165,7 @@ def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     # Migrations first, while SIGTERM still ends the process: a start stuck on the database
     # (or on another replica's migration lock) can be stopped.
-    if not _migrated(settings, migrate_database):
+    if not _migrated(settings):
         return 1
     if args.workers > 1:
         return serve_workers(settings, args.workers)
@@ -195,9 +191,10 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.app import create_app
     from isales_campaign.gateway.run import run_gateway
     from isales_campaign.local_backend import LocalBackend
-    from isales_campaign.service.server import ListenError, migrate_database, start_server
+    from isales_campaign.service.errors import ListenError
+    from isales_campaign.service.server import start_server
 
-    if not _migrated(settings, migrate_database):
+    if not _migrated(settings):
         return 1
     if not settings.internal_token:
         # Both halves live in this process: a fresh token keeps the access keys
@@ -221,50 +218,41 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrated(settings: Settings, migrate_database: Callable[[Settings], None]) -> bool:
-    """Migrate before serving; False, with the reason said, when the database cannot be."""
-    from isales_campaign.service.db.migrate import MigrationError
+def _migrated(settings: Settings, command: str = "isales", revision: str = "head") -> bool:
+    """Migrate the database to `revision` (before serving: "head"); False, with the reason
+    said in one line, when it cannot be."""
+    from isales_campaign.service.db.migrate import migrate_database
+    from isales_campaign.service.errors import MigrationError
 
     try:
-        migrate_database(settings)
+        now_at = migrate_database(settings.database_url, revision)
     except MigrationError as error:
-        print(f"isales: cannot migrate the database: {error}", file=sys.stderr)
+        print(f"{command}: {error}; nothing was changed", file=sys.stderr)
         return False
+    log.info("database migrated", extra={"revision": now_at})
     return True
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from isales_campaign.service.db.engine import create_database_engine
-    from isales_campaign.service.db.migrate import MigrationError, current_revision, migrate_to
-
-    engine = create_database_engine(settings.database_url, pool_size=1)
-    try:
-        migrate_to(engine, args.to)
-        revision = current_revision(engine)
-    except MigrationError as error:
-        print(f"isales migrate: {error}; nothing was changed", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    log.info("database migrated", extra={"revision": revision})
-    return 0
+    return 0 if _migrated(settings, "isales migrate", args.to) else 1
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
     from isales_campaign.service.db.engine import create_database_engine
-    from isales_campaign.service.db.migrate import MigrationError, upgrade
-    from isales_campaign.service.seed import SeedError, apply_seed, load_seed
+    from isales_campaign.service.errors import SeedError
+    from isales_campaign.service.seed import apply_seed, load_seed
 
     try:
         seeds = load_seed(args.file)
     except SeedError as error:
         print(f"isales seed: {error}", file=sys.stderr)
         return 2
+    if not _migrated(settings, "isales seed"):
+        return 1
     engine = create_database_engine(settings.database_url, pool_size=1)
     try:
-        upgrade(engine)
         outcome = apply_seed(engine, seeds)
-    except (SeedError, MigrationError) as error:
+    except SeedError as error:
         print(f"isales seed: {error}", file=sys.stderr)
         return 2
     finally:

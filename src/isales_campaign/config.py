@@ -95,30 +95,49 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        defaults = cls()  # each default is written once, on its field
         grpc_listen = env.get("ISALES_GRPC_LISTEN", DEFAULT_GRPC_LISTEN)
         return cls(
             database_url=env.get("ISALES_DATABASE_URL", DEFAULT_DATABASE_URL),
             grpc_listen=grpc_listen,
             http_listen=_listen(env, "ISALES_HTTP_LISTEN", DEFAULT_HTTP_LISTEN),
             grpc_target=env.get("ISALES_GRPC_TARGET", grpc_listen),
-            max_active_tasks=_int(env, "ISALES_MAX_ACTIVE_TASKS", 20, minimum=0),
-            max_campaigns_per_family=_int(env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY", 20, minimum=1),
-            deployment=_deployment(env.get("ISALES_DEPLOYMENT", Deployment.CLOUD.value)),
-            grpc_workers=_int(env, "ISALES_GRPC_WORKERS", 16, minimum=1),
-            max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            max_active_tasks=_int(
+                env, "ISALES_MAX_ACTIVE_TASKS", defaults.max_active_tasks, minimum=0
+            ),
+            max_campaigns_per_family=_int(
+                env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY", defaults.max_campaigns_per_family, minimum=1
+            ),
+            deployment=_deployment(env.get("ISALES_DEPLOYMENT", defaults.deployment.value)),
+            grpc_workers=_int(env, "ISALES_GRPC_WORKERS", defaults.grpc_workers, minimum=1),
+            max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
             grpc_max_message_bytes=_int(
-                env, "ISALES_GRPC_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024
+                env, "ISALES_GRPC_MAX_MESSAGE_BYTES", defaults.grpc_max_message_bytes, minimum=1024
             ),
-            grpc_max_idle_seconds=_float(env, "ISALES_GRPC_MAX_IDLE_SECONDS", 300.0),
-            http_read_timeout_seconds=_float(env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", 10.0),
-            http_max_connections=_int(env, "ISALES_HTTP_MAX_CONNECTIONS", 1000, minimum=1),
+            grpc_max_idle_seconds=_float(
+                env, "ISALES_GRPC_MAX_IDLE_SECONDS", defaults.grpc_max_idle_seconds
+            ),
+            http_read_timeout_seconds=_float(
+                env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", defaults.http_read_timeout_seconds
+            ),
+            http_max_connections=_int(
+                env, "ISALES_HTTP_MAX_CONNECTIONS", defaults.http_max_connections, minimum=1
+            ),
             http_max_header_bytes=_int(
-                env, "ISALES_HTTP_MAX_HEADER_BYTES", 32 * 1024, minimum=1024
+                env, "ISALES_HTTP_MAX_HEADER_BYTES", defaults.http_max_header_bytes, minimum=1024
             ),
-            auth_max_skew_seconds=_int(env, "ISALES_AUTH_MAX_SKEW_SECONDS", 900, minimum=0),
-            grpc_timeout_seconds=_float(env, "ISALES_GRPC_TIMEOUT_SECONDS", 10.0),
-            database_timeout_seconds=_float(env, "ISALES_DATABASE_TIMEOUT_SECONDS", 5.0),
-            shutdown_grace_seconds=_float(env, "ISALES_SHUTDOWN_GRACE_SECONDS", 10.0),
+            auth_max_skew_seconds=_int(
+                env, "ISALES_AUTH_MAX_SKEW_SECONDS", defaults.auth_max_skew_seconds, minimum=0
+            ),
+            grpc_timeout_seconds=_float(
+                env, "ISALES_GRPC_TIMEOUT_SECONDS", defaults.grpc_timeout_seconds
+            ),
+            database_timeout_seconds=_float(
+                env, "ISALES_DATABASE_TIMEOUT_SECONDS", defaults.database_timeout_seconds
+            ),
+            shutdown_grace_seconds=_float(
+                env, "ISALES_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds
+            ),
             internal_token=_token(env, "ISALES_INTERNAL_TOKEN"),
             require_internal_token=_flag(env, "ISALES_REQUIRE_INTERNAL_TOKEN"),
             metrics_listen=_listen(env, "ISALES_METRICS_LISTEN", ""),

@@ -2,9 +2,10 @@
 
 The gateway sends the same request messages and gets the same responses and the same
 errors (`grpc.aio.AioRpcError` with the rich status) as over gRPC, but a call is a function
-call on a worker thread instead of a round trip through two gRPC stacks. This module is
-part of the composition root: it knows both halves, so the gateway still never imports the
-service.
+call on a worker thread instead of a round trip through two gRPC stacks. It runs in the same
+call chain as a call over gRPC (`service.call_chain`: request id, deadline, token, drain,
+metrics, answers, log line). This module is part of the composition root: it knows both
+halves, so the gateway still never imports the service.
 """
 
 from __future__ import annotations
@@ -23,24 +24,12 @@ from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.gateway.backend import Backend
-from isales_campaign.service.interceptors import CallScope, failure_status, request_id_of
-from isales_campaign.service.server import RunningServer
+from isales_campaign.service.call_chain import CallChain, ChainedMethod
+from isales_campaign.service.errors import CallFailed
+from isales_campaign.service.server import ACCESS_KEY_SERVICE_NAME, RunningServer
 
 Metadata = Sequence[tuple[str, str]]
-
-
-class _LocalContext:
-    """The parts of `grpc.ServicerContext` that the servicers read."""
-
-    def __init__(self, metadata: Metadata, deadline: float) -> None:
-        self._metadata = metadata
-        self._deadline = deadline
-
-    def invocation_metadata(self) -> Metadata:
-        return self._metadata
-
-    def time_remaining(self) -> float:
-        return max(0.0, self._deadline - time.monotonic())
+_NO_CONTEXT = cast(grpc.ServicerContext, None)
 
 
 def _rpc_error(
@@ -55,9 +44,12 @@ class _LocalMethod:
     """One servicer method, called like a `grpc.aio` unary-unary stub method."""
 
     def __init__(
-        self, name: str, method: Callable[[Any, Any], Message], executor: ThreadPoolExecutor
+        self,
+        chained: ChainedMethod,
+        method: Callable[[Any, Any], Message],
+        executor: ThreadPoolExecutor,
     ) -> None:
-        self._name = name
+        self._chained = chained
         self._method = method
         self._executor = executor
 
@@ -71,28 +63,36 @@ class _LocalMethod:
             raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
     def _serve(self, request: Message, metadata: Metadata, deadline: float) -> Message:
-        """What the interceptor does for a call over gRPC, minus the wire."""
-        context = _LocalContext(metadata, deadline)
-        if context.time_remaining() <= 0:  # waited for a worker past the deadline
-            raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-        scope = CallScope(request_id_of(metadata), context.time_remaining())
         try:
-            return self._method(request, context)
-        except Exception as error:
-            status = failure_status(self._name, error)
+            response: Message = self._chained.serve(
+                request,
+                metadata,
+                deadline - time.monotonic(),
+                # The servicers adapt requests only: they read nothing of a gRPC context.
+                lambda request: self._method(request, _NO_CONTEXT),
+            )
+        except CallFailed as failed:
+            status = failed.status
             raise _rpc_error(status.code, status.details, status.trailing_metadata) from None
-        finally:
-            scope.close()
+        return response
 
 
 class _LocalStub:
     """Every method of a servicer as a `_LocalMethod`, by its gRPC name (the methods of the
-    generated base class `service`)."""
+    generated base class `service`, whose full name is `name`)."""
 
-    def __init__(self, servicer: object, service: type, executor: ThreadPoolExecutor) -> None:
-        for name in vars(service):
-            if not name.startswith("_"):
-                setattr(self, name, _LocalMethod(name, getattr(servicer, name), executor))
+    def __init__(
+        self,
+        servicer: object,
+        service: type,
+        name: str,
+        chain: CallChain,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        for method in vars(service):
+            if not method.startswith("_"):
+                chained = chain.method(f"/{name}/{method}")
+                setattr(self, method, _LocalMethod(chained, getattr(servicer, method), executor))
 
 
 class LocalBackend(Backend):
@@ -112,6 +112,8 @@ class LocalBackend(Backend):
             _LocalStub(
                 self._running.campaigns,
                 campaign_service_pb2_grpc.CampaignServiceServicer,
+                CAMPAIGN_SERVICE,
+                self._running.chain,
                 self._executor,
             ),
         )
@@ -120,6 +122,8 @@ class LocalBackend(Backend):
             _LocalStub(
                 self._running.access_keys,
                 access_key_service_pb2_grpc.AccessKeyServiceServicer,
+                ACCESS_KEY_SERVICE_NAME,
+                self._running.chain,
                 self._executor,
             ),
         )
@@ -132,5 +136,5 @@ class LocalBackend(Backend):
     async def ready(self) -> bool:
         """Whether the service in this process reports SERVING."""
         request = health_pb2.HealthCheckRequest(service=CAMPAIGN_SERVICE)
-        answer = self._running.health.Check(request, cast(grpc.ServicerContext, None))
+        answer = self._running.health.Check(request, _NO_CONTEXT)
         return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)

@@ -25,7 +25,7 @@ from sqlalchemy import DateTime, Engine, bindparam, text
 
 from isales_campaign.config import Settings
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import migrate_to, upgrade
+from isales_campaign.service.db.migrate import migrate_to
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import start_server
 from tests.conftest import DEFAULT_SEED, FixedClock
@@ -100,13 +100,13 @@ def fill(revision: str, url: str) -> Filled:
     engine = create_database_engine(url, pool_size=1)
     try:
         if revision in ("0001", "0002"):
-            upgrade(engine, revision)
+            migrate_to(engine, revision)
             apply_seed(engine, parse_seed(DEFAULT_SEED))  # as since 0001
             return _insert_as_added(engine, keys=revision == "0002")
         # This code writes the rows of 0003 and later (no later revision adds a column it
         # writes); it runs on a database at head, which then goes back to `revision` (the
         # downgrades keep every row: see test_upgrades).
-        upgrade(engine)
+        migrate_to(engine)
         apply_seed(engine, parse_seed(DEFAULT_SEED))
         filled = _add_through_the_service(url)
         migrate_to(engine, revision)

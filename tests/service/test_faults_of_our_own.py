@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.pool.base import _ConnectionFairy
 
 from isales_campaign.result_codes import ResultCode
+from isales_campaign.service.answers import status_code
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.group_commit import BoundedLock
@@ -58,7 +59,7 @@ def test_the_unique_index_answers_a_name_clash_as_the_check_would(database_url: 
     finally:
         engine.dispose()
     for refusal in (on_add.value, on_modify.value):
-        assert (refusal.status_code, refusal.code) == (
+        assert (status_code(refusal), refusal.code) == (
             grpc.StatusCode.ALREADY_EXISTS,
             ResultCode.RESULT_CODE_NAME_NOT_UNIQUE,
         )

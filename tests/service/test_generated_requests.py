@@ -48,8 +48,14 @@ def add_raw(
 ) -> Iterator[grpc.UnaryUnaryMultiCallable[bytes, bytes]]:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('generated')) / 'isales.db'}"
     seed_database(url)
+    # No quota in the way: how many generated campaigns pass and are stored is up to chance,
+    # and the last test's add must not find its family full.
     settings = replace(
-        Settings(), database_url=url, grpc_listen="127.0.0.1:0", max_active_tasks=1_000_000
+        Settings(),
+        database_url=url,
+        grpc_listen="127.0.0.1:0",
+        max_active_tasks=1_000_000,
+        max_campaigns_per_family=1_000_000,
     )
     running = start_server(settings, migrate=False)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")

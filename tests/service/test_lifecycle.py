@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import idempotency_keys
-from isales_campaign.service.db.store import KEY_RETENTION, KEY_SWEEP_INTERVAL
+from isales_campaign.service.db.store import KEY_SWEEP_INTERVAL
+from isales_campaign.service.domain.idempotency import KEY_RETENTION
 from tests.conftest import FixedClock, ServerFactory
 from tests.examples import add_request, example_campaign, ivr_campaign
 from tests.rpc_errors import Failure, failure_of

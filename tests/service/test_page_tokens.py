@@ -13,10 +13,11 @@ from isales.campaign.v2.campaign_service_pb2 import ListCampaignsRequest
 from sqlalchemy import delete
 
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.migrate import migrate_to
 from isales_campaign.service.db.schema import service_secrets
 from isales_campaign.service.db.store import PAGE_TOKEN_KEY_NAME, CampaignStore, Position
-from isales_campaign.service.page_tokens import PageTokenRefused, PageTokens
+from isales_campaign.service.errors import PageTokenRefused
+from isales_campaign.service.page_tokens import PageTokens
 
 KEY = b"k" * 32
 WHERE = Position(datetime(2026, 11, 26, 9, 0, 0, 123456), 42)
@@ -51,7 +52,7 @@ def test_a_token_for_other_filters_says_so() -> None:
 def test_a_database_without_the_key_says_to_migrate(sqlite_url: str) -> None:
     engine = create_database_engine(sqlite_url, pool_size=1)
     try:
-        upgrade(engine)
+        migrate_to(engine)
         store = CampaignStore(engine)
         assert len(store.secret(PAGE_TOKEN_KEY_NAME)) == 32
         with engine.begin() as connection:

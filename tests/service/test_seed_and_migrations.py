@@ -14,7 +14,7 @@ from isales.campaign.v2.campaign_pb2 import Campaign
 from sqlalchemy import func, inspect, select, text
 
 from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import is_current, upgrade
+from isales_campaign.service.db.migrate import is_current, migrate_to
 from isales_campaign.service.db.schema import (
     app_keys,
     campaigns,
@@ -23,7 +23,8 @@ from isales_campaign.service.db.schema import (
     skill_queues,
     tenants,
 )
-from isales_campaign.service.seed import SeedError, parse_seed
+from isales_campaign.service.errors import SeedError
+from isales_campaign.service.seed import parse_seed
 from tests.processes import isales
 
 SEED = """
@@ -48,7 +49,7 @@ def test_migrate_is_idempotent(database_url: str) -> None:
     engine = create_database_engine(database_url, pool_size=1)
     try:
         assert is_current(engine)
-        upgrade(engine)  # nothing left to do
+        migrate_to(engine)  # nothing left to do
         names = set(inspect(engine).get_table_names())
         assert {"tenants", "app_keys", "skill_queues", "campaigns", "alembic_version"} <= names
     finally:
@@ -178,7 +179,7 @@ def test_bad_configuration_is_reported() -> None:
 def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_url: str) -> None:
     engine = create_database_engine(database_url, pool_size=1)
     try:
-        upgrade(engine, "0002")
+        migrate_to(engine, "0002")
         with engine.begin() as connection:
             connection.execute(tenants.insert().values(vdn_id=1, time_zone="UTC"))
             connection.execute(
@@ -200,7 +201,7 @@ def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_ur
                 ),
                 {"config": centered},
             )
-        upgrade(engine)
+        migrate_to(engine)
         assert is_current(engine)
         with engine.connect() as connection:
             rows = connection.execute(
@@ -221,7 +222,7 @@ def test_upgrade_keeps_existing_campaigns_and_their_idempotency_keys(database_ur
 def test_the_migrations_create_the_schema_the_code_declares(database_url: str) -> None:
     engine = create_database_engine(database_url, pool_size=1)
     try:
-        upgrade(engine)
+        migrate_to(engine)
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
     finally:

@@ -1,15 +1,15 @@
-"""The campaign use cases: contract rules, domain rules, then the store.
-
-Each use case takes its gRPC request and returns its response or raises a
-`ServiceError`; the interceptor turns those into statuses, in one place.
+"""The campaign use cases. Each goes through its layers in order: the contract's rules
+(`validation`), the domain's decisions (`domain`) on facts the store reads, then the store's
+change, under the tenant's lock; and back once, with its response or a `ServiceError` (which
+the call chain answers).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -37,36 +37,36 @@ from isales.campaign.v2.campaign_service_pb2 import (
 )
 
 from isales_campaign.config import Deployment
+from isales_campaign.paging import DEFAULT_PAGE_SIZE
 from isales_campaign.result_codes import ResultCode
-from isales_campaign.service import domain, validation
+from isales_campaign.service import validation
 from isales_campaign.service.db.store import (
     PAGE_TOKEN_KEY_NAME,
     CampaignRow,
     CampaignStore,
     CampaignValues,
-    EarlierAdd,
+    Conflicts,
     ListQuery,
     Position,
-    Tenant,
-    TenantTransaction,
+    StoredKey,
 )
-from isales_campaign.service.domain import (
+from isales_campaign.service.domain import campaign_rules, idempotency, quotas, transitions
+from isales_campaign.service.domain.campaign_rules import flagged, time_of
+from isales_campaign.service.domain.legacy_time import utc_naive
+from isales_campaign.service.domain.quotas import (
     DEFAULT_LIMITS,
     CampaignLimits,
     Family,
     FamilyUsage,
-    effective_status,
-    parse_local_time,
-    start_of_local_day,
-    utc_naive,
 )
+from isales_campaign.service.domain.transitions import effective_status
 from isales_campaign.service.errors import (
     CampaignNotFound,
     FieldProblem,
     InvalidArgument,
-    StaleVersion,
+    PageTokenRefused,
 )
-from isales_campaign.service.page_tokens import PageTokenRefused, PageTokens
+from isales_campaign.service.page_tokens import PageTokens
 from isales_campaign.service.validation import contract_problems, require_valid
 
 #: The requests this service validates.
@@ -84,9 +84,6 @@ _REQUESTS = (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-#: Campaigns on a list page when the request names no page size.
-DEFAULT_PAGE_SIZE = 10
 
 _FAMILIES = {
     Family.SKILL_QUEUE: CampaignFamily.CAMPAIGN_FAMILY_SKILL_QUEUE,
@@ -119,36 +116,36 @@ class CampaignService:
     # -- add -------------------------------------------------------------------------------
 
     def add(self, request: AddCampaignRequest) -> AddCampaignResponse:
-        domain.normalize_text(request.campaign)
+        campaign_rules.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
-        key = request.idempotency_key
-        times = self._check_times(request.campaign, tenant, now, problems)
+        times = campaign_rules.campaign_times(
+            request.campaign, tenant.time_zone, now, self._deployment, problems
+        )
         if times is None:
-            earlier = self._retry_of_earlier_day(request, problems, now)
-            if earlier is not None:
-                return earlier
-            raise InvalidArgument(problems)
+            return self._retry_of_earlier_day(request, problems, now)
         values = _values(request.campaign, times)
-        digest = _digest(values.config) if key else b""
-        status = domain.initial_status(
+        key = request.idempotency_key
+        asked = idempotency.digest(values.config) if key else b""
+        status = transitions.initial_status(
             request.campaign.init_status == InitStatus.INIT_STATUS_PAUSED
         )
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            usage = transaction.check_new(values, moment, self._limits, key=key, digest=digest)
-            if isinstance(usage, EarlierAdd):
-                return _replayed(usage)
-            if not domain.has_room(usage, self._limits):
+            facts = transaction.facts_of_new(values, moment, self._limits, key=key)
+            if facts.earlier is not None:
+                return _replayed(idempotency.replayed(request.vdn_id, facts.earlier, asked))
+            _check_conflicts(request.vdn_id, values, facts.conflicts)
+            if not quotas.has_room(facts.usage, self._limits):
                 # Refused: the answer tells the whole usage, not just that it is at the limit.
                 usage = transaction.usage(values.family, moment)
-                domain.check_room(request.vdn_id, values.family, usage, self._limits)
+                quotas.check_room(request.vdn_id, values.family, usage, self._limits)
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)
             new_id = transaction.insert(values, status=status, now=moment)
             if key:
-                transaction.remember_key(key, digest, new_id, status, moment)
+                transaction.remember_key(key, asked, new_id, status, moment)
         log.info(
             "campaign added",
             extra={"vdn_id": request.vdn_id, "campaign_id": new_id, "family": values.family.label},
@@ -157,18 +154,19 @@ class CampaignService:
 
     def _retry_of_earlier_day(
         self, request: AddCampaignRequest, problems: list[FieldProblem], now: datetime
-    ) -> AddCampaignResponse | None:
-        """A retry refused only because the day has changed since its first attempt is
-        answered with the campaign that attempt stored. Under the tenant's lock, so a
-        first attempt still in flight is waited for."""
-        if not request.idempotency_key or any(
-            p.code != ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY for p in problems
-        ):
-            return None
-        digest = _digest(request.campaign.SerializeToString(deterministic=True))
-        with self._store.unit_of_work(request.vdn_id) as transaction:
-            earlier = transaction.earlier_add(request.idempotency_key, digest, utc_naive(now))
-        return None if earlier is None else _replayed(earlier)
+    ) -> AddCampaignResponse:
+        """The refusal of an add with `problems`, unless it is the retry of an add that was
+        made on an earlier day (see `idempotency.may_retry_an_earlier_day`): that is answered
+        with the campaign the first attempt stored. Under the tenant's lock, so a first
+        attempt still in flight is waited for."""
+        key = request.idempotency_key
+        if idempotency.may_retry_an_earlier_day(key, problems):
+            asked = idempotency.digest(request.campaign.SerializeToString(deterministic=True))
+            with self._store.unit_of_work(request.vdn_id) as transaction:
+                stored = transaction.stored_key(key, utc_naive(now))
+            if stored is not None:
+                return _replayed(idempotency.replayed(request.vdn_id, stored, asked))
+        raise InvalidArgument(problems)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -181,11 +179,13 @@ class CampaignService:
         return GetCampaignResponse(campaign=_record(row, utc_naive(self._clock())))
 
     def list_campaigns(self, request: ListCampaignsRequest) -> ListCampaignsResponse:
-        request.name_contains = domain.nfc(request.name_contains)  # as names are stored
+        request.name_contains = campaign_rules.nfc(request.name_contains)  # as names are stored
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
-        begin_from = _filter_time(request.begin_time_from, "begin_time_from", tenant, problems)
-        end_to = _filter_time(request.end_time_to, "end_time_to", tenant, problems)
+        begin_from = _filter_time(
+            request.begin_time_from, "begin_time_from", tenant.time_zone, problems
+        )
+        end_to = _filter_time(request.end_time_to, "end_time_to", tenant.time_zone, problems)
         after = self._position(request, problems)
         if problems:
             raise InvalidArgument(problems)
@@ -223,7 +223,7 @@ class CampaignService:
         self, request: ListCampaignsRequest, problems: list[FieldProblem]
     ) -> Position | None:
         """Where the list goes on, from the request's page token (None: from the start)."""
-        if not request.page_token or _flagged("page_token", problems):
+        if not request.page_token or flagged("page_token", problems):
             return None
         try:
             return self._page_tokens().read(request.page_token, request)
@@ -266,24 +266,32 @@ class CampaignService:
     # -- change ----------------------------------------------------------------------------
 
     def update(self, request: UpdateCampaignRequest) -> UpdateCampaignResponse:
-        domain.normalize_text(request.campaign)
+        campaign_rules.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
-        times = self._check_times(request.campaign, tenant, now, problems)
+        times = campaign_rules.campaign_times(
+            request.campaign, tenant.time_zone, now, self._deployment, problems
+        )
         if times is None:
             raise InvalidArgument(problems)
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = _current(transaction, request.campaign_id, request.etag)
-            domain.check_modifiable(row.id, effective_status(row.status, row.end_at, moment))
-            if request.campaign.device_type != row.device_type:
-                raise InvalidArgument([_device_type_changed(row.device_type)])
+            row = transitions.current(
+                request.vdn_id,
+                request.campaign_id,
+                transaction.campaign(request.campaign_id),
+                request.etag,
+            )
+            transitions.check_modifiable(row.id, effective_status(row.status, row.end_at, moment))
+            campaign_rules.check_device_type_kept(row.device_type, request.campaign.device_type)
             campaign = Campaign()
             campaign.CopyFrom(request.campaign)
-            _keep_init_status(campaign, row.config)
+            campaign_rules.keep_init_status(campaign, row.config)
             values = _values(campaign, times)
-            transaction.check(values, exclude_id=row.id)
+            _check_conflicts(
+                request.vdn_id, values, transaction.facts_of_change(values, exclude_id=row.id)
+            )
             if request.validate_only:
                 return UpdateCampaignResponse(campaign=_record(row, moment))
             transaction.update(row, now=moment, values=values)
@@ -293,12 +301,12 @@ class CampaignService:
 
     def pause(self, request: PauseCampaignRequest) -> PauseCampaignResponse:
         return PauseCampaignResponse(
-            campaign=self._change_status(request, domain.paused, "campaign suspended")
+            campaign=self._change_status(request, transitions.paused, "campaign suspended")
         )
 
     def resume(self, request: ResumeCampaignRequest) -> ResumeCampaignResponse:
         return ResumeCampaignResponse(
-            campaign=self._change_status(request, domain.resumed, "campaign resumed")
+            campaign=self._change_status(request, transitions.resumed, "campaign resumed")
         )
 
     def _change_status(
@@ -310,7 +318,12 @@ class CampaignService:
         require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = _current(transaction, request.campaign_id, request.etag)
+            row = transitions.current(
+                request.vdn_id,
+                request.campaign_id,
+                transaction.campaign(request.campaign_id),
+                request.etag,
+            )
             status = transition(row.id, effective_status(row.status, row.end_at, moment))
             transaction.update(row, now=moment, status=status)
         log.info(event, extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
@@ -320,8 +333,13 @@ class CampaignService:
         require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = _current(transaction, request.campaign_id, request.etag)
-            domain.check_deletable(row.id, effective_status(row.status, row.end_at, moment))
+            row = transitions.current(
+                request.vdn_id,
+                request.campaign_id,
+                transaction.campaign(request.campaign_id),
+                request.etag,
+            )
+            transitions.check_deletable(row.id, effective_status(row.status, row.end_at, moment))
             if request.archive:
                 transaction.update(row, now=moment, archived=True)
             else:
@@ -332,59 +350,26 @@ class CampaignService:
         )
         return DeleteCampaignResponse()
 
-    # -- rules -----------------------------------------------------------------------------
 
-    def _check_times(
-        self, campaign: Campaign, tenant: Tenant, now: datetime, problems: list[FieldProblem]
-    ) -> tuple[datetime, datetime] | None:
-        """The rules that need the tenant's zone, the clock or the deployment, their problems
-        added to `problems` (the contract's); the campaign's begin and end (naive UTC) when
-        there are none in all."""
-        begin = end = None
-        begin_path = "campaign.str_begin_time"
-        if not _flagged(begin_path, problems):
-            try:
-                begin = parse_local_time(campaign.str_begin_time, tenant.time_zone)
-            except ValueError:
-                problems.append(_not_a_time(begin_path))
-            else:
-                if begin < start_of_local_day(now, tenant.time_zone):
-                    problems.append(
-                        FieldProblem(
-                            begin_path,
-                            ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY,
-                            f"must not be earlier than 00:00 of the current day "
-                            f"({tenant.time_zone.key})",
-                        )
-                    )
-        end_path = "campaign.str_end_time"
-        if not _flagged(end_path, problems):
-            try:
-                end = parse_local_time(campaign.str_end_time, tenant.time_zone)
-            except ValueError:
-                problems.append(_not_a_time(end_path))
-        if self._deployment is Deployment.OP and not campaign.HasField("cc_id"):
-            problems.append(
-                FieldProblem(
-                    "campaign.cc_id",
-                    ResultCode.RESULT_CODE_EMPTY_PARAMETER,
-                    "is mandatory in the OP deployment",
-                )
-            )
-        if problems or begin is None or end is None:
-            return None
-        return begin, end
-
-
-def _replayed(earlier: EarlierAdd) -> AddCampaignResponse:
+def _replayed(earlier: StoredKey) -> AddCampaignResponse:
     """The answer to a retry: what the add with its idempotency key answered."""
     return AddCampaignResponse(
         id=earlier.campaign_id, status=CampaignStatus.ValueType(earlier.status), replayed=True
     )
 
 
+def _check_conflicts(vdn_id: int, values: CampaignValues, conflicts: Conflicts) -> None:
+    campaign_rules.check_conflicts(
+        vdn_id,
+        values.name,
+        values.skill_id,
+        queue_exists=conflicts.queue_exists,
+        name_taken=conflicts.name_taken,
+    )
+
+
 def _values(campaign: Campaign, times: tuple[datetime, datetime]) -> CampaignValues:
-    """The row of a campaign that passed every rule; `times` as `_check_times` read them."""
+    """The row of a campaign that passed every rule; `times` as `campaign_times` read them."""
     family = Family.of(campaign.device_type)
     return CampaignValues(
         name=campaign.name,
@@ -405,16 +390,6 @@ def _tenant_problems(request: Message) -> list[FieldProblem]:
     if any(p.path == "vdn_id" for p in problems):
         raise InvalidArgument(problems)
     return problems
-
-
-def _current(transaction: TenantTransaction, campaign_id: int, etag: str) -> CampaignRow:
-    """The live campaign a change is for, at the version the caller expects."""
-    row = transaction.campaign(campaign_id)
-    if row is None or row.archived_at is not None:
-        raise CampaignNotFound(transaction.vdn_id, campaign_id)
-    if etag and int(etag) != row.version:
-        raise StaleVersion(row.id, int(etag), row.version)
-    return row
 
 
 def _changed(
@@ -465,47 +440,9 @@ def _set_time(timestamp: Timestamp, moment: datetime) -> None:
     timestamp.nanos = since.microseconds * 1000
 
 
-def _keep_init_status(campaign: Campaign, stored_config: bytes) -> None:
-    """A modification keeps the status, so the configuration keeps the initStatus it was
-    added with."""
-    stored = Campaign.FromString(stored_config)
-    if stored.HasField("init_status"):
-        campaign.init_status = stored.init_status
-    else:
-        campaign.ClearField("init_status")
-
-
-def _device_type_changed(stored: int) -> FieldProblem:
-    return FieldProblem(
-        "campaign.device_type",
-        ResultCode.RESULT_CODE_INVALID_COMBINATION,
-        f"cannot change after the campaign is created (it is {stored})",
-    )
-
-
-def _digest(config: bytes) -> bytes:
-    """What an idempotency key remembers of the campaign its add asked for."""
-    return hashlib.sha256(config).digest()
-
-
 def _filter_time(
-    text: str, field: str, tenant: Tenant, problems: list[FieldProblem]
+    text: str, field: str, zone: ZoneInfo, problems: list[FieldProblem]
 ) -> datetime | None:
-    if not text or _flagged(field, problems):
+    if not text or flagged(field, problems):
         return None
-    try:
-        return parse_local_time(text, tenant.time_zone)
-    except ValueError:
-        problems.append(_not_a_time(field))
-        return None
-
-
-def _flagged(path: str, problems: list[FieldProblem]) -> bool:
-    """Whether the field or one of its parents already has a problem."""
-    return any(path == p.path or path.startswith(p.path + ".") for p in problems)
-
-
-def _not_a_time(path: str) -> FieldProblem:
-    return FieldProblem(
-        path, ResultCode.RESULT_CODE_CONVERSION_ERROR, "is not a valid date and time"
-    )
+    return time_of(text, field, zone, problems)

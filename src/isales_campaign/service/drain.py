@@ -3,7 +3,7 @@
 grpcio's own graceful stop cancels the calls it has received but not yet handed to a
 worker (the caller sees CANCELLED, which no client retries). So the server drains first,
 while it still accepts calls: from `start()` on, new calls of the drained services are
-answered UNAVAILABLE ("retry elsewhere") by the interceptor, `wait_idle` returns when
+answered UNAVAILABLE ("retry elsewhere") by the call chain, `wait_idle` returns when
 the calls in flight have finished, and `wait_quiet` when callers have stopped sending (those
 that watch health do once they hear NOT_SERVING). Only then is the gRPC server stopped.
 """
@@ -13,20 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-import grpc
-
-from isales_campaign.result_codes import ResultCode
-from isales_campaign.service.errors import ServiceError
-
-
-class ShuttingDown(ServiceError):
-    status_code = grpc.StatusCode.UNAVAILABLE
-
-    def __init__(self) -> None:
-        super().__init__(
-            ResultCode.RESULT_CODE_DATABASE_ERROR,
-            "the server is shutting down; nothing was changed, retry on another replica",
-        )
+from isales_campaign.service.errors import ShuttingDown
 
 
 class Drain:

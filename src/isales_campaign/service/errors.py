@@ -1,28 +1,21 @@
-"""The errors the service answers with, as rich `google.rpc.Status` values.
+"""Every error of the service: the refusals it answers callers with (`ServiceError`), and
+the errors of operating it (a seed file, a migration, a listen address).
 
-Every error carries an `ErrorInfo` whose `reason` is the legacy result code.
-Input problems add a `BadRequest` with one field violation per problem (its
-`reason` is that problem's legacy code); quota problems add a `QuotaFailure`.
+A refusal says what is wrong, in the caller's terms: the legacy result code, a message, the
+fields and quotas at fault. How each is answered over gRPC (its status code and rich status)
+is decided in one place, `answers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
+from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, combined_code
 
-from isales_campaign.internal_token import presents
-from isales_campaign.result_codes import (
-    PROBLEM_COUNT_KEY,
-    ResultCode,
-    combined_code,
-    legacy_code,
-)
-
-ERROR_DOMAIN = "isales.campaign.v2"
+if TYPE_CHECKING:
+    import grpc
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +46,7 @@ MAX_SUMMARIZED_PROBLEMS = 5
 
 
 class ServiceError(Exception):
-    """An answer other than success. Subclasses fix the gRPC status code."""
-
-    status_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    """An answer other than success; `answers` maps each subclass to its gRPC status code."""
 
     def __init__(
         self,
@@ -73,53 +64,9 @@ class ServiceError(Exception):
         self.fields = tuple(fields)
         self.quotas = tuple(quotas)
 
-    def to_status(self) -> status_pb2.Status:
-        details = [
-            error_details_pb2.ErrorInfo(
-                reason=legacy_code(self.code),
-                domain=ERROR_DOMAIN,
-                metadata={"result_code": ResultCode.Name(self.code), **self.metadata},
-            )
-        ]
-        if self.fields:
-            details.append(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=p.path, description=p.message, reason=legacy_code(p.code)
-                        )
-                        for p in self.fields
-                    ]
-                )
-            )
-        if self.quotas:
-            details.append(
-                error_details_pb2.QuotaFailure(
-                    violations=[
-                        error_details_pb2.QuotaFailure.Violation(
-                            subject=q.subject,
-                            description=q.description,
-                            quota_metric=q.metric,
-                            quota_value=q.limit,
-                        )
-                        for q in self.quotas
-                    ]
-                )
-            )
-        packed = []
-        for detail in details:
-            any_detail = any_pb2.Any()
-            any_detail.Pack(detail)
-            packed.append(any_detail)
-        return status_pb2.Status(
-            code=self.status_code.value[0], message=self.message, details=packed
-        )
-
 
 class InvalidArgument(ServiceError):
     """The request breaks rules of the contract or of the domain."""
-
-    status_code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         code = combined_code(p.code for p in problems)
@@ -142,8 +89,6 @@ class FieldError(ServiceError):
 
 
 class TenantNotFound(FieldError):
-    status_code = grpc.StatusCode.NOT_FOUND
-
     def __init__(self, vdn_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_INVALID_VALUE,
@@ -153,8 +98,6 @@ class TenantNotFound(FieldError):
 
 
 class SkillQueueNotFound(FieldError):
-    status_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, vdn_id: int, skill_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_SKILL_QUEUE_NOT_FOUND,
@@ -164,8 +107,6 @@ class SkillQueueNotFound(FieldError):
 
 
 class NameTaken(FieldError):
-    status_code = grpc.StatusCode.ALREADY_EXISTS
-
     def __init__(self, vdn_id: int, name: str) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_NAME_NOT_UNIQUE,
@@ -175,8 +116,6 @@ class NameTaken(FieldError):
 
 
 class IdempotencyKeyReused(FieldError):
-    status_code = grpc.StatusCode.INVALID_ARGUMENT
-
     def __init__(self, vdn_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_INVALID_COMBINATION,
@@ -188,8 +127,6 @@ class IdempotencyKeyReused(FieldError):
 class CampaignNotFound(ServiceError):
     """Unknown, deleted, or another tenant's: callers cannot tell these apart."""
 
-    status_code = grpc.StatusCode.NOT_FOUND
-
     def __init__(self, vdn_id: int, campaign_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_CAMPAIGN_NOT_FOUND,
@@ -198,8 +135,6 @@ class CampaignNotFound(ServiceError):
 
 
 class StatusConflict(ServiceError):
-    status_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, campaign_id: int, action: str, status: str) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_STATUS_CONFLICT,
@@ -209,8 +144,6 @@ class StatusConflict(ServiceError):
 
 
 class CampaignStarted(ServiceError):
-    status_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, campaign_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_CAMPAIGN_STARTED,
@@ -219,8 +152,6 @@ class CampaignStarted(ServiceError):
 
 
 class CampaignEnded(ServiceError):
-    status_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, campaign_id: int) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_CAMPAIGN_ENDED,
@@ -230,8 +161,6 @@ class CampaignEnded(ServiceError):
 
 class StaleVersion(ServiceError):
     """The caller's etag names a version that is no longer current."""
-
-    status_code = grpc.StatusCode.ABORTED
 
     def __init__(self, campaign_id: int, expected: int, current: int) -> None:
         super().__init__(
@@ -250,8 +179,6 @@ class StaleVersion(ServiceError):
 
 
 class QuotaExceeded(ServiceError):
-    status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
     def __init__(self, code: ResultCode.ValueType, quota: QuotaProblem) -> None:
         super().__init__(
             code,
@@ -262,8 +189,6 @@ class QuotaExceeded(ServiceError):
 
 
 class DatabaseUnavailable(ServiceError):
-    status_code = grpc.StatusCode.UNAVAILABLE
-
     def __init__(self) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_DATABASE_ERROR,
@@ -274,8 +199,6 @@ class DatabaseUnavailable(ServiceError):
 class OutcomeUnknown(ServiceError):
     """The database did not confirm a commit in time: the change may or may not be stored."""
 
-    status_code = grpc.StatusCode.UNAVAILABLE
-
     def __init__(self) -> None:
         super().__init__(
             ResultCode.RESULT_CODE_DATABASE_ERROR,
@@ -285,15 +208,57 @@ class OutcomeUnknown(ServiceError):
 
 
 class CallerNotAuthorized(ServiceError):
-    status_code = grpc.StatusCode.UNAUTHENTICATED
-
     def __init__(self, reason: str) -> None:
         super().__init__(ResultCode.RESULT_CODE_PARAMETER_ERROR, reason)
 
 
-def check_internal_token(metadata: Iterable[tuple[str, str | bytes]], token: str) -> None:
-    """CallerNotAuthorized unless the call presents the internal token."""
-    if not token:
-        raise CallerNotAuthorized("this service has no internal token (ISALES_INTERNAL_TOKEN)")
-    if not presents(metadata, token):
-        raise CallerNotAuthorized("missing or wrong internal token")
+class MalformedRequest(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_CONVERSION_ERROR,
+            "the request is not a valid protobuf message of this method's request type",
+        )
+
+
+class ShuttingDown(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_DATABASE_ERROR,
+            "the server is shutting down; nothing was changed, retry on another replica",
+        )
+
+
+class UnknownAccessKey(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(ResultCode.RESULT_CODE_INVALID_VALUE, "unknown access key")
+
+
+class PageTokenRefused(ValueError):
+    """A page token cannot continue this list; the message says why, for the caller."""
+
+
+# -- errors of operating the service (the CLI says them in one line) ----------------------
+
+
+class SeedError(ValueError):
+    """The seed file is not valid; nothing of it was applied."""
+
+
+class MigrationError(Exception):
+    """The database cannot be brought to the revision asked for; nothing was changed."""
+
+
+class MigrationRefused(MigrationError):
+    """A downgrade would lose data that the older revision has no place for."""
+
+
+class ListenError(Exception):
+    """The gRPC server cannot listen on its address."""
+
+
+class CallFailed(Exception):
+    """A call is answered with `status` (the call chain has logged why)."""
+
+    def __init__(self, status: grpc.Status) -> None:
+        super().__init__(status.details)
+        self.status = status

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from isales.campaign.v2.campaign_service_pb2 import ListCampaignsRequest
 
 from isales_campaign.service.db.store import Position
+from isales_campaign.service.errors import PageTokenRefused
 
 #: version, microseconds since the epoch, campaign id, filters' fingerprint.
 _BODY = struct.Struct(">Bq Q 8s")
@@ -25,10 +26,6 @@ _VERSION = 1
 _MAC_BYTES = 16
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-class PageTokenRefused(ValueError):
-    """The token cannot continue this list; the message says why, for the caller."""
 
 
 class PageTokens:

@@ -17,17 +17,19 @@ from isales.campaign.v2 import (
     access_key_service_pb2_grpc,
     campaign_service_pb2_grpc,
 )
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.config import Settings
 from isales_campaign.service.access_keys import AccessKeyServicer
+from isales_campaign.service.call_chain import CallChain
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
-from isales_campaign.service.db.engine import create_database_engine, read_only
-from isales_campaign.service.db.migrate import upgrade
+from isales_campaign.service.db.engine import create_database_engine, ping
+from isales_campaign.service.db.migrate import migrate_database
 from isales_campaign.service.db.store import CampaignStore
-from isales_campaign.service.domain import CampaignLimits
+from isales_campaign.service.domain.quotas import CampaignLimits
 from isales_campaign.service.drain import Drain
+from isales_campaign.service.errors import ListenError
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.servicer import CampaignServicer
 from isales_campaign.tls import server_credentials
@@ -52,10 +54,6 @@ QUIET_SECONDS = 0.1
 QUIET_LIMIT_SECONDS = 1.0
 
 
-class ListenError(Exception):
-    """The gRPC server cannot listen on its address."""
-
-
 @dataclass
 class RunningServer:
     server: grpc.Server
@@ -65,9 +63,11 @@ class RunningServer:
     store: CampaignStore
     _stop_probe: threading.Event
     _drain: Drain
-    #: The servicers, for a gateway in the same process (see `local_backend`).
+    #: The servicers and the chain their calls run in, for a gateway in the same process
+    #: (see `local_backend`).
     campaigns: CampaignServicer
     access_keys: AccessKeyServicer
+    chain: CallChain
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
@@ -83,16 +83,6 @@ class RunningServer:
         self.engine.dispose()
 
 
-def migrate_database(settings: Settings) -> None:
-    """Apply pending migrations, without the bounds of calls: a migration may rightly take
-    longer than any call."""
-    migrator = create_database_engine(settings.database_url, pool_size=1)
-    try:
-        upgrade(migrator)
-    finally:
-        migrator.dispose()
-
-
 def start_server(
     settings: Settings,
     *,
@@ -103,7 +93,7 @@ def start_server(
     """Start serving on `settings.grpc_listen` (port 0 picks a free port); `reuse_port`: share
     the port with other processes that ask the same (see `workers`)."""
     if migrate:
-        migrate_database(settings)
+        migrate_database(settings.database_url)
     timeout = settings.database_timeout_seconds
     engine = create_database_engine(
         settings.database_url, pool_size=settings.grpc_workers, timeout=timeout
@@ -111,24 +101,24 @@ def start_server(
     store = CampaignStore(engine, lock_timeout=timeout)
     service = CampaignService(
         store,
-        limits=CampaignLimits(
-            active=settings.max_active_tasks, total=settings.max_campaigns_per_family
-        ),
+        limits=CampaignLimits.of(settings),
         deployment=settings.deployment,
         clock=clock,
     )
     drain = Drain()
     own_services = frozenset({CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME})
+    chain = CallChain(
+        drain,
+        drained=own_services,
+        # Access keys sign as their tenant: only gateways get them, always.
+        token_required=own_services
+        if settings.require_internal_token
+        else frozenset({ACCESS_KEY_SERVICE_NAME}),
+        internal_token=settings.internal_token,
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[
-            RequestInterceptor(
-                drain,
-                own_services,
-                internal_token=settings.internal_token,
-                require_token=settings.require_internal_token,
-            )
-        ],
+        interceptors=[RequestInterceptor(chain)],
         options=[
             ("grpc.so_reuseport", int(reuse_port)),
             # Idle connections are closed; silent peers are found by pings.
@@ -141,7 +131,9 @@ def start_server(
         ],
     )
     campaign_servicer = CampaignServicer(service)
-    access_key_servicer = AccessKeyServicer(store, settings.internal_token)
+    access_key_servicer = AccessKeyServicer(store)
+    if not settings.internal_token:
+        log.warning("ISALES_INTERNAL_TOKEN is not set: AccessKeyService refuses every call")
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(campaign_servicer, server)
     access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(access_key_servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -192,6 +184,7 @@ def start_server(
         drain,
         campaigns=campaign_servicer,
         access_keys=access_key_servicer,
+        chain=chain,
     )
 
 
@@ -260,8 +253,7 @@ class DatabaseProbe:
 
     def _select_one(self, outcome: futures.Future[None]) -> None:
         try:
-            with read_only(self._engine) as connection:
-                connection.execute(text("SELECT 1"))
+            ping(self._engine)
         except Exception as error:
             outcome.set_exception(error)
         else:

@@ -21,7 +21,8 @@ from dataclasses import replace
 
 from isales_campaign.config import Settings, split_listen
 from isales_campaign.metrics import serve_metrics
-from isales_campaign.service.server import STOP_SIGNALS, ListenError, serve_forever
+from isales_campaign.service.errors import ListenError
+from isales_campaign.service.server import STOP_SIGNALS, serve_forever
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,12 @@ def read_only(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{READ_ONLY: True})
 
 
+def ping(engine: Engine) -> None:
+    """Whether the database answers: raises when it does not."""
+    with read_only(engine) as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
 def normalize_url(url: str) -> URL:
     """`postgresql://` and `postgres://` select the psycopg 3 driver."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))

@@ -1,4 +1,4 @@
-"""Schema migrations through Alembic, callable from code and the CLI."""
+"""Schema migrations through Alembic: the one way every command (and test) migrates."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.errors import MigrationError
+
 SCRIPT_LOCATION = "isales_campaign.service.db:migrations"
-
-
-class MigrationError(Exception):
-    """The database cannot be brought to the revision asked for; nothing was changed."""
-
-
-class MigrationRefused(MigrationError):
-    """A downgrade would lose data that the older revision has no place for."""
 
 
 def _config() -> Config:
@@ -37,9 +32,16 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations; safe to run from several processes at once."""
-    migrate_to(engine, revision)
+def migrate_database(database_url: str, revision: str = "head") -> str | None:
+    """Bring the database at `database_url` to `revision` (see `migrate_to`) on a connection
+    of its own, without the bounds of calls: a migration may rightly take longer than any
+    call. Safe to run from several processes at once. The revision it is at now."""
+    engine = create_database_engine(database_url, pool_size=1)
+    try:
+        migrate_to(engine, revision)
+        return current_revision(engine)
+    finally:
+        engine.dispose()
 
 
 def migrate_to(engine: Engine, revision: str = "head") -> None:

@@ -7,7 +7,7 @@ PostgreSQL (one writer per tenant). Checks, counts and writes inside it cannot
 race another change of the same tenant. A unique index on the live names backs
 the name check up; every update also names the version it read.
 
-Database failures become service errors here, in one place: a refused value is
+Database failures become service errors here, by one table (`_refusal`): a refused value is
 INVALID_ARGUMENT, anything else UNAVAILABLE (nothing was changed).
 
 Fixed statements are built once with bind parameters: building them per call
@@ -62,16 +62,15 @@ from isales_campaign.service.db.schema import (
     skill_queues,
     tenants,
 )
-from isales_campaign.service.domain import CampaignLimits, Family, FamilyUsage
+from isales_campaign.service.domain.idempotency import KEY_RETENTION
+from isales_campaign.service.domain.quotas import CampaignLimits, Family, FamilyUsage
 from isales_campaign.service.errors import (
     DatabaseUnavailable,
     FieldProblem,
-    IdempotencyKeyReused,
     InvalidArgument,
     NameTaken,
     OutcomeUnknown,
     ServiceError,
-    SkillQueueNotFound,
     TenantNotFound,
 )
 
@@ -80,9 +79,11 @@ __all__ = [
     "CampaignRow",
     "CampaignStore",
     "CampaignValues",
-    "EarlierAdd",
+    "Conflicts",
     "ListQuery",
+    "NewCampaignFacts",
     "Position",
+    "StoredKey",
     "Tenant",
     "TenantTransaction",
     "database_errors",
@@ -92,8 +93,6 @@ log = logging.getLogger(__name__)
 
 #: The name of the key that signs page tokens, in `service_secrets`.
 PAGE_TOKEN_KEY_NAME = "page_tokens"  # noqa: S105 (a name, not the secret)
-#: How long an idempotency key answers retries of its add.
-KEY_RETENTION = timedelta(hours=24)
 #: A tenant's expired idempotency keys are swept at most this often (by each process).
 KEY_SWEEP_INTERVAL = timedelta(minutes=1)
 #: Seconds a tenant's time zone is cached; `isales seed` changes show up after this.
@@ -264,11 +263,31 @@ class CampaignValues:
 
 
 @dataclass(frozen=True, slots=True)
-class EarlierAdd:
-    """What an earlier add with the same idempotency key answered."""
+class StoredKey:
+    """What an add with an idempotency key asked for (a digest of its campaign) and answered."""
 
+    digest: bytes
     campaign_id: int
     status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conflicts:
+    """What the rules of a campaign's configuration ask of the tenant's stored state."""
+
+    queue_exists: bool
+    name_taken: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewCampaignFacts:
+    """What the rules of a new campaign ask of the tenant's stored state."""
+
+    conflicts: Conflicts
+    #: Its family's usage before it, counted up to the limits.
+    usage: FamilyUsage
+    #: The record of its idempotency key, if it has one that is kept.
+    earlier: StoredKey | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,17 +486,11 @@ class CampaignStore:
         It runs on the pool's DBAPI connection with prepared statements (see `prepared`); on
         SQLite, in a group of writes that share a commit (see `group_commit`)."""
         writing = self._group_commit.write() if self._group_commit else self._writing()
-        try:
-            with database_errors(), writing as connection:
-                transaction = TenantTransaction(
-                    connection, self._statements, vdn_id, self._key_sweeps
-                )
-                if self._statements.lock_tenant.first(connection, {"vdn_id": vdn_id}) is None:
-                    raise TenantNotFound(vdn_id)
-                yield transaction
-        except IntegrityError:
-            log.exception("database integrity error")
-            raise DatabaseUnavailable() from None
+        with database_errors(), writing as connection:
+            transaction = TenantTransaction(connection, self._statements, vdn_id, self._key_sweeps)
+            if self._statements.lock_tenant.first(connection, {"vdn_id": vdn_id}) is None:
+                raise TenantNotFound(vdn_id)
+            yield transaction
 
     @contextmanager
     def _writing(self) -> Iterator[PoolProxiedConnection]:
@@ -561,85 +574,71 @@ class TenantTransaction:
         """Run a statement in this transaction; its DBAPI cursor."""
         return statement.execute(self._connection, values or {})
 
-    def earlier_add(self, key: str, digest: bytes, now: datetime) -> EarlierAdd | None:
-        """What an earlier add with this key answered within KEY_RETENTION;
-        IdempotencyKeyReused when that add asked for another campaign."""
+    def stored_key(self, key: str, now: datetime) -> StoredKey | None:
+        """The record of an earlier add with the idempotency `key`, if it is still kept."""
         row = self._statements.earlier_add.first(
             self._connection,
             {"vdn_id": self.vdn_id, "key": key, "cutoff": now - KEY_RETENTION},
         )
         if row is None:
             return None
-        return self._answered(row.request_digest, row.campaign_id, row.status, digest)
+        return StoredKey(bytes(row.request_digest), int(row.campaign_id), int(row.status))
 
-    def _answered(self, asked: bytes, campaign_id: int, status: int, digest: bytes) -> EarlierAdd:
-        """The earlier add's answer, if it asked for the campaign of `digest`."""
-        if bytes(asked) != digest:
-            raise IdempotencyKeyReused(self.vdn_id)
-        return EarlierAdd(int(campaign_id), int(status))
+    def facts_of_change(self, values: CampaignValues, *, exclude_id: int) -> Conflicts:
+        """Whether the skill queue exists and the name is taken among the live campaigns
+        other than `exclude_id` (a campaign being changed)."""
+        checks = self._checked(self._statements.checks, values, exclude_id=exclude_id)
+        return Conflicts(bool(checks.queue_exists), bool(checks.name_taken))
 
-    def check(self, values: CampaignValues, *, exclude_id: int) -> None:
-        """The skill queue exists and the name is free among the live campaigns other than
-        `exclude_id` (a campaign being changed)."""
-        self._checked(self._statements.checks, values, exclude_id=exclude_id)
-
-    def check_new(
-        self,
-        values: CampaignValues,
-        now: datetime,
-        limits: CampaignLimits,
-        *,
-        key: str = "",
-        digest: bytes = b"",
-    ) -> FamilyUsage | EarlierAdd:
-        """The earlier add with the idempotency `key` (as `earlier_add`), when there is one;
-        else as `check` for a new campaign, and its family's usage before it, counted up to
-        the limits (a usage at a limit may be more: `usage` counts it all)."""
-        checks = self._statements.add_checks.first(
-            self._connection,
-            {
-                **self._check_values(values),
-                "exclude_id": -1,
-                "now": now,
-                "active_cap": limits.active,
-                "total_cap": limits.total,
-                "key": key,  # no key was ever stored as ""
-                "cutoff": now - KEY_RETENTION,
-            },
+    def facts_of_new(
+        self, values: CampaignValues, now: datetime, caps: CampaignLimits, *, key: str = ""
+    ) -> NewCampaignFacts:
+        """As `facts_of_change` for a new campaign, its family's usage before it counted up
+        to `caps` (a usage at a cap may be more: `usage` counts it all), and the record of
+        the idempotency `key`, in one round trip."""
+        checks = self._checked(
+            self._statements.add_checks,
+            values,
+            exclude_id=-1,
+            now=now,
+            active_cap=caps.active,
+            total_cap=caps.total,
+            key=key,  # no key was ever stored as ""
+            cutoff=now - KEY_RETENTION,
         )
-        if checks.earlier_campaign_id is not None:
-            return self._answered(
-                checks.earlier_request_digest,
-                checks.earlier_campaign_id,
-                checks.earlier_status,
-                digest,
+        earlier = (
+            None
+            if checks.earlier_campaign_id is None
+            else StoredKey(
+                bytes(checks.earlier_request_digest),
+                int(checks.earlier_campaign_id),
+                int(checks.earlier_status),
             )
-        self._refuse_if_failed(checks, values)
-        return FamilyUsage(int(checks.active), int(checks.total))
+        )
+        return NewCampaignFacts(
+            Conflicts(bool(checks.queue_exists), bool(checks.name_taken)),
+            FamilyUsage(int(checks.active), int(checks.total)),
+            earlier,
+        )
 
     def usage(self, family: Family, now: datetime) -> FamilyUsage:
         """The family's live campaigns, all counted."""
         rows = self._statements.usage.all(self._connection, {"vdn_id": self.vdn_id, "now": now})
         return _usage_of(rows).get(family, FamilyUsage())
 
-    def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> None:
-        checks = statement.first(self._connection, {**self._check_values(values), **params})
-        self._refuse_if_failed(checks, values)
-
-    def _check_values(self, values: CampaignValues) -> dict[str, Any]:
-        return {
-            "vdn_id": self.vdn_id,
-            # IVR campaigns name no queue: -1 matches none, and is not asked about.
-            "skill_id": -1 if values.skill_id is None else values.skill_id,
-            "name": values.name,
-            "family": int(values.family),
-        }
-
-    def _refuse_if_failed(self, checks: Any, values: CampaignValues) -> None:
-        if values.skill_id is not None and not checks.queue_exists:
-            raise SkillQueueNotFound(self.vdn_id, values.skill_id)
-        if checks.name_taken:
-            raise NameTaken(self.vdn_id, values.name)
+    def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> Any:
+        """The row of a statement of checks about `values`."""
+        return statement.first(
+            self._connection,
+            {
+                "vdn_id": self.vdn_id,
+                # IVR campaigns name no queue: -1 matches none, and is not asked about.
+                "skill_id": -1 if values.skill_id is None else values.skill_id,
+                "name": values.name,
+                "family": int(values.family),
+                **params,
+            },
+        )
 
     def insert(self, values: CampaignValues, *, status: int, now: datetime) -> int:
         row = {
@@ -715,14 +714,11 @@ class TenantTransaction:
 
     @contextmanager
     def _name_conflicts(self, name: str | None) -> Iterator[None]:
-        """The unique index on live names, when the name check raced a change elsewhere,
-        answered as the name check would have."""
+        """A write of `name` (None: the name is not written)."""
         try:
             yield
         except IntegrityError as error:
-            if name is not None and _is_name_conflict(error):
-                raise NameTaken(self.vdn_id, name) from None
-            raise
+            raise _refusal(error, self.vdn_id, name) from None
 
     def delete(self, row: CampaignRow) -> None:
         self.execute(self._statements.delete, {"campaign_id": row.id}).close()
@@ -737,19 +733,29 @@ def _closing(turn: str, close: Callable[[], None]) -> None:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Database failures as the service answers them; service errors pass unchanged."""
+    """Database failures as the service answers them (`_refusal`); service errors pass."""
     try:
         yield
-    except (ServiceError, IntegrityError):
-        raise
-    except DataError:
-        # A value the contract let through but the database refuses: the
-        # request's fault, so retrying would not help.
+    except SQLAlchemyError as error:
+        raise _refusal(error) from None
+
+
+def _refusal(
+    error: SQLAlchemyError, vdn_id: int | None = None, name: str | None = None
+) -> ServiceError:
+    """The one table of database failures and the refusals they are answered with."""
+    if isinstance(error, IntegrityError) and name is not None and _is_name_conflict(error):
+        # The unique index on live names, when the name check raced a change elsewhere:
+        # answered as the name check would have.
+        assert vdn_id is not None
+        return NameTaken(vdn_id, name)
+    if isinstance(error, DataError):
+        # A value the contract let through but the database refuses: the request's fault,
+        # so retrying would not help.
         log.warning("the database refused a value of a request")
-        raise InvalidArgument([_UNSTORABLE]) from None
-    except SQLAlchemyError:
-        log.exception("database operation failed")
-        raise DatabaseUnavailable() from None
+        return InvalidArgument([_UNSTORABLE])
+    log.error("database operation failed", exc_info=error)
+    return DatabaseUnavailable()
 
 
 _UNSTORABLE = FieldProblem(

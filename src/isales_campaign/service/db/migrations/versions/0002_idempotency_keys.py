@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from isales_campaign.service.db.migrate import MigrationRefused
+from isales_campaign.service.errors import MigrationRefused
 
 revision = "0002"
 down_revision = "0001"

@@ -16,7 +16,7 @@ from alembic import op
 from google.protobuf.message import DecodeError
 from isales.campaign.v2.campaign_pb2 import Campaign
 
-from isales_campaign.service.db.migrate import MigrationRefused
+from isales_campaign.service.errors import MigrationRefused
 
 revision = "0003"
 down_revision = "0002"

@@ -1,0 +1,119 @@
+"""How the service answers over gRPC: the one table from each refusal to its status code,
+and the rich `google.rpc.Status` it is sent as.
+
+Every refusal carries an `ErrorInfo` whose `reason` is the legacy result code. Input problems
+add a `BadRequest` with one field violation per problem (its `reason` is that problem's legacy
+code); quota problems add a `QuotaFailure`. Anything that is not a refusal is INTERNAL.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from isales_campaign.result_codes import ResultCode, legacy_code
+from isales_campaign.service.errors import (
+    CallerNotAuthorized,
+    CampaignEnded,
+    CampaignNotFound,
+    CampaignStarted,
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    MalformedRequest,
+    NameTaken,
+    OutcomeUnknown,
+    QuotaExceeded,
+    ServiceError,
+    ShuttingDown,
+    SkillQueueNotFound,
+    StaleVersion,
+    StatusConflict,
+    TenantNotFound,
+    UnknownAccessKey,
+)
+
+ERROR_DOMAIN = "isales.campaign.v2"
+
+#: Each refusal's gRPC status code. "Outcome unknown" shares UNAVAILABLE with "nothing was
+#: changed", and its message tells them apart.
+STATUS_CODES: dict[type[ServiceError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    MalformedRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    IdempotencyKeyReused: grpc.StatusCode.INVALID_ARGUMENT,
+    TenantNotFound: grpc.StatusCode.NOT_FOUND,
+    CampaignNotFound: grpc.StatusCode.NOT_FOUND,
+    UnknownAccessKey: grpc.StatusCode.NOT_FOUND,
+    NameTaken: grpc.StatusCode.ALREADY_EXISTS,
+    SkillQueueNotFound: grpc.StatusCode.FAILED_PRECONDITION,
+    StatusConflict: grpc.StatusCode.FAILED_PRECONDITION,
+    CampaignStarted: grpc.StatusCode.FAILED_PRECONDITION,
+    CampaignEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    StaleVersion: grpc.StatusCode.ABORTED,
+    QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
+    OutcomeUnknown: grpc.StatusCode.UNAVAILABLE,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    CallerNotAuthorized: grpc.StatusCode.UNAUTHENTICATED,
+}
+
+INTERNAL = rpc_status.to_status(
+    status_pb2.Status(
+        code=grpc.StatusCode.INTERNAL.value[0], message="internal error; nothing was changed"
+    )
+)
+
+
+def status_code(error: ServiceError) -> grpc.StatusCode:
+    return STATUS_CODES.get(type(error), grpc.StatusCode.INTERNAL)
+
+
+def status_of(error: ServiceError) -> grpc.Status:
+    """The rich status a refusal is answered with."""
+    return rpc_status.to_status(rich_status(error))
+
+
+def rich_status(error: ServiceError) -> status_pb2.Status:
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(
+            reason=legacy_code(error.code),
+            domain=ERROR_DOMAIN,
+            metadata={"result_code": ResultCode.Name(error.code), **error.metadata},
+        )
+    ]
+    if error.fields:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=p.path, description=p.message, reason=legacy_code(p.code)
+                    )
+                    for p in error.fields
+                ]
+            )
+        )
+    if error.quotas:
+        details.append(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=q.subject,
+                        description=q.description,
+                        quota_metric=q.metric,
+                        quota_value=q.limit,
+                    )
+                    for q in error.quotas
+                ]
+            )
+        )
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    return status_pb2.Status(
+        code=status_code(error).value[0], message=error.message, details=packed
+    )

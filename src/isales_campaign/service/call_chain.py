@@ -1,0 +1,197 @@
+"""What happens around every call of the service, over gRPC (`interceptors`) and in process
+(`isales_campaign.local_backend`) alike, so that the two cannot differ:
+
+1. the caller's request id (metadata `x-request-id`, or a new one) follows every log line
+   written while serving the call, and its deadline bounds its database work (`db.watchdog`);
+   a call whose deadline passed before it started is answered DEADLINE_EXCEEDED;
+2. the internal token, on the services that require it (UNAUTHENTICATED without it);
+3. the drain: during a shutdown new calls are refused UNAVAILABLE while those in flight
+   finish (`drain`);
+4. a request that is not a valid protobuf message is INVALID_ARGUMENT (grpcio would answer
+   INTERNAL: a malformed request is the caller's fault);
+5. the method itself;
+6. a refusal is answered as its rich status (`answers`) and logged in one line; any other
+   exception is INTERNAL, logged with its traceback;
+7. the status code and duration go to the Prometheus metrics.
+
+A failed call raises `CallFailed` with the status to answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import grpc
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from isales_campaign.internal_token import presents
+from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_request_id
+from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
+from isales_campaign.result_codes import legacy_code
+from isales_campaign.service import answers
+from isales_campaign.service.db.watchdog import call_deadline
+from isales_campaign.service.drain import Drain
+from isales_campaign.service.errors import (
+    CallerNotAuthorized,
+    CallFailed,
+    MalformedRequest,
+    ServiceError,
+)
+
+log = logging.getLogger(__name__)
+
+Metadata = Iterable[tuple[str, str | bytes]]
+
+#: Stands in for a request whose bytes did not parse (see `lenient`).
+UNDECODABLE = object()
+
+_DEADLINE_PASSED = rpc_status.to_status(
+    status_pb2.Status(code=grpc.StatusCode.DEADLINE_EXCEEDED.value[0], message="Deadline Exceeded")
+)
+
+
+def _no_code() -> grpc.StatusCode | None:
+    return None
+
+
+class CallChain:
+    def __init__(
+        self,
+        drain: Drain,
+        *,
+        drained: frozenset[str],
+        token_required: frozenset[str],
+        internal_token: str,
+    ) -> None:
+        """`drained`: the services refused during a shutdown; `token_required`: those that
+        answer only callers presenting `internal_token` (nobody when it is empty). Other
+        services (health, reflection) answer anyone, always."""
+        self._drain = drain
+        self._drained = drained
+        self._token_required = token_required
+        self._internal_token = internal_token
+        #: Each method's chain, made on its first call (the methods are fixed, so this stays
+        #: small): a call then costs a lookup, not new metric children.
+        self._methods: dict[str, ChainedMethod] = {}
+
+    def method(self, path: str) -> ChainedMethod:
+        """The chain of the method `/package.Service/Method`."""
+        chained = self._methods.get(path)
+        if chained is None:
+            service, _, name = path.strip("/").rpartition("/")
+            chained = ChainedMethod(
+                service,
+                name,
+                drain=self._drain if service in self._drained else None,
+                token=self._internal_token if service in self._token_required else None,
+            )
+            chained = self._methods.setdefault(path, chained)
+        return chained
+
+
+class ChainedMethod:
+    def __init__(self, service: str, name: str, *, drain: Drain | None, token: str | None):
+        self._name = name
+        self._drain = drain
+        self._token = token
+        self._started_total = GRPC_STARTED.labels("unary", service, name)
+        self._handling_seconds = GRPC_HANDLING_SECONDS.labels("unary", service, name)
+        self._service = service
+        self._handled_total: dict[grpc.StatusCode, Any] = {}
+
+    def serve(
+        self,
+        request: Any,
+        metadata: Metadata,
+        time_remaining: float | None,
+        method: Callable[[Any], Any],
+        code_set: Callable[[], grpc.StatusCode | None] = _no_code,
+    ) -> Any:
+        """`method(request)` inside the chain; CallFailed with the status to answer.
+        `code_set`: the code a method set without failing (grpcio's health servicer does)."""
+        if time_remaining is not None and time_remaining <= 0:  # waited for a worker too long
+            self._handled(grpc.StatusCode.DEADLINE_EXCEEDED).inc()
+            raise CallFailed(_DEADLINE_PASSED)
+        request_id = current_request_id.set(request_id_of(metadata))
+        deadline = call_deadline.set(
+            None if time_remaining is None else time.monotonic() + time_remaining
+        )
+        self._started_total.inc()
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        drain = None
+        try:
+            if self._token is not None:
+                check_internal_token(metadata, self._token)
+            if self._drain is not None:
+                self._drain.enter()
+                drain = self._drain
+            if request is UNDECODABLE:
+                raise MalformedRequest()
+            response = method(request)
+            code = code_set() or grpc.StatusCode.OK
+            return response
+        except Exception as error:
+            status = failure_status(self._name, error)
+            code = status.code
+            raise CallFailed(status) from None
+        finally:
+            if drain is not None:
+                drain.leave()
+            current_request_id.reset(request_id)
+            call_deadline.reset(deadline)
+            self._handled(code).inc()
+            self._handling_seconds.observe(time.perf_counter() - started)
+
+    def _handled(self, code: grpc.StatusCode) -> Any:
+        """The counter of calls answered `code`, made when first needed."""
+        counter = self._handled_total.get(code)
+        if counter is None:
+            counter = self._handled_total.setdefault(
+                code, GRPC_HANDLED.labels("unary", self._service, self._name, code.name)
+            )
+        return counter
+
+
+def check_internal_token(metadata: Metadata, token: str) -> None:
+    """CallerNotAuthorized unless the call presents the internal token."""
+    if not token:
+        raise CallerNotAuthorized("this service has no internal token (ISALES_INTERNAL_TOKEN)")
+    if not presents(metadata, token):
+        raise CallerNotAuthorized("missing or wrong internal token")
+
+
+def failure_status(method: str, error: Exception) -> grpc.Status:
+    """The status a failed call is answered with, logged: a refusal's own rich status;
+    INTERNAL for anything else (a fault of the service, with its traceback)."""
+    if isinstance(error, ServiceError):
+        status = answers.status_of(error)
+        log.info(
+            "call refused",
+            extra={
+                "method": method,
+                "grpc_code": status.code.name,
+                "result_code": legacy_code(error.code),
+                "fields": [problem.path for problem in error.fields],
+            },
+        )
+        return status
+    log.error("call failed unexpectedly", exc_info=error, extra={"method": method})
+    return answers.INTERNAL
+
+
+def request_id_of(metadata: Metadata) -> str:
+    """The caller's request id (metadata `x-request-id`) when it is safe, or a new one."""
+    for key, value in metadata or ():
+        if (
+            key == REQUEST_ID_HEADER
+            and isinstance(value, str)
+            and REQUEST_ID_PATTERN.fullmatch(value)
+        ):
+            return value
+    return uuid.uuid4().hex
