@@ -60,10 +60,15 @@ STATUS_CODES: dict[type[ServiceError], grpc.StatusCode] = {
     CallerNotAuthorized: grpc.StatusCode.UNAUTHENTICATED,
 }
 
+#: Anything that is not a refusal: a fault of the service.
 INTERNAL = rpc_status.to_status(
     status_pb2.Status(
         code=grpc.StatusCode.INTERNAL.value[0], message="internal error; nothing was changed"
     )
+)
+#: A call whose deadline passed before it started (waiting for a worker): it is not run.
+DEADLINE_PASSED = rpc_status.to_status(
+    status_pb2.Status(code=grpc.StatusCode.DEADLINE_EXCEEDED.value[0], message="Deadline Exceeded")
 )
 
 

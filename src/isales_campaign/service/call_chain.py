@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
-from google.rpc import status_pb2
-from grpc_status import rpc_status
 
 from isales_campaign.internal_token import presents
 from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_request_id
@@ -47,12 +45,8 @@ log = logging.getLogger(__name__)
 
 Metadata = Iterable[tuple[str, str | bytes]]
 
-#: Stands in for a request whose bytes did not parse (see `lenient`).
+#: Stands in for a request whose bytes did not parse (the interceptor passes it on).
 UNDECODABLE = object()
-
-_DEADLINE_PASSED = rpc_status.to_status(
-    status_pb2.Status(code=grpc.StatusCode.DEADLINE_EXCEEDED.value[0], message="Deadline Exceeded")
-)
 
 
 def _no_code() -> grpc.StatusCode | None:
@@ -116,7 +110,7 @@ class ChainedMethod:
         `code_set`: the code a method set without failing (grpcio's health servicer does)."""
         if time_remaining is not None and time_remaining <= 0:  # waited for a worker too long
             self._handled(grpc.StatusCode.DEADLINE_EXCEEDED).inc()
-            raise CallFailed(_DEADLINE_PASSED)
+            raise CallFailed(answers.DEADLINE_PASSED)
         request_id = current_request_id.set(request_id_of(metadata))
         deadline = call_deadline.set(
             None if time_remaining is None else time.monotonic() + time_remaining

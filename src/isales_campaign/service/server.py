@@ -218,7 +218,7 @@ def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
 
 
 class DatabaseProbe:
-    """Whether the database answers `SELECT 1` within `timeout`; a probe that does not
+    """Whether the database answers a ping within `timeout`; a probe that does not
     return in time counts as a failure (the database may hang rather than refuse). Logs
     when the answer changes, not at every probe."""
 

@@ -1,0 +1,107 @@
+"""The in-process backend of `isales serve` runs every call in the service's call chain,
+as a call over gRPC does: the same answers, drain, token check and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+
+import grpc
+import pytest
+from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest
+from prometheus_client import REGISTRY
+
+from isales_campaign.config import Settings
+from isales_campaign.local_backend import LocalBackend
+from isales_campaign.service.server import RunningServer, start_server
+from tests.conftest import seed_database
+from tests.examples import add_request, example_campaign
+
+TOKEN = "in-process-token"
+
+
+@pytest.fixture
+def running(sqlite_url: str) -> Iterator[RunningServer]:
+    seed_database(sqlite_url)
+    settings = replace(
+        Settings(),
+        database_url=sqlite_url,
+        grpc_listen="127.0.0.1:0",
+        internal_token=TOKEN,
+        require_internal_token=True,
+    )
+    server = start_server(settings, migrate=False)
+    yield server
+    server.stop(0)
+
+
+def _handled(method: str, code: str) -> float:
+    labels = {
+        "grpc_type": "unary",
+        "grpc_service": "isales.campaign.v2.CampaignService",
+        "grpc_method": method,
+        "grpc_code": code,
+    }
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
+
+
+async def _get(backend: LocalBackend, campaign_id: int) -> object:
+    request = GetCampaignRequest(vdn_id=1, campaign_id=campaign_id)
+    return await backend.call(backend.campaigns.GetCampaign, request, "req-1")
+
+
+def test_calls_are_answered_and_counted_as_over_grpc(running: RunningServer) -> None:
+    async def scenario() -> None:
+        backend = LocalBackend(running, 5.0, TOKEN, workers=2)
+        await backend.start()
+        try:
+            added = await backend.call(
+                backend.campaigns.AddCampaign, add_request(example_campaign()), "req-0"
+            )
+            assert added.id > 0
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _get(backend, 999_999)
+            assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+            assert refused.value.details() == "campaign 999999 does not exist in VDN 1"
+        finally:
+            await backend.close()
+
+    ok, not_found = _handled("AddCampaign", "OK"), _handled("GetCampaign", "NOT_FOUND")
+    asyncio.run(scenario())
+    assert _handled("AddCampaign", "OK") == ok + 1
+    assert _handled("GetCampaign", "NOT_FOUND") == not_found + 1
+
+
+def test_a_backend_without_the_token_is_refused_where_the_service_requires_it(
+    running: RunningServer,
+) -> None:
+    async def scenario() -> grpc.aio.AioRpcError:
+        backend = LocalBackend(running, 5.0, "not the token", workers=1)
+        await backend.start()
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _get(backend, 1)
+            return refused.value
+        finally:
+            await backend.close()
+
+    refused = asyncio.run(scenario())
+    assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_draining_service_refuses_in_process_calls_too(running: RunningServer) -> None:
+    async def scenario() -> grpc.aio.AioRpcError:
+        backend = LocalBackend(running, 5.0, TOKEN, workers=1)
+        await backend.start()
+        try:
+            running.stop(0)  # drains first
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _get(backend, 1)
+            return refused.value
+        finally:
+            await backend.close()
+
+    refused = asyncio.run(scenario())
+    assert refused.code() == grpc.StatusCode.UNAVAILABLE
+    assert "shutting down; nothing was changed" in (refused.details() or "")
