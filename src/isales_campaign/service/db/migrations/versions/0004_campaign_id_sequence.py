@@ -40,7 +40,11 @@ def upgrade() -> None:
     given = [
         connection.scalar(sa.text("SELECT max(id) FROM campaigns")),
         connection.scalar(sa.text("SELECT max(campaign_id) FROM idempotency_keys")),
-        connection.scalar(sa.text("SELECT last_value FROM campaigns_id_seq WHERE is_called")),
+        connection.scalar(
+            sa.select(sa.column("last_value"))
+            .select_from(sa.table(SEQUENCE))
+            .where(sa.column("is_called"))
+        ),
     ]
     largest = max((value for value in given if value is not None), default=None)
     if largest is not None:  # the next id is largest + 1
