@@ -116,7 +116,7 @@ class CampaignService:
     # -- add -------------------------------------------------------------------------------
 
     def add(self, request: AddCampaignRequest) -> AddCampaignResponse:
-        campaign_rules.normalize_text(request.campaign)
+        validation.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()
@@ -179,7 +179,7 @@ class CampaignService:
         return GetCampaignResponse(campaign=_record(row, utc_naive(self._clock())))
 
     def list_campaigns(self, request: ListCampaignsRequest) -> ListCampaignsResponse:
-        request.name_contains = campaign_rules.nfc(request.name_contains)  # as names are stored
+        request.name_contains = validation.nfc(request.name_contains)  # as names are stored
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         begin_from = _filter_time(
@@ -266,7 +266,7 @@ class CampaignService:
     # -- change ----------------------------------------------------------------------------
 
     def update(self, request: UpdateCampaignRequest) -> UpdateCampaignResponse:
-        campaign_rules.normalize_text(request.campaign)
+        validation.normalize_text(request.campaign)
         problems = _tenant_problems(request)
         tenant = self._store.tenant(request.vdn_id)
         now = self._clock()

@@ -1,4 +1,5 @@
-"""Contract validation: protovalidate rules of the .proto, reported with legacy codes.
+"""Contract validation: protovalidate rules of the .proto, reported with legacy codes, on
+texts kept in NFC.
 
 The one table that maps protovalidate's rule ids to legacy result codes lives
 here. Custom CEL rules name their category and the offending field in their id
@@ -10,8 +11,10 @@ for them protovalidate's answer is no violation at all.
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 from google.protobuf.message import Message
+from isales.campaign.v2.campaign_pb2 import Campaign
 from protovalidate import EvaluationError, Validator, Violation
 
 from isales_campaign.result_codes import ResultCode
@@ -47,6 +50,22 @@ _CEL_CATEGORIES: dict[str, ResultCode.ValueType] = {
 _validator = Validator()
 
 log = logging.getLogger(__name__)
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC, so that one text typed two ways (a composed "é" and "e" + U+0301) is
+    one text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def normalize_text(campaign: Campaign) -> None:
+    """Names and descriptions are kept in NFC. (Only a change is written: writing a field
+    would make an absent campaign present.)"""
+    name, description = nfc(campaign.name), nfc(campaign.description)
+    if name != campaign.name:
+        campaign.name = name
+    if description != campaign.description:
+        campaign.description = description
 
 
 def contract_problems(message: Message) -> list[FieldProblem]:

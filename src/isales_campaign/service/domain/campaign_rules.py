@@ -5,7 +5,6 @@ the refusal it is answered with."""
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,22 +19,6 @@ from isales_campaign.service.errors import (
     NameTaken,
     SkillQueueNotFound,
 )
-
-
-def nfc(text: str) -> str:
-    """Unicode NFC, so that one text typed two ways (a composed "é" and "e" + U+0301) is
-    one text."""
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
-
-
-def normalize_text(campaign: Campaign) -> None:
-    """Names and descriptions are kept in NFC. (Only a change is written: writing a field
-    would make an absent campaign present.)"""
-    name, description = nfc(campaign.name), nfc(campaign.description)
-    if name != campaign.name:
-        campaign.name = name
-    if description != campaign.description:
-        campaign.description = description
 
 
 def campaign_times(
