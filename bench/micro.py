@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from protovalidate import Validator
+from sqlalchemy import bindparam, create_engine, insert, select
 
 from bench import payloads
 from isales_campaign.client.http import sign_request
@@ -17,6 +18,8 @@ from isales_campaign.config import Deployment
 from isales_campaign.gateway import envelope
 from isales_campaign.gateway.translate import translate_campaign
 from isales_campaign.legacy import auth_v2
+from isales_campaign.service.db.prepared import Prepared
+from isales_campaign.service.db.schema import campaigns, metadata, tenants
 from isales_campaign.service.domain.campaign_rules import campaign_times
 from isales_campaign.service.errors import FieldProblem
 from isales_campaign.service.validation import contract_problems
@@ -74,4 +77,31 @@ def measure() -> dict[str, dict[str, Any]]:
         "auth-v2 verify (canonical + HMAC)": verify,
         "AddCampaignRequest parse": lambda: AddCampaignRequest.FromString(serialized),
     }
+    cases.update(_store_reads())
     return {name: _time(function) for name, function in cases.items()}
+
+
+def _store_reads() -> dict[str, Callable[[], object]]:
+    """One campaign read by its statement on one kept SQLite connection: through SQLAlchemy's
+    per-execution machinery, and as `db.prepared` runs the statements of the store."""
+    engine = create_engine("sqlite://")  # one in-memory database, one connection
+    metadata.create_all(engine)
+    moment = datetime(2026, 1, 1)
+    with engine.begin() as connection:
+        connection.execute(insert(tenants).values(vdn_id=1, time_zone="UTC"))
+        connection.execute(
+            insert(campaigns).values(
+                vdn_id=1, name="c", family=1, device_type=2, status=2, begin_at=moment,
+                end_at=moment, config=b"", version=1, created_at=moment, updated_at=moment,
+            )
+        )  # fmt: skip
+    statement = select(*campaigns.c).where(
+        campaigns.c.vdn_id == bindparam("vdn_id"), campaigns.c.id == bindparam("campaign_id")
+    )
+    values = {"vdn_id": 1, "campaign_id": 1}
+    core = engine.connect()
+    prepared, raw = Prepared(statement, engine.dialect), engine.raw_connection()
+    return {
+        "read a campaign (SQLAlchemy Core)": lambda: core.execute(statement, values).first(),
+        "  the same, prepared (db/prepared.py)": lambda: prepared.first(raw, values),
+    }
