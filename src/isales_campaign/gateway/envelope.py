@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from isales_campaign.gateway.legacy_json import lower_camel, renamed_fields
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import (
+    MAX_REPORTED_PROBLEMS,
     PROBLEM_COUNT_KEY,
     ResultCode,
     combined_code,
@@ -29,9 +30,6 @@ from isales_campaign.result_codes import (
 SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
 PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
 DATABASE_ERROR = legacy_code(ResultCode.RESULT_CODE_DATABASE_ERROR)
-#: Descriptions list at most this many problems (a body can hold thousands of bad items),
-#: as many as the service's BadRequest holds.
-MAX_LISTED = 20
 
 _SEGMENT = re.compile(r"([a-z0-9_]+)((?:\[\d+\])*)")
 
@@ -102,10 +100,11 @@ def describe(
 ) -> str:
     """`path: message[ (code)]; ...` naming every offending field by its JSON path.
 
-    `total` counts the problems when `items` lists only the first ones.
+    `total` counts the problems when `items` lists only the first ones; at most
+    MAX_REPORTED_PROBLEMS are listed, as many as the service's BadRequest holds.
     """
     parts = []
-    for path, message, code in items[:MAX_LISTED]:
+    for path, message, code in items[:MAX_REPORTED_PROBLEMS]:
         text = f"{path}: {message}" if path else message
         parts.append(f"{text} ({code})" if mixed else text)
     unlisted = max(len(items), total or 0) - len(parts)

@@ -29,10 +29,9 @@ from isales_campaign.gateway.translate import (
 )
 from isales_campaign.legacy import paths
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER, VALIDATE_ONLY
+from isales_campaign.paging import DEFAULT_PAGE_SIZE
 from isales_campaign.result_codes import ResultCode
 
-#: The legacy list's page size when the request names none.
-DEFAULT_ROWS_PER_PAGE = 10
 #: Set on the answer of an add that an earlier add with the same key (or signature) made.
 REPLAYED_HEADER = "Idempotent-Replayed"
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
@@ -70,7 +69,7 @@ async def get_campaign(call: Call) -> Answer:
 
 async def list_campaigns(call: Call) -> Answer:
     query = call.query
-    rows = _integer(query, "rowsPerPage", DEFAULT_ROWS_PER_PAGE) or DEFAULT_ROWS_PER_PAGE
+    rows = _integer(query, "rowsPerPage", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
     page = max(_integer(query, "curPage", 1), 1)
     skip = (page - 1) * max(rows, 0)
     if skip > INT32_MAX:
@@ -243,7 +242,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 {"type": "integer", "default": 1}, "Below 1 is taken as 1.", "skip"
             ),
             "rowsPerPage": QueryParameter(
-                {"type": "integer", "default": DEFAULT_ROWS_PER_PAGE, "maximum": 100},
+                {"type": "integer", "default": DEFAULT_PAGE_SIZE, "maximum": 100},
                 "Above 100 is 02000007.",
                 "page_size",
             ),
