@@ -12,7 +12,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from isales_campaign.gateway.app import CLIENT_CLOSED_REQUEST
+from isales_campaign.gateway.answers import CLIENT_CLOSED
 from tests.gateway.conftest import Stack, start_stack
 from tests.waiting import wait_for
 
@@ -149,7 +149,7 @@ def test_unknown_methods_and_upgrades_are_answered_quietly(
 
 
 def closed_requests() -> float:
-    labels = {"status": str(CLIENT_CLOSED_REQUEST), "result_code": ""}
+    labels = {"status": str(CLIENT_CLOSED.status), "result_code": ""}
     return REGISTRY.get_sample_value("isales_gateway_requests_total", labels) or 0.0
 
 
@@ -172,7 +172,7 @@ def test_a_client_that_leaves_mid_body_is_a_closed_request(
     wait_for(lambda: closed_requests() == before + 1, "the closed request counted")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     lines = [r for r in caplog.records if r.getMessage() == "request"]
-    assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED_REQUEST]
+    assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED.status]
     assert lines[0].levelno == logging.INFO
 
 

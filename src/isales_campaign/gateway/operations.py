@@ -18,8 +18,9 @@ from isales.campaign.v2.campaign_service_pb2 import (
     UpdateCampaignRequest,
 )
 
+from isales_campaign.gateway import answers
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
-from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation, QueryParameter
+from isales_campaign.gateway.pipeline import Answer, Call, Operation, QueryParameter
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.gateway.translate import (
     INT32_MAX,
@@ -73,7 +74,7 @@ async def list_campaigns(call: Call) -> Answer:
     page = max(_integer(query, "curPage", 1), 1)
     skip = (page - 1) * max(rows, 0)
     if skip > INT32_MAX:
-        raise LegacyError.invalid("curPage", "is beyond the last page")
+        raise answers.invalid("curPage", "is beyond the last page")
     request = ListCampaignsRequest(
         vdn_id=call.vdn_id,
         name_contains=query.get("name", ""),
@@ -145,14 +146,14 @@ async def delete_campaign(call: Call) -> Answer:
 def _campaign(body: bytes) -> Campaign:
     translated = translate_campaign(body)
     if isinstance(translated, list):
-        raise LegacyError.of_problems(translated)
+        raise answers.refusal(translated)
     return translated
 
 
 def _validate_only(call: Call) -> bool:
     value = call.query.get(VALIDATE_ONLY, "false").lower()
     if value not in ("true", "false"):
-        raise LegacyError.invalid(VALIDATE_ONLY, "must be true or false")
+        raise answers.invalid(VALIDATE_ONLY, "must be true or false")
     return value == "true"
 
 
@@ -165,10 +166,10 @@ def _integer(query: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int32_of_text(text)
     except OverflowError:
-        raise LegacyError.invalid(name, "is outside the 32-bit integer range") from None
+        raise answers.invalid(name, "is outside the 32-bit integer range") from None
     except ValueError:
         problem = Problem(name, _WRONG_TYPE, "must be an integer")
-        raise LegacyError.of_problems([problem]) from None
+        raise answers.refusal([problem]) from None
 
 
 def _archive(body: bytes) -> bool:
@@ -177,16 +178,14 @@ def _archive(body: bytes) -> bool:
         return False
     document = json_object(body)
     if isinstance(document, list):
-        raise LegacyError.of_problems(document)
+        raise answers.refusal(document)
     value = document.get("archiveHistory")
     if value is None:
         return False
     if type(value) is not int:
-        raise LegacyError.of_problems(
-            [Problem("archiveHistory", _WRONG_TYPE, "must be an integer")]
-        )
+        raise answers.refusal([Problem("archiveHistory", _WRONG_TYPE, "must be an integer")])
     if value not in (0, 1):
-        raise LegacyError.invalid("archiveHistory", "must be 0 (delete) or 1 (archive)")
+        raise answers.invalid("archiveHistory", "must be 0 (delete) or 1 (archive)")
     return value == 1
 
 
