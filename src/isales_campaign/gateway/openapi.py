@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the REST surface: its paths from the route table
-(`operations.OPERATIONS`), its request schema derived from the contract."""
+(`operations.OPERATIONS`), their responses from the table of answers (`answers.ANSWERS`),
+the request schema derived from the contract."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
 from isales_campaign import __version__
+from isales_campaign.gateway import answers
 from isales_campaign.gateway.examples import example
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
@@ -25,16 +27,13 @@ from isales_campaign.result_codes import ResultCode, legacy_code
 CODE_MEANINGS: dict[int, str] = {
     ResultCode.RESULT_CODE_SUCCESS: "Success.",
     ResultCode.RESULT_CODE_PARAMETER_ERROR: "Parameter error; resultDesc lists every problem "
-    "with its own code. Also answered with HTTP 400 (malformed request), 401 (authentication "
-    "failed), 404/405, 408 (body too slow), 413 (body too large), 415 (media type), 431 "
-    "(headers too large) and 500 (internal fault).",
+    "with its own code.",
     ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY: "strBeginTime is earlier than 00:00 of the "
     "current day (tenant's time zone).",
     ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT: "Too many skill-queue campaigns.",
     ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT: "Too many IVR campaigns.",
     ResultCode.RESULT_CODE_NAME_NOT_UNIQUE: "The campaign name is already used in this VDN.",
-    ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable "
-    "(HTTP 503 with Retry-After).",
+    ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable.",
     ResultCode.RESULT_CODE_CAMPAIGN_NOT_FOUND: "The campaign does not exist in this VDN "
     "(unknown, deleted, archived, or another tenant's).",
     ResultCode.RESULT_CODE_CAMPAIGN_STARTED: "The campaign is still started (executing): "
@@ -81,15 +80,18 @@ def document() -> dict[str, Any]:
     _message_schema(campaign_pb2.Campaign.DESCRIPTOR, schemas)
     schemas["Envelope"] = _envelope_schema()
     code_table = "\n".join(
-        f"- `{legacy_code(ResultCode.ValueType(n))}`: {text}" for n, text in CODE_MEANINGS.items()
+        f"- `{code}`: {text}{_statuses_of(code)}"
+        for code, text in zip(documented_codes(), CODE_MEANINGS.values(), strict=True)
     )
     paths: dict[str, dict[str, Any]] = {}
     for operation in OPERATIONS:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
-    paths["/openapi.json"] = _unsecured("openapi", "This document.")
-    paths["/healthz"] = _unsecured("healthz", "The gateway process lives.")
+    paths["/openapi.json"] = _unsecured("openapi", answers.SERVED, "This document.")
+    paths["/healthz"] = _unsecured("healthz", answers.SERVED, "The gateway process lives.")
     paths["/readyz"] = _unsecured(
-        "readyz", "The campaign service answers and is SERVING (otherwise 503)."
+        "readyz",
+        answers.READY,
+        f"The campaign service answers and is SERVING (otherwise {answers.NOT_READY.status}).",
     )
     return {
         "openapi": "3.1.0",
@@ -121,7 +123,7 @@ _VDN_ID = {
     "in": "path",
     "required": True,
     "description": f"VDN ID, {MIN_VDN_ID}-{MAX_VDN_ID} (otherwise 02000007). The access key "
-    "must belong to it (otherwise 401).",
+    f"must belong to it (otherwise {answers.UNAUTHORIZED.status}).",
     "schema": {"type": "integer", "minimum": MIN_VDN_ID, "maximum": MAX_VDN_ID},
 }
 _CAMPAIGN_ID = {
@@ -181,44 +183,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
         "operationId": operation.operation_id,
         "summary": operation.summary,
         "parameters": parameters,
-        "responses": {
-            "200": {
-                "description": f"resultCode 0200000: {operation.success} Otherwise a legacy "
-                "error code and a description naming every offending field by its JSON path.",
-                "content": _ERROR,
-            },
-            "400": {
-                "description": "A request the HTTP parser refuses (0200001).",
-                "content": _ERROR,
-            },
-            "401": {"description": "Authentication failed (0200001).", "content": _ERROR},
-            "404": {"description": "No such resource (0200001).", "content": _ERROR},
-            "405": {"description": "Method not allowed (0200001).", "content": _ERROR},
-            "408": {
-                "description": "The body did not arrive in time (0200001).",
-                "content": _ERROR,
-            },
-            "413": {"description": "Body larger than the limit (0200001).", "content": _ERROR},
-            "415": {
-                "description": "A body whose Content-Type is not application/json with UTF-8 "
-                "(0200001).",
-                "content": _ERROR,
-            },
-            "431": {
-                "description": "Request line and headers larger than the limit (0200001).",
-                "content": _ERROR,
-            },
-            "500": {
-                "description": "Internal fault of the gateway or the service (0200001, with "
-                "the request id).",
-                "content": _ERROR,
-            },
-            "503": {
-                "description": "The campaign service is unavailable or timed out (0200006).",
-                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                "content": _ERROR,
-            },
-        },
+        "responses": _responses(operation),
     }
     if operation.body != "none":
         required = operation.body == "required"
@@ -229,7 +194,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema, "example": body_example}},
         }
     if operation.operation_id == "addCampaign":
-        spec["responses"]["200"]["content"] = {
+        spec["responses"][str(answers.SUCCESS.status)]["content"] = {
             "application/json": {
                 "schema": _ERROR["application/json"]["schema"],
                 "example": example("add-campaign-response"),
@@ -238,12 +203,54 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return spec
 
 
-def _unsecured(operation_id: str, description: str) -> dict[str, Any]:
+def _responses(operation: Operation) -> dict[str, Any]:
+    """Every answer the operation can give, from the table of answers, by HTTP status."""
+    responses: dict[str, Any] = {}
+    for status, kinds in answers.documented().items():
+        response: dict[str, Any] = {
+            "description": " ".join(
+                kind.description.format(success=operation.success) for kind in kinds
+            )
+        }
+        headers = {
+            name: {"schema": _header_schema(kind.headers.get(name))}
+            for kind in kinds
+            for name in answers.documented_headers(kind)
+        }
+        if headers:
+            response["headers"] = headers
+        response["content"] = _ERROR
+        responses[str(status)] = response
+    return responses
+
+
+def _header_schema(value: str | None) -> dict[str, str]:
+    """A header's schema, by its value in the table (None: each answer sets its own)."""
+    return {"type": "integer" if value is not None and value.isdigit() else "string"}
+
+
+def _statuses_of(code: str) -> str:
+    """The sentence naming the HTTP statuses other than 200 answered with a legacy code."""
+    named = [
+        f"{kind.status} ({kind.name}"
+        + "".join(f", with {name}" for name in answers.documented_headers(kind))
+        + ")"
+        for kinds in answers.documented().values()
+        for kind in kinds
+        if kind.code == code and kind.status != answers.SUCCESS.status
+    ]
+    if not named:
+        return ""
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f" Also answered with HTTP {listed}."
+
+
+def _unsecured(operation_id: str, kind: answers.Kind, description: str) -> dict[str, Any]:
     return {
         "get": {
             "operationId": operation_id,
             "security": [],
-            "responses": {"200": {"description": description}},
+            "responses": {str(kind.status): {"description": description}},
         }
     }
 
