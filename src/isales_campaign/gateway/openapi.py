@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 document of the REST surface: its paths from the route table
 (`operations.OPERATIONS`), their responses from the table of answers (`answers.ANSWERS`),
-the request schema derived from the contract."""
+the request schema and the query parameters' rules derived from the contract."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -17,7 +18,7 @@ from isales_campaign.gateway import answers
 from isales_campaign.gateway.examples import example
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
-from isales_campaign.gateway.pipeline import Operation
+from isales_campaign.gateway.pipeline import Operation, QueryParameter
 from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER
 from isales_campaign.logs import REQUEST_ID_HEADER
@@ -167,13 +168,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if "{campaignId}" in operation.path:
         parameters.append(_CAMPAIGN_ID)
     parameters += [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": parameter.description,
-            "schema": dict(parameter.schema),
-        }
+        _query_parameter(name, parameter, operation.request)
         for name, parameter in operation.query.items()
     ]
     parameters.append(_REQUEST_ID)
@@ -201,6 +196,20 @@ def _operation(operation: Operation) -> dict[str, Any]:
             }
         }
     return spec
+
+
+def _query_parameter(name: str, parameter: QueryParameter, request: Descriptor) -> dict[str, Any]:
+    schema = dict(parameter.schema)
+    if parameter.contract:
+        fd = request.fields_by_name[parameter.field]
+        schema.update(_constraints(fd, _rules(fd)))
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": parameter.description.format_map(schema),
+        "schema": schema,
+    }
 
 
 def _responses(operation: Operation) -> dict[str, Any]:
@@ -291,7 +300,7 @@ def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str
     required: list[str] = []
     for fd in descriptor.fields:
         key = legacy_key(fd)
-        rules = fd.GetOptions().Extensions[validate_pb2.field]
+        rules = _rules(fd)
         if rules.required:
             required.append(key)
         if key in properties:  # fields sharing a key: alternatives of one value
@@ -341,21 +350,47 @@ def _field_schema(
         numbers = [v.number for v in fd.enum_type.values if not v.name.endswith("_UNSPECIFIED")]
         item = {"type": "integer", "enum": numbers}
     elif fd.type == FieldDescriptor.TYPE_STRING:
-        item = {"type": "string"}
-        string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
-        if string_rules.HasField("max_len"):
-            item["maxLength"] = string_rules.max_len
-        if string_rules.HasField("min_len"):
-            item["minLength"] = string_rules.min_len
+        item = {"type": "string", **_constraints(fd, rules)}
     else:
-        item = {"type": "integer", "format": "int32"}
-        if rules.int32.HasField("gte"):
-            item["minimum"] = rules.int32.gte
-        if rules.int32.HasField("lte"):
-            item["maximum"] = rules.int32.lte
+        item = {"type": "integer", "format": "int32", **_constraints(fd, rules)}
     if not fd.is_repeated:
         return item
     array: dict[str, Any] = {"type": "array", "items": item}
     if rules.repeated.HasField("max_items"):
         array["maxItems"] = rules.repeated.max_items
     return array
+
+
+def _rules(fd: FieldDescriptor) -> validate_pb2.FieldRules:
+    """The field's `(buf.validate.field)` rules in the contract."""
+    rules: validate_pb2.FieldRules = fd.GetOptions().Extensions[validate_pb2.field]
+    return rules
+
+
+#: A format rule (`id: "format"`) that a JSON Schema pattern states: the text matches, or,
+#: for an optional filter, is empty or matches.
+_FORMAT = re.compile(r"(?:this == '' \|\| )?this\.matches\('([^'\\]*)'\)")
+
+
+def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any]:
+    """The JSON Schema keywords of a string's or an integer's rules (an item's, for a
+    repeated field)."""
+    constraints: dict[str, Any] = {}
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
+        if string_rules.HasField("max_len"):
+            constraints["maxLength"] = string_rules.max_len
+        if string_rules.HasField("min_len"):
+            constraints["minLength"] = string_rules.min_len
+        # A pattern with escapes would need CEL's unescaping and RE2's dialect translated;
+        # the contract's formats have none.
+        for rule in rules.cel:
+            found = _FORMAT.fullmatch(rule.expression) if rule.id == "format" else None
+            if found:
+                constraints["pattern"] = found[1]
+    elif fd.type == FieldDescriptor.TYPE_INT32:
+        if rules.int32.HasField("gte"):
+            constraints["minimum"] = rules.int32.gte
+        if rules.int32.HasField("lte"):
+            constraints["maximum"] = rules.int32.lte
+    return constraints

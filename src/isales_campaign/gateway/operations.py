@@ -196,7 +196,6 @@ _VALIDATE_ONLY = QueryParameter(
     "true: check every rule, the database ones included, and change nothing.",
     "validate_only",
 )
-_TIME = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -205,6 +204,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ADD,
         "Adding an Outbound Campaign (V2)",
         add_campaign,
+        AddCampaignRequest.DESCRIPTOR,
         body="required",
         changes=True,
         idempotent=True,
@@ -218,12 +218,14 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.LIST,
         "Querying Outbound Campaigns",
         list_campaigns,
+        ListCampaignsRequest.DESCRIPTOR,
         parameters=_VDN_ID_PARAMETER,
         query={
             "name": QueryParameter(
-                {"type": "string", "maxLength": 30},
+                {"type": "string"},
                 "Part of the name (case-sensitive).",
                 "name_contains",
+                contract=True,
             ),
             "status": QueryParameter(
                 {"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all.", "status"
@@ -232,21 +234,28 @@ OPERATIONS: tuple[Operation, ...] = (
                 {"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all.", "device_type"
             ),
             "beginTime": QueryParameter(
-                _TIME, "Campaigns starting at or after this time.", "begin_time_from"
+                {"type": "string"},
+                "Campaigns starting at or after this time.",
+                "begin_time_from",
+                contract=True,
             ),
             "endTime": QueryParameter(
-                _TIME, "Campaigns ending at or before this time.", "end_time_to"
+                {"type": "string"},
+                "Campaigns ending at or before this time.",
+                "end_time_to",
+                contract=True,
             ),
             "curPage": QueryParameter(
                 {"type": "integer", "default": 1}, "Below 1 is taken as 1.", "skip"
             ),
             "rowsPerPage": QueryParameter(
-                {"type": "integer", "default": DEFAULT_PAGE_SIZE, "maximum": 100},
-                "Above 100 is 02000007.",
+                {"type": "integer", "default": DEFAULT_PAGE_SIZE},
+                "Above {maximum} is 02000007.",
                 "page_size",
+                contract=True,
             ),
             "ccId": QueryParameter(
-                {"type": "integer", "minimum": 1}, "Center ID (OP deployments).", "cc_id"
+                {"type": "integer"}, "Center ID (OP deployments).", "cc_id", contract=True
             ),
         },
         success="No returnObject: curPage, rowsPerPage, totalSize, curSkillQueueCount, "
@@ -260,6 +269,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ONE,
         "Querying an Outbound Campaign",
         get_campaign,
+        GetCampaignRequest.DESCRIPTOR,
         parameters=_ID_PARAMETERS,
         success="returnObject: the campaign in add V2's JSON form (callerNo as a string, "
         "unset values null), with id, status and version.",
@@ -270,6 +280,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.MODIFY,
         "Modifying an Outbound Campaign (V2)",
         modify_campaign,
+        UpdateCampaignRequest.DESCRIPTOR,
         body="required",
         changes=True,
         parameters=_ID_PARAMETERS,
@@ -282,6 +293,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.PAUSE,
         "Suspending an Outbound Campaign",
         pause_campaign,
+        PauseCampaignRequest.DESCRIPTOR,
         changes=True,
         parameters=_ID_PARAMETERS,
         success="The envelope.",
@@ -292,6 +304,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.RESUME,
         "Resuming an Outbound Campaign",
         resume_campaign,
+        ResumeCampaignRequest.DESCRIPTOR,
         changes=True,
         parameters=_ID_PARAMETERS,
         success="The envelope.",
@@ -302,6 +315,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ONE,
         "Deleting an Outbound Campaign",
         delete_campaign,
+        DeleteCampaignRequest.DESCRIPTOR,
         body="optional",
         changes=True,
         parameters=_ID_PARAMETERS,

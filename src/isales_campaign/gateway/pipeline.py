@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import grpc
+from google.protobuf.descriptor import Descriptor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -81,8 +82,12 @@ class QueryParameter:
     sets (its proto path), if any: a violation of that field names the parameter."""
 
     schema: Mapping[str, Any]
+    #: May name the schema's keywords, `{maximum}`, those from the contract included.
     description: str
     field: str = ""
+    #: Whether the value goes to `field` as it is given, so that the field's rules in the
+    #: contract are the parameter's: the OpenAPI document adds them to `schema`.
+    contract: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,8 @@ class Operation:
     path: str
     summary: str
     endpoint: Endpoint
+    #: The message of the gRPC request `endpoint` sends.
+    request: Descriptor
     body: Literal["required", "optional", "none"] = "none"
     #: Whether it changes campaigns (a timeout then leaves the outcome unknown).
     changes: bool = False
