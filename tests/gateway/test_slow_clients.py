@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -13,33 +12,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from isales_campaign.gateway.answers import CLIENT_CLOSED
-from tests.gateway.conftest import Stack, start_stack
+from tests.gateway.conftest import STRICT_DEADLINE, Stack, start_stack
+from tests.gateway.helpers import PATIENCE, connect, read_all
 from tests.waiting import wait_for
-
-#: The deadline of the gateway under test, in seconds.
-DEADLINE = 0.5
-#: Far beyond the deadline: a connection still open then was not closed by it.
-PATIENCE = 20.0
-
-
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = start_stack(tmp_path_factory.mktemp("strict"), http_read_timeout_seconds=DEADLINE)
-    yield started
-    started.stop()
-
-
-def connect(stack: Stack) -> socket.socket:
-    host, _, port = stack.base_url.removeprefix("http://").partition(":")
-    return socket.create_connection((host, int(port)), timeout=PATIENCE)
-
-
-def read_all(connection: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    while chunk := connection.recv(65536):
-        received += chunk
-    return received
 
 
 def test_a_connection_that_sends_nothing_is_closed(strict: Stack) -> None:
@@ -49,10 +24,10 @@ def test_a_connection_that_sends_nothing_is_closed(strict: Stack) -> None:
 
 def test_a_connection_that_trickles_its_headers_is_closed(strict: Stack) -> None:
     with connect(strict) as connection:
-        connection.settimeout(DEADLINE / 5)
+        connection.settimeout(STRICT_DEADLINE / 5)
         request = b"POST /rest/isales/v2/openapi/campaigns/1 HTTP/1.1\r\nHost: x\r\nX-Pad: "
         closed = False
-        for _ in range(int(PATIENCE / (DEADLINE / 5))):
+        for _ in range(int(PATIENCE / (STRICT_DEADLINE / 5))):
             try:
                 connection.sendall(request[:1] or b"a")
                 request = request[1:]
