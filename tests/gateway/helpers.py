@@ -1,6 +1,7 @@
 """Helpers for the tests that talk to the gateway as a legacy client: checking the envelope,
 adding and listing campaigns, one operation on one campaign, the whole lifecycle (also run
-in process and on PostgreSQL), and raw connections for what no client library sends."""
+in process and on PostgreSQL), raw connections for what no client library sends, and failed
+calls of the service as the gateway receives them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import update
 
 from isales_campaign.client.http import LegacyClient, LegacyResponse
@@ -180,6 +184,60 @@ def read_all(connection: socket.socket) -> bytes:
     while chunk := connection.recv(65536):
         received += chunk
     return received
+
+
+# -- failed calls of the service ------------------------------------------------------------
+
+
+#: The trailer that carries a rich status (grpc_status reads it).
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class FailedCall(grpc.RpcError):
+    """A failed call as grpc raises it, with the rich status the service attaches."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *details: Any) -> None:
+        super().__init__(message)
+        self._code = code
+        self._message = message
+        status = status_pb2.Status(code=code.value[0], message=message)
+        for detail in details:
+            packed = any_pb2.Any()
+            packed.Pack(detail)
+            status.details.append(packed)
+        self._status = status
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._message
+
+    # Any: grpc's stubs type the metadata as a class it is not (pairs of name and value).
+    def trailing_metadata(self) -> Any:
+        if not self._status.details:
+            return ()
+        return ((_DETAILS_KEY, self._status.SerializeToString()),)
+
+
+def failed_call(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str | None = None,
+    violations: tuple[tuple[str, str, str], ...] = (),
+    **metadata: str,
+) -> FailedCall:
+    """A failed call with an ErrorInfo of this reason (its metadata too), if any, and a
+    BadRequest of these (field, legacy code, description) violations, if any."""
+    details: list[Any] = []
+    if reason is not None:
+        details.append(error_details_pb2.ErrorInfo(reason=reason, metadata=metadata))
+    if violations:
+        bad = error_details_pb2.BadRequest()
+        for field, code_, description in violations:
+            bad.field_violations.add(field=field, reason=code_, description=description)
+        details.append(bad)
+    return FailedCall(code, message, *details)
 
 
 # -- the whole lifecycle -------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""The OpenAPI document: every operation of the route table, its parameters, examples that
-work, the result codes."""
+"""The OpenAPI document: every operation of the route table, its parameters and their rules,
+examples that work, the result codes. (Its responses: test_answers.)"""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 
@@ -10,6 +12,7 @@ from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.legacy import paths
 from isales_campaign.result_codes import ResultCode, legacy_code
 from tests.gateway.conftest import Stack, example_body
+from tests.gateway.helpers import listed, refused
 
 
 def test_openapi_document(stack: Stack) -> None:
@@ -93,3 +96,33 @@ def test_every_field_outside_the_body_is_a_documented_parameter() -> None:
     listing = next(o for o in OPERATIONS if o.operation_id == "listCampaigns")
     assert listing.legacy_names()["page_size"] == "rowsPerPage"
     assert listing.legacy_names()["skip"] == "curPage"
+
+
+def test_the_lists_documented_rules_are_those_it_answers_by(stack: Stack) -> None:
+    """The document reads the query parameters' rules from the contract: the gateway and
+    the service refuse exactly beyond them."""
+    document = httpx.get(stack.base_url + "/openapi.json").json()
+    listing = document["paths"][paths.LIST]["get"]
+    schemas = {parameter["name"]: parameter["schema"] for parameter in listing["parameters"]}
+    client = stack.client(1)
+
+    rows = schemas["rowsPerPage"]
+    assert listed(client, 1)["rowsPerPage"] == rows["default"]
+    assert listed(client, 1, rowsPerPage=rows["maximum"])["rowsPerPage"] == rows["maximum"]
+    for beyond in (rows["maximum"] + 1, rows["minimum"] - 1):
+        refused(client.list_campaigns(1, rowsPerPage=beyond), "02000007", "rowsPerPage")
+
+    longest = schemas["name"]["maxLength"]
+    listed(client, 1, name="n" * longest)
+    refused(client.list_campaigns(1, name="n" * (longest + 1)), "02000003", "name")
+
+    for name in ("beginTime", "endTime"):
+        pattern = re.compile(schemas[name]["pattern"])
+        time, date = "2026-01-01 00:00:00", "2026-01-01"
+        assert pattern.fullmatch(time)
+        assert not pattern.fullmatch(date)
+        listed(client, 1, **{name: time})
+        refused(client.list_campaigns(1, **{name: date}), "02000008", name)
+
+    listed(client, 1, ccId=schemas["ccId"]["minimum"])
+    refused(client.list_campaigns(1, ccId=schemas["ccId"]["minimum"] - 1), "02000007", "ccId")

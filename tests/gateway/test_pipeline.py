@@ -1,6 +1,6 @@
 """The pipeline every vendor path goes through, end to end: the body's limits and media
 type, the ids of the path, the access key's VDN, a query parameter given twice, and an
-unavailable service."""
+unavailable service; and the order of the checks."""
 
 from __future__ import annotations
 
@@ -138,3 +138,19 @@ def test_0200006_list_service_unavailable(offline_stack: Stack) -> None:
     response = offline_stack.client(1).list_campaigns(1)
     assert response.status == 503
     assert response.body["resultCode"] == "0200006"
+
+
+def test_of_two_failures_the_earlier_check_answers(stack: Stack, offline_stack: Stack) -> None:
+    """The checks run in the order the pipeline states, cheap before costly: a request that
+    fails two of them is answered by the first."""
+    unsigned = ("", "")
+    # The body's size and media type before the signature (offline: a 4 KiB limit).
+    envelope_of(offline_stack.post(b"{" + b" " * 5000 + b"}", keys=unsigned), 413, "0200001")
+    text = stack.post(example_body(), keys=unsigned, headers={"Content-Type": "text/plain"})
+    envelope_of(text, 415, "0200001")
+    # The signature before the path's ids.
+    envelope_of(stack.post(example_body(), vdn="abc", keys=unsigned), 401, "0200001")
+    # The path's ids before the access key's VDN, which comes before the query.
+    refused(operate(stack, "get", 2, "abc", key_of=1), "02000007", "campaignId")
+    twice = stack.base_url + paths.path(paths.LIST, 2) + "?rowsPerPage=1&rowsPerPage=2"
+    assert stack.client(1).request("GET", twice).status == 401
