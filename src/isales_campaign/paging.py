@@ -1,4 +1,3 @@
-"""Paging of lists, shared by the service and the gateway."""
+"""The page size of a list that names none, shared by the service and the gateway."""
 
-#: Campaigns on a list page when the request names no page size.
 DEFAULT_PAGE_SIZE = 10

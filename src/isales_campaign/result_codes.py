@@ -8,11 +8,22 @@ from functools import cache
 from isales.campaign.v2 import result_code_pb2
 from isales.campaign.v2.result_code_pb2 import ResultCode
 
-__all__ = ["PROBLEM_COUNT_KEY", "ResultCode", "combined_code", "from_legacy", "legacy_code"]
+__all__ = [
+    "MAX_REPORTED_PROBLEMS",
+    "PROBLEM_COUNT_KEY",
+    "ResultCode",
+    "combined_code",
+    "from_legacy",
+    "legacy_code",
+]
 
 #: `ErrorInfo.metadata` key counting all problems of a rejected request, of which
 #: `BadRequest` lists the first ones only.
 PROBLEM_COUNT_KEY = "problem_count"
+#: How many problems of a rejected request `BadRequest` lists, and the gateway's description
+#: names: status details travel in a gRPC trailer, which clients refuse beyond 8-16 KiB, and
+#: a body can hold thousands of bad items.
+MAX_REPORTED_PROBLEMS = 20
 
 
 @cache

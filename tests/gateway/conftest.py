@@ -31,6 +31,9 @@ from isales_campaign.service.server import RunningServer, start_server
 ADD_PATH = "/rest/isales/v2/openapi/campaigns/{vdn}"
 CONTENT_TYPE = "application/json;charset=UTF-8"
 
+#: The read deadline of the `strict` stack, in seconds.
+STRICT_DEADLINE = 0.5
+
 #: VDN 1 and 2 for the tests, VDN 9 for the property test (it may exhaust a quota).
 KEYS = {1: ("gw-ak-1", "gw-sk-1"), 2: ("gw-ak-2", "gw-sk-2"), 9: ("gw-ak-9", "gw-sk-9")}
 SEED = {
@@ -222,3 +225,22 @@ def offline_stack() -> Iterator[Stack]:
     base_url, stop = serve_gateway(settings)
     yield Stack(settings, base_url)
     stop()
+
+
+@pytest.fixture(scope="session")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose requests' headers and bodies must arrive within STRICT_DEADLINE."""
+    started = start_stack(
+        tmp_path_factory.mktemp("strict"), http_read_timeout_seconds=STRICT_DEADLINE
+    )
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def executing(stack: Stack) -> int:
+    """A new executing campaign of VDN 1 in the shared stack."""
+    answer = stack.client(1).add_campaign(1, example_body())
+    assert answer.result_code == "0200000", answer.body
+    campaign_id: int = answer.body["returnObject"]["id"]
+    return campaign_id

@@ -1,16 +1,30 @@
-"""End to end over loopback: uvicorn, the real gRPC server, SQLite; one test per legacy code."""
+"""Adding an Outbound Campaign (V2), end to end over loopback: uvicorn, the real gRPC server,
+SQLite; one test per legacy code, validateOnly and Idempotency-Key."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from isales_campaign.legacy.auth_v2 import format_timestamp
 from tests.gateway.conftest import Stack, example_body, ivr_body, start_stack
+from tests.gateway.helpers import SUCCESS as SUCCESS_CODE
+from tests.gateway.helpers import (
+    added,
+    code_of,
+    counts,
+    later_timestamp,
+    listed_ids,
+    modified,
+    ok,
+    refused,
+)
 
 SUCCESS = re.compile(
     rb'\{"resultCode":"0200000","resultDesc":"","returnCode":"0200000","returnDesc":"",'
@@ -255,3 +269,69 @@ def test_an_integer_written_as_a_string_of_digits_is_taken(stack: Stack) -> None
     campaign_id = response.json()["returnObject"]["id"]
     found = stack.client(1).get_campaign(1, campaign_id).body["returnObject"]
     assert (found["priority"], found["maxAlertingTime"]) == (4, 30)
+
+
+def test_validate_only_add_stores_nothing(stack: Stack) -> None:
+    client = stack.client(1)
+    body = example_body()
+    before = counts(client)
+    answer = ok(client.add_campaign(1, body, validate_only=True))
+    assert answer["returnObject"] == {"id": 0}
+    assert listed_ids(client, 1, name=body["name"]) == []
+    assert counts(client) == before
+    # Every rule is checked, the database ones included.
+    existing = example_body()
+    added(client, 1, existing)
+    refused(client.add_campaign(1, existing, validate_only=True), "0200005", "name")
+
+
+def test_idempotency_key_answers_the_same_campaign_when_signed_anew(stack: Stack) -> None:
+    key = f"k-{uuid.uuid4()}"
+    body = example_body()
+    first = stack.post(body, headers={"Idempotency-Key": key})
+    again = stack.post(body, headers={"Idempotency-Key": key}, timestamp=later_timestamp())
+    assert first.request.headers["Authorization"] != again.request.headers["Authorization"]
+    assert first.json()["resultCode"] == again.json()["resultCode"] == SUCCESS_CODE
+    assert again.json()["returnObject"] == first.json()["returnObject"]
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    client = stack.client(1)
+    assert listed_ids(client, 1, name=body["name"]) == [first.json()["returnObject"]["id"]]
+
+    other = example_body()
+    reused = stack.post(other, headers={"Idempotency-Key": key}, timestamp=later_timestamp(2))
+    assert reused.status_code == 200
+    assert reused.json()["resultCode"] == "02000009"
+    assert reused.json()["resultDesc"].startswith("Idempotency-Key:")
+    assert listed_ids(client, 1, name=other["name"]) == []
+
+
+def test_a_signed_add_sent_again_is_a_marked_replay_and_signed_anew_a_new_add(
+    stack: Stack,
+) -> None:
+    """The same Authorization header is a retry; the project's client signs each call anew
+    (to the millisecond), so running the same code twice adds twice."""
+    client = stack.client(1)
+    body = example_body()
+    url = stack.url(1)
+    first = stack.post(body)
+    resent = httpx.post(url, content=first.request.content, headers=first.request.headers)
+    assert resent.json()["returnObject"] == first.json()["returnObject"]
+    assert resent.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    other = modified(body, lambda b: b.update(name=body["name"] + " 2"))
+    made = [client.add_campaign(1, other) for _ in range(2)]  # back to back
+    assert code_of(made[0]) == SUCCESS_CODE
+    assert code_of(made[1]) == "0200005"  # a new add of a taken name, not a replay
+    assert "idempotent-replayed" not in made[1].headers
+
+
+@pytest.mark.parametrize("key", ["a b", "k/1", "x" * 65])
+def test_invalid_idempotency_key(stack: Stack, key: str) -> None:
+    body = example_body()
+    response = stack.post(body, headers={"Idempotency-Key": key})
+    assert response.status_code == 200
+    envelope = response.json()
+    assert envelope["resultCode"] == "02000002"
+    assert envelope["resultDesc"].startswith("Idempotency-Key:")
+    assert listed_ids(stack.client(1), 1, name=body["name"]) == []

@@ -1,4 +1,4 @@
-"""auth-v2 failures: each is a 401 envelope and creates nothing."""
+"""auth-v2 failures: each is a 401 envelope and creates nothing; bodiless requests are signed."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from isales_campaign.client import sign_request
+from isales_campaign.client.http import Target
+from isales_campaign.legacy import auth_v2, paths
 from isales_campaign.legacy.auth_v2 import authorization, canonical_request, format_timestamp
 from isales_campaign.logs import JsonFormatter
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
+from tests.gateway.helpers import SUCCESS, fetched, one_url
 
 
 def assert_unauthorized(response: httpx.Response, reason: str) -> str:
@@ -306,3 +309,61 @@ def test_an_unknown_access_key_is_asked_about_once_in_a_while(stack: Stack) -> N
             stack.post(example_body(), keys=(unknown, "whatever")), "unknown access key"
         )
     assert _fetched("NOT_FOUND") - before == 1
+
+
+def raw_get(url: str, authorization: str) -> httpx.Response:
+    return httpx.get(url, headers={"Authorization": authorization}, timeout=30)
+
+
+def signed_by_hand(url: str, *, method: str = "GET", trailing_newline: bool = True) -> str:
+    """An Authorization header for a bodiless request, signing `host` only."""
+    ak, sk = KEYS[1]
+    target = Target.parse(url)
+    prefix_ = f"{auth_v2.SCHEME}/{ak}/{auth_v2.format_timestamp()}/host"
+    canonical = auth_v2.canonical_request(
+        method, target.path, target.query, "host", {"host": target.host_header}, b""
+    )
+    assert canonical.endswith(b"\n")
+    if not trailing_newline:
+        canonical = canonical[:-1]  # the old form: nothing after the canonical headers
+    return f"{prefix_}/{auth_v2.signature(auth_v2.signing_key(sk, prefix_), canonical)}"
+
+
+def test_a_get_signed_without_the_trailing_newline_is_refused(stack: Stack, executing: int) -> None:
+    for url in (one_url(stack, executing), stack.base_url + paths.path(paths.LIST, 1)):
+        accepted = raw_get(url, signed_by_hand(url))
+        assert (accepted.status_code, accepted.json()["resultCode"]) == (200, SUCCESS)
+        old = raw_get(url, signed_by_hand(url, trailing_newline=False))
+        assert old.status_code == 401
+        assert old.headers["www-authenticate"] == "auth-v2"
+        assert old.json()["resultCode"] == "0200001"
+
+
+def test_a_get_whose_query_changed_after_signing_is_refused(stack: Stack) -> None:
+    ak, sk = KEYS[1]
+    base = stack.base_url + paths.path(paths.LIST, 1)
+    for signed_query, sent_query in (
+        ("name=a", "name=b"),
+        ("name=a", "name=a&status=3"),
+        ("name=a&status=3", "name=a"),
+        ("rowsPerPage=5", ""),
+    ):
+        signed_url = f"{base}?{signed_query}"
+        authorization = sign_request(ak, sk, method="GET", url=signed_url)
+        assert raw_get(signed_url, authorization).status_code == 200
+        sent_url = f"{base}?{sent_query}" if sent_query else base
+        changed = raw_get(sent_url, authorization)
+        assert changed.status_code == 401, (signed_query, sent_query)
+        assert changed.json()["resultCode"] == "0200001"
+
+
+def test_bodiless_changes_are_signed_too(stack: Stack, executing: int) -> None:
+    url = stack.base_url + paths.path(paths.PAUSE, 1, executing)
+    old = httpx.put(
+        url, headers={"Authorization": signed_by_hand(url, method="PUT", trailing_newline=False)}
+    )
+    assert old.status_code == 401
+    assert fetched(stack.client(1), 1, executing)["status"] == 2
+    new = httpx.put(url, headers={"Authorization": signed_by_hand(url, method="PUT")})
+    assert (new.status_code, new.json()["resultCode"]) == (200, SUCCESS)
+    assert fetched(stack.client(1), 1, executing)["status"] == 3

@@ -13,7 +13,7 @@ import pytest
 
 from isales_campaign.service.campaigns import CampaignService
 from tests.gateway.conftest import KEYS, Stack, example_body, ivr_body, start_stack
-from tests.gateway.test_lifecycle import run_ended_campaign, run_lifecycle
+from tests.gateway.helpers import run_ended_campaign, run_lifecycle
 
 
 @pytest.fixture(scope="module")

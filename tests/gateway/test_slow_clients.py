@@ -5,41 +5,16 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from isales_campaign.gateway.app import CLIENT_CLOSED_REQUEST
-from tests.gateway.conftest import Stack, start_stack
+from isales_campaign.gateway.answers import CLIENT_CLOSED
+from tests.gateway.conftest import STRICT_DEADLINE, Stack, start_stack
+from tests.gateway.helpers import PATIENCE, connect, read_all
 from tests.waiting import wait_for
-
-#: The deadline of the gateway under test, in seconds.
-DEADLINE = 0.5
-#: Far beyond the deadline: a connection still open then was not closed by it.
-PATIENCE = 20.0
-
-
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = start_stack(tmp_path_factory.mktemp("strict"), http_read_timeout_seconds=DEADLINE)
-    yield started
-    started.stop()
-
-
-def connect(stack: Stack) -> socket.socket:
-    host, _, port = stack.base_url.removeprefix("http://").partition(":")
-    return socket.create_connection((host, int(port)), timeout=PATIENCE)
-
-
-def read_all(connection: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    while chunk := connection.recv(65536):
-        received += chunk
-    return received
 
 
 def test_a_connection_that_sends_nothing_is_closed(strict: Stack) -> None:
@@ -49,10 +24,10 @@ def test_a_connection_that_sends_nothing_is_closed(strict: Stack) -> None:
 
 def test_a_connection_that_trickles_its_headers_is_closed(strict: Stack) -> None:
     with connect(strict) as connection:
-        connection.settimeout(DEADLINE / 5)
+        connection.settimeout(STRICT_DEADLINE / 5)
         request = b"POST /rest/isales/v2/openapi/campaigns/1 HTTP/1.1\r\nHost: x\r\nX-Pad: "
         closed = False
-        for _ in range(int(PATIENCE / (DEADLINE / 5))):
+        for _ in range(int(PATIENCE / (STRICT_DEADLINE / 5))):
             try:
                 connection.sendall(request[:1] or b"a")
                 request = request[1:]
@@ -149,7 +124,7 @@ def test_unknown_methods_and_upgrades_are_answered_quietly(
 
 
 def closed_requests() -> float:
-    labels = {"status": str(CLIENT_CLOSED_REQUEST), "result_code": ""}
+    labels = {"status": str(CLIENT_CLOSED.status), "result_code": ""}
     return REGISTRY.get_sample_value("isales_gateway_requests_total", labels) or 0.0
 
 
@@ -172,7 +147,7 @@ def test_a_client_that_leaves_mid_body_is_a_closed_request(
     wait_for(lambda: closed_requests() == before + 1, "the closed request counted")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     lines = [r for r in caplog.records if r.getMessage() == "request"]
-    assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED_REQUEST]
+    assert [getattr(r, "status", None) for r in lines] == [CLIENT_CLOSED.status]
     assert lines[0].levelno == logging.INFO
 
 

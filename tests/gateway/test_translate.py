@@ -1,4 +1,4 @@
-"""Translation of the legacy JSON (no server): embedded policies, strict types, paths."""
+"""Translation of the legacy JSON (no server): embedded policies, strict types, problems."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import orjson
 import pytest
 from isales.campaign.v2.campaign_pb2 import Campaign
 
-from isales_campaign.gateway.envelope import json_path, render
 from isales_campaign.gateway.translate import parse_embedded_json, translate_campaign
 from isales_campaign.result_codes import legacy_code
 from tests.gateway.conftest import EXAMPLE
@@ -171,35 +170,6 @@ def test_body_level_problems() -> None:
     assert problems(b"[]") == [("", "02000006")]
     assert problems(b"{") == [("", "02000006")]
     assert isinstance(translate_campaign(b"\xef\xbb\xbf{}"), Campaign)  # BOM
-
-
-@pytest.mark.parametrize(
-    ("proto", "legacy"),
-    [
-        (
-            "campaign.skill_param.predict_param.exp_predict_param.min_avg_call_time",
-            "skillParam.predictParam.expPredictParam.minAvgCallTime",
-        ),
-        ("campaign.caller_no[1].access_code", "callerNo[1].accessCode"),
-        (
-            "campaign.retry_policy.policy_json[0].result_policy[2].retry_number",
-            "retryPolicy.policyJson[0].policy[2].retryNumber",
-        ),
-        ("campaign.retry_policy.policy_json[0].common_policy", "retryPolicy.policyJson[0].policy"),
-        ("campaign.schedule_param.workday_end_time1", "scheduleParam.workdayEndTime1"),
-        ("vdn_id", "vdnId"),
-        ("campaign", ""),
-    ],
-)
-def test_json_paths(proto: str, legacy: str) -> None:
-    assert json_path(proto) == legacy
-
-
-def test_envelope_key_order() -> None:
-    assert render("0200000", "", {"id": 46}) == (
-        b'{"resultCode":"0200000","resultDesc":"","returnCode":"0200000","returnDesc":"",'
-        b'"returnObject":{"id":46}}'
-    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The Starlette app: the vendor's operations (see `operations.OPERATIONS`) through one
 pipeline (see `pipeline`), health endpoints, the OpenAPI document, and one handler per
-kind of failure."""
+kind of failure (each answers as `answers` says)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
 from isales_campaign.config import Settings
-from isales_campaign.gateway import docs, envelope, openapi
+from isales_campaign.gateway import answers, docs, openapi
 from isales_campaign.gateway.backend import Backend, GrpcBackend
 from isales_campaign.gateway.context import RequestContext
-from isales_campaign.gateway.encoded_delimiters import NOT_FOUND, RefuseEncodedDelimiters
+from isales_campaign.gateway.encoded_delimiters import RefuseEncodedDelimiters
+from isales_campaign.gateway.errors import LegacyError
 from isales_campaign.gateway.operations import OPERATIONS
-from isales_campaign.gateway.pipeline import LegacyError, Pipeline, answer_error, backend_failure
+from isales_campaign.gateway.pipeline import Pipeline, backend_failure
 
 
 def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
@@ -45,16 +46,15 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
             await backend.close()
 
     async def healthz(_request: Request) -> Response:
-        """The process lives and serves HTTP."""
-        return JSONResponse({"status": "ok"})
+        return answers.health()
 
     async def readyz(_request: Request) -> Response:
         """The campaign service answers and reports SERVING."""
-        ready = await backend.ready()
-        return JSONResponse({"status": "ok" if ready else "unavailable"}, 200 if ready else 503)
+        return answers.readiness(await backend.ready())
 
     async def openapi_document(_request: Request) -> Response:
-        return Response(openapi.document_bytes(), media_type="application/json")
+        document = openapi.document_bytes()
+        return Response(document, answers.SERVED.status, media_type="application/json")
 
     routes: list[BaseRoute] = [
         Route(op.path, pipeline.handler(op), methods=[op.method], name=op.operation_id)
@@ -83,35 +83,25 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
 
 async def _legacy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LegacyError)
-    return answer_error(request, exc)
+    return answers.response(request, exc)
 
 
 async def _backend_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, grpc.aio.AioRpcError)
-    return answer_error(request, backend_failure(request, exc))
-
-
-#: The status logged and counted for a request whose client closed the connection before it
-#: was whole (nginx's "client closed request"); nobody receives it.
-CLIENT_CLOSED_REQUEST = 499
+    return answers.response(request, backend_failure(request, exc))
 
 
 async def _client_gone(_request: Request, _exc: Exception) -> Response:
     """The client left before its request was whole: its mistake or its choice, not an error."""
-    return Response(status_code=CLIENT_CLOSED_REQUEST)
+    return answers.client_closed()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """404 and 405 from the router, in the envelope."""
+    """Not found and method not allowed from the router, in the envelope."""
     assert isinstance(exc, HTTPException)
-    desc = {404: NOT_FOUND, 405: "method not allowed"}.get(exc.status_code, exc.detail)
-    headers = exc.headers
-    if exc.status_code == 405:
-        # Starlette names the methods of the first route of the path only; one path may have
-        # several (GET and DELETE of one campaign).
-        headers = {"Allow": ", ".join(sorted(_allowed_methods(request)))}
-    error = LegacyError(exc.status_code, envelope.PARAMETER_ERROR, desc, headers)
-    return answer_error(request, error)
+    # Starlette's 405 names the methods of the first route of the path only; one path may
+    # have several (GET and DELETE of one campaign).
+    return answers.response(request, answers.of_http_exception(exc, _allowed_methods(request)))
 
 
 def _allowed_methods(request: Request) -> set[str]:

@@ -11,26 +11,8 @@ from datetime import UTC, datetime
 from starlette.datastructures import Headers
 
 from isales_campaign.gateway.backend import Backend
+from isales_campaign.gateway.errors import AuthFailure
 from isales_campaign.legacy import auth_v2
-
-#: How every authentication failure's description begins; the reason follows.
-FAILURE_DESC = "authentication failed"
-
-
-class AuthFailure(Exception):
-    """The request is not authentic. `reason` says why, for the client and the log, as AWS
-    SigV4 does; `detail` is for the client only (the canonical request the gateway computed,
-    which a client can diff against its own). Neither ever holds a secret."""
-
-    def __init__(self, reason: str, access_key: str = "", detail: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.access_key = access_key
-        self.detail = detail
-
-    def describe(self) -> str:
-        """The answer's description."""
-        return f"{FAILURE_DESC}: {self.reason}" + (f"; {self.detail}" if self.detail else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-
-class BodyTooLarge(Exception):
-    pass
+from isales_campaign.gateway.errors import BodyTooLarge
 
 
 async def read_body(request: Request, limit: int) -> bytes:

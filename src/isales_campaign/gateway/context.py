@@ -1,5 +1,5 @@
 """Per-request context: the request id, one JSON log line and metrics per request, and a
-last-resort 500.
+last-resort answer for a fault of the gateway (`answers.INTERNAL_ERROR`).
 
 Pure ASGI (not BaseHTTPMiddleware) so the request body is streamed untouched.
 """
@@ -12,8 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from isales_campaign.gateway import envelope
-from isales_campaign.legacy.wire import CONTENT_TYPE
+from isales_campaign.gateway import answers
 from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 
@@ -64,20 +63,8 @@ class RequestContext:
             # Bad input never ends here; this is a fault of the gateway itself.
             log.exception("unhandled error", extra={"request_id": request_id})
             if status == 0:
-                body = envelope.render(
-                    envelope.PARAMETER_ERROR, f"internal error (request id {request_id})"
-                )
-                await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", CONTENT_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send_with_id({"type": "http.response.body", "body": body})
+                for message in answers.messages(answers.internal_error(request_id)):
+                    await send_with_id(message)
         finally:
             log.info(
                 "request",

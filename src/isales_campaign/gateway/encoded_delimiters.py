@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import re
 
-from starlette.responses import Response
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from isales_campaign.gateway import envelope
-from isales_campaign.legacy.wire import CONTENT_TYPE
-
-#: The description of every 404.
-NOT_FOUND = "no such resource"
+from isales_campaign.gateway import answers
 
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _DELIMITERS = frozenset(b":/?#[]@!$&'()*+,;=\\%")
@@ -36,6 +32,5 @@ class RefuseEncodedDelimiters:
         if scope["type"] != "http" or b"%" not in raw_path or not has_encoded_delimiter(raw_path):
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["result_code"] = envelope.PARAMETER_ERROR
-        content = envelope.render(envelope.PARAMETER_ERROR, NOT_FOUND)
-        await Response(content, 404, media_type=CONTENT_TYPE)(scope, receive, send)
+        response = answers.response(Request(scope), answers.not_found())
+        await response(scope, receive, send)

@@ -1,4 +1,5 @@
-"""The legacy response envelope, and how problems and gRPC statuses become one.
+"""The legacy response envelope, and the legacy code and description of problems and of the
+service's refusals (which HTTP status goes with them is for `answers` to say).
 
 `{"resultCode","resultDesc","returnCode","returnDesc"[,"returnObject"]}`, keys in that order,
 code and description repeated, as the vendor's example response shows.
@@ -19,6 +20,7 @@ from grpc_status import rpc_status
 from isales_campaign.gateway.legacy_json import lower_camel, renamed_fields
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import (
+    MAX_REPORTED_PROBLEMS,
     PROBLEM_COUNT_KEY,
     ResultCode,
     combined_code,
@@ -29,9 +31,6 @@ from isales_campaign.result_codes import (
 SUCCESS = legacy_code(ResultCode.RESULT_CODE_SUCCESS)
 PARAMETER_ERROR = legacy_code(ResultCode.RESULT_CODE_PARAMETER_ERROR)
 DATABASE_ERROR = legacy_code(ResultCode.RESULT_CODE_DATABASE_ERROR)
-#: Descriptions list at most this many problems (a body can hold thousands of bad items),
-#: as many as the service's BadRequest holds.
-MAX_LISTED = 20
 
 _SEGMENT = re.compile(r"([a-z0-9_]+)((?:\[\d+\])*)")
 
@@ -81,9 +80,8 @@ def json_path(proto_path: str, parameters: Mapping[str, str] | None = None) -> s
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What to answer: HTTP status, legacy code and description."""
+    """A legacy code and its description."""
 
-    http_status: int
     code: str
     desc: str
 
@@ -94,7 +92,7 @@ def from_problems(problems: Sequence[Problem]) -> Outcome:
     code = legacy_code(combined_code(codes))
     mixed = len(codes) > 1
     items = [(p.path, p.message, legacy_code(p.code)) for p in problems]
-    return Outcome(200, code, describe(items, mixed=mixed))
+    return Outcome(code, describe(items, mixed=mixed))
 
 
 def describe(
@@ -102,10 +100,11 @@ def describe(
 ) -> str:
     """`path: message[ (code)]; ...` naming every offending field by its JSON path.
 
-    `total` counts the problems when `items` lists only the first ones.
+    `total` counts the problems when `items` lists only the first ones; at most
+    MAX_REPORTED_PROBLEMS are listed, as many as the service's BadRequest holds.
     """
     parts = []
-    for path, message, code in items[:MAX_LISTED]:
+    for path, message, code in items[:MAX_REPORTED_PROBLEMS]:
         text = f"{path}: {message}" if path else message
         parts.append(f"{text} ({code})" if mixed else text)
     unlisted = max(len(items), total or 0) - len(parts)
@@ -115,26 +114,44 @@ def describe(
 
 
 def from_rpc_error(
-    error: grpc.RpcError, *, unavailable: str, parameters: Mapping[str, str] | None = None
+    error: grpc.RpcError, parameters: Mapping[str, str] | None = None
 ) -> Outcome | None:
-    """The answer for a failed call; None when it is no documented outcome (an internal fault)."""
-    rich = _rich_status(error)
-    info = _error_info(rich) if rich is not None else None
-    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        if rich is not None and info is not None and info.reason == DATABASE_ERROR:
-            return Outcome(503, DATABASE_ERROR, rich.message)
-        return Outcome(503, DATABASE_ERROR, unavailable)
-    if rich is None or info is None or from_legacy(info.reason) is None:
+    """The legacy code and description a failed call carries in its details (ErrorInfo's
+    reason, BadRequest's violations named by their JSON paths); None when it carries no
+    documented code."""
+    reported = _reported(error)
+    if reported is None or from_legacy(reported[1].reason) is None:
         return None
+    rich, info = reported
     code = info.reason
     violations = _violations(rich)
     if not violations:
-        return Outcome(200, code, rich.message)
+        return Outcome(code, rich.message)
     items = [(json_path(v.field, parameters), v.description, v.reason) for v in violations]
     # The service lists the first problems only; the count covers them all.
     count = info.metadata.get(PROBLEM_COUNT_KEY, "")
     total = int(count) if count.isdigit() else len(items)
-    return Outcome(200, code, describe(items, mixed=code == PARAMETER_ERROR, total=total))
+    return Outcome(code, describe(items, mixed=code == PARAMETER_ERROR, total=total))
+
+
+def database_error(error: grpc.RpcError) -> str | None:
+    """The service's description of a database error it reported (0200006), if it did."""
+    reported = _reported(error)
+    if reported is None or reported[1].reason != DATABASE_ERROR:
+        return None
+    message: str = reported[0].message
+    return message
+
+
+def _reported(
+    error: grpc.RpcError,
+) -> tuple[status_pb2.Status, error_details_pb2.ErrorInfo] | None:
+    """The rich status of a failed call and its ErrorInfo, when it has both."""
+    rich = _rich_status(error)
+    info = _error_info(rich) if rich is not None else None
+    if rich is None or info is None:
+        return None
+    return rich, info
 
 
 def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:

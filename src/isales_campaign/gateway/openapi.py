@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document of the REST surface: its paths from the route table
-(`operations.OPERATIONS`), its request schema derived from the contract."""
+(`operations.OPERATIONS`), their responses from the table of answers (`answers.ANSWERS`),
+the request schema and the query parameters' rules derived from the contract."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -12,10 +14,11 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
 from isales_campaign import __version__
+from isales_campaign.gateway import answers
 from isales_campaign.gateway.examples import example
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.operations import OPERATIONS
-from isales_campaign.gateway.pipeline import Operation
+from isales_campaign.gateway.pipeline import Operation, QueryParameter
 from isales_campaign.ids import MAX_VDN_ID, MIN_VDN_ID
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER
 from isales_campaign.logs import REQUEST_ID_HEADER
@@ -25,16 +28,13 @@ from isales_campaign.result_codes import ResultCode, legacy_code
 CODE_MEANINGS: dict[int, str] = {
     ResultCode.RESULT_CODE_SUCCESS: "Success.",
     ResultCode.RESULT_CODE_PARAMETER_ERROR: "Parameter error; resultDesc lists every problem "
-    "with its own code. Also answered with HTTP 400 (malformed request), 401 (authentication "
-    "failed), 404/405, 408 (body too slow), 413 (body too large), 415 (media type), 431 "
-    "(headers too large) and 500 (internal fault).",
+    "with its own code.",
     ResultCode.RESULT_CODE_START_TIME_BEFORE_TODAY: "strBeginTime is earlier than 00:00 of the "
     "current day (tenant's time zone).",
     ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT: "Too many skill-queue campaigns.",
     ResultCode.RESULT_CODE_IVR_CAMPAIGN_LIMIT: "Too many IVR campaigns.",
     ResultCode.RESULT_CODE_NAME_NOT_UNIQUE: "The campaign name is already used in this VDN.",
-    ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable "
-    "(HTTP 503 with Retry-After).",
+    ResultCode.RESULT_CODE_DATABASE_ERROR: "Database operation error or service unavailable.",
     ResultCode.RESULT_CODE_CAMPAIGN_NOT_FOUND: "The campaign does not exist in this VDN "
     "(unknown, deleted, archived, or another tenant's).",
     ResultCode.RESULT_CODE_CAMPAIGN_STARTED: "The campaign is still started (executing): "
@@ -81,15 +81,18 @@ def document() -> dict[str, Any]:
     _message_schema(campaign_pb2.Campaign.DESCRIPTOR, schemas)
     schemas["Envelope"] = _envelope_schema()
     code_table = "\n".join(
-        f"- `{legacy_code(ResultCode.ValueType(n))}`: {text}" for n, text in CODE_MEANINGS.items()
+        f"- `{code}`: {text}{_statuses_of(code)}"
+        for code, text in zip(documented_codes(), CODE_MEANINGS.values(), strict=True)
     )
     paths: dict[str, dict[str, Any]] = {}
     for operation in OPERATIONS:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
-    paths["/openapi.json"] = _unsecured("openapi", "This document.")
-    paths["/healthz"] = _unsecured("healthz", "The gateway process lives.")
+    paths["/openapi.json"] = _unsecured("openapi", answers.SERVED, "This document.")
+    paths["/healthz"] = _unsecured("healthz", answers.SERVED, "The gateway process lives.")
     paths["/readyz"] = _unsecured(
-        "readyz", "The campaign service answers and is SERVING (otherwise 503)."
+        "readyz",
+        answers.READY,
+        f"The campaign service answers and is SERVING (otherwise {answers.NOT_READY.status}).",
     )
     return {
         "openapi": "3.1.0",
@@ -121,7 +124,7 @@ _VDN_ID = {
     "in": "path",
     "required": True,
     "description": f"VDN ID, {MIN_VDN_ID}-{MAX_VDN_ID} (otherwise 02000007). The access key "
-    "must belong to it (otherwise 401).",
+    f"must belong to it (otherwise {answers.UNAUTHORIZED.status}).",
     "schema": {"type": "integer", "minimum": MIN_VDN_ID, "maximum": MAX_VDN_ID},
 }
 _CAMPAIGN_ID = {
@@ -165,13 +168,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if "{campaignId}" in operation.path:
         parameters.append(_CAMPAIGN_ID)
     parameters += [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": parameter.description,
-            "schema": dict(parameter.schema),
-        }
+        _query_parameter(name, parameter, operation.request)
         for name, parameter in operation.query.items()
     ]
     parameters.append(_REQUEST_ID)
@@ -181,44 +178,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
         "operationId": operation.operation_id,
         "summary": operation.summary,
         "parameters": parameters,
-        "responses": {
-            "200": {
-                "description": f"resultCode 0200000: {operation.success} Otherwise a legacy "
-                "error code and a description naming every offending field by its JSON path.",
-                "content": _ERROR,
-            },
-            "400": {
-                "description": "A request the HTTP parser refuses (0200001).",
-                "content": _ERROR,
-            },
-            "401": {"description": "Authentication failed (0200001).", "content": _ERROR},
-            "404": {"description": "No such resource (0200001).", "content": _ERROR},
-            "405": {"description": "Method not allowed (0200001).", "content": _ERROR},
-            "408": {
-                "description": "The body did not arrive in time (0200001).",
-                "content": _ERROR,
-            },
-            "413": {"description": "Body larger than the limit (0200001).", "content": _ERROR},
-            "415": {
-                "description": "A body whose Content-Type is not application/json with UTF-8 "
-                "(0200001).",
-                "content": _ERROR,
-            },
-            "431": {
-                "description": "Request line and headers larger than the limit (0200001).",
-                "content": _ERROR,
-            },
-            "500": {
-                "description": "Internal fault of the gateway or the service (0200001, with "
-                "the request id).",
-                "content": _ERROR,
-            },
-            "503": {
-                "description": "The campaign service is unavailable or timed out (0200006).",
-                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                "content": _ERROR,
-            },
-        },
+        "responses": _responses(operation),
     }
     if operation.body != "none":
         required = operation.body == "required"
@@ -229,7 +189,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema, "example": body_example}},
         }
     if operation.operation_id == "addCampaign":
-        spec["responses"]["200"]["content"] = {
+        spec["responses"][str(answers.SUCCESS.status)]["content"] = {
             "application/json": {
                 "schema": _ERROR["application/json"]["schema"],
                 "example": example("add-campaign-response"),
@@ -238,12 +198,68 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return spec
 
 
-def _unsecured(operation_id: str, description: str) -> dict[str, Any]:
+def _query_parameter(name: str, parameter: QueryParameter, request: Descriptor) -> dict[str, Any]:
+    schema = dict(parameter.schema)
+    if parameter.contract:
+        fd = request.fields_by_name[parameter.field]
+        schema.update(_constraints(fd, _rules(fd)))
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": parameter.description.format_map(schema),
+        "schema": schema,
+    }
+
+
+def _responses(operation: Operation) -> dict[str, Any]:
+    """Every answer the operation can give, from the table of answers, by HTTP status."""
+    responses: dict[str, Any] = {}
+    for status, kinds in answers.documented().items():
+        response: dict[str, Any] = {
+            "description": " ".join(
+                kind.description.format(success=operation.success) for kind in kinds
+            )
+        }
+        headers = {
+            name: {"schema": _header_schema(kind.headers.get(name))}
+            for kind in kinds
+            for name in answers.documented_headers(kind)
+        }
+        if headers:
+            response["headers"] = headers
+        response["content"] = _ERROR
+        responses[str(status)] = response
+    return responses
+
+
+def _header_schema(value: str | None) -> dict[str, str]:
+    """A header's schema, by its value in the table (None: each answer sets its own)."""
+    return {"type": "integer" if value is not None and value.isdigit() else "string"}
+
+
+def _statuses_of(code: str) -> str:
+    """The sentence naming the HTTP statuses other than 200 answered with a legacy code."""
+    named = [
+        f"{kind.status} ({kind.name}"
+        + "".join(f", with {name}" for name in answers.documented_headers(kind))
+        + ")"
+        for kinds in answers.documented().values()
+        for kind in kinds
+        if kind.code == code and kind.status != answers.SUCCESS.status
+    ]
+    if not named:
+        return ""
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f" Also answered with HTTP {listed}."
+
+
+def _unsecured(operation_id: str, kind: answers.Kind, description: str) -> dict[str, Any]:
     return {
         "get": {
             "operationId": operation_id,
             "security": [],
-            "responses": {"200": {"description": description}},
+            "responses": {str(kind.status): {"description": description}},
         }
     }
 
@@ -284,7 +300,7 @@ def _message_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> dict[str
     required: list[str] = []
     for fd in descriptor.fields:
         key = legacy_key(fd)
-        rules = fd.GetOptions().Extensions[validate_pb2.field]
+        rules = _rules(fd)
         if rules.required:
             required.append(key)
         if key in properties:  # fields sharing a key: alternatives of one value
@@ -334,21 +350,47 @@ def _field_schema(
         numbers = [v.number for v in fd.enum_type.values if not v.name.endswith("_UNSPECIFIED")]
         item = {"type": "integer", "enum": numbers}
     elif fd.type == FieldDescriptor.TYPE_STRING:
-        item = {"type": "string"}
-        string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
-        if string_rules.HasField("max_len"):
-            item["maxLength"] = string_rules.max_len
-        if string_rules.HasField("min_len"):
-            item["minLength"] = string_rules.min_len
+        item = {"type": "string", **_constraints(fd, rules)}
     else:
-        item = {"type": "integer", "format": "int32"}
-        if rules.int32.HasField("gte"):
-            item["minimum"] = rules.int32.gte
-        if rules.int32.HasField("lte"):
-            item["maximum"] = rules.int32.lte
+        item = {"type": "integer", "format": "int32", **_constraints(fd, rules)}
     if not fd.is_repeated:
         return item
     array: dict[str, Any] = {"type": "array", "items": item}
     if rules.repeated.HasField("max_items"):
         array["maxItems"] = rules.repeated.max_items
     return array
+
+
+def _rules(fd: FieldDescriptor) -> validate_pb2.FieldRules:
+    """The field's `(buf.validate.field)` rules in the contract."""
+    rules: validate_pb2.FieldRules = fd.GetOptions().Extensions[validate_pb2.field]
+    return rules
+
+
+#: A format rule (`id: "format"`) that a JSON Schema pattern states: the text matches, or,
+#: for an optional filter, is empty or matches.
+_FORMAT = re.compile(r"(?:this == '' \|\| )?this\.matches\('([^'\\]*)'\)")
+
+
+def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any]:
+    """The JSON Schema keywords of a string's or an integer's rules (an item's, for a
+    repeated field)."""
+    constraints: dict[str, Any] = {}
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
+        if string_rules.HasField("max_len"):
+            constraints["maxLength"] = string_rules.max_len
+        if string_rules.HasField("min_len"):
+            constraints["minLength"] = string_rules.min_len
+        # A pattern with escapes would need CEL's unescaping and RE2's dialect translated;
+        # the contract's formats have none.
+        for rule in rules.cel:
+            found = _FORMAT.fullmatch(rule.expression) if rule.id == "format" else None
+            if found:
+                constraints["pattern"] = found[1]
+    elif fd.type == FieldDescriptor.TYPE_INT32:
+        if rules.int32.HasField("gte"):
+            constraints["minimum"] = rules.int32.gte
+        if rules.int32.HasField("lte"):
+            constraints["maximum"] = rules.int32.lte
+    return constraints

@@ -18,8 +18,9 @@ from isales.campaign.v2.campaign_service_pb2 import (
     UpdateCampaignRequest,
 )
 
+from isales_campaign.gateway import answers
 from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
-from isales_campaign.gateway.pipeline import Answer, Call, LegacyError, Operation, QueryParameter
+from isales_campaign.gateway.pipeline import Answer, Call, Operation, QueryParameter
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.gateway.translate import (
     INT32_MAX,
@@ -29,10 +30,9 @@ from isales_campaign.gateway.translate import (
 )
 from isales_campaign.legacy import paths
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER, VALIDATE_ONLY
+from isales_campaign.paging import DEFAULT_PAGE_SIZE
 from isales_campaign.result_codes import ResultCode
 
-#: The legacy list's page size when the request names none.
-DEFAULT_ROWS_PER_PAGE = 10
 #: Set on the answer of an add that an earlier add with the same key (or signature) made.
 REPLAYED_HEADER = "Idempotent-Replayed"
 _WRONG_TYPE = ResultCode.RESULT_CODE_WRONG_TYPE
@@ -70,11 +70,11 @@ async def get_campaign(call: Call) -> Answer:
 
 async def list_campaigns(call: Call) -> Answer:
     query = call.query
-    rows = _integer(query, "rowsPerPage", DEFAULT_ROWS_PER_PAGE) or DEFAULT_ROWS_PER_PAGE
+    rows = _integer(query, "rowsPerPage", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
     page = max(_integer(query, "curPage", 1), 1)
     skip = (page - 1) * max(rows, 0)
     if skip > INT32_MAX:
-        raise LegacyError.invalid("curPage", "is beyond the last page")
+        raise answers.invalid("curPage", "is beyond the last page")
     request = ListCampaignsRequest(
         vdn_id=call.vdn_id,
         name_contains=query.get("name", ""),
@@ -146,14 +146,14 @@ async def delete_campaign(call: Call) -> Answer:
 def _campaign(body: bytes) -> Campaign:
     translated = translate_campaign(body)
     if isinstance(translated, list):
-        raise LegacyError.of_problems(translated)
+        raise answers.refusal(translated)
     return translated
 
 
 def _validate_only(call: Call) -> bool:
     value = call.query.get(VALIDATE_ONLY, "false").lower()
     if value not in ("true", "false"):
-        raise LegacyError.invalid(VALIDATE_ONLY, "must be true or false")
+        raise answers.invalid(VALIDATE_ONLY, "must be true or false")
     return value == "true"
 
 
@@ -166,10 +166,10 @@ def _integer(query: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int32_of_text(text)
     except OverflowError:
-        raise LegacyError.invalid(name, "is outside the 32-bit integer range") from None
+        raise answers.invalid(name, "is outside the 32-bit integer range") from None
     except ValueError:
         problem = Problem(name, _WRONG_TYPE, "must be an integer")
-        raise LegacyError.of_problems([problem]) from None
+        raise answers.refusal([problem]) from None
 
 
 def _archive(body: bytes) -> bool:
@@ -178,16 +178,14 @@ def _archive(body: bytes) -> bool:
         return False
     document = json_object(body)
     if isinstance(document, list):
-        raise LegacyError.of_problems(document)
+        raise answers.refusal(document)
     value = document.get("archiveHistory")
     if value is None:
         return False
     if type(value) is not int:
-        raise LegacyError.of_problems(
-            [Problem("archiveHistory", _WRONG_TYPE, "must be an integer")]
-        )
+        raise answers.refusal([Problem("archiveHistory", _WRONG_TYPE, "must be an integer")])
     if value not in (0, 1):
-        raise LegacyError.invalid("archiveHistory", "must be 0 (delete) or 1 (archive)")
+        raise answers.invalid("archiveHistory", "must be 0 (delete) or 1 (archive)")
     return value == 1
 
 
@@ -198,7 +196,6 @@ _VALIDATE_ONLY = QueryParameter(
     "true: check every rule, the database ones included, and change nothing.",
     "validate_only",
 )
-_TIME = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -207,6 +204,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ADD,
         "Adding an Outbound Campaign (V2)",
         add_campaign,
+        AddCampaignRequest.DESCRIPTOR,
         body="required",
         changes=True,
         idempotent=True,
@@ -220,12 +218,14 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.LIST,
         "Querying Outbound Campaigns",
         list_campaigns,
+        ListCampaignsRequest.DESCRIPTOR,
         parameters=_VDN_ID_PARAMETER,
         query={
             "name": QueryParameter(
-                {"type": "string", "maxLength": 30},
+                {"type": "string"},
                 "Part of the name (case-sensitive).",
                 "name_contains",
+                contract=True,
             ),
             "status": QueryParameter(
                 {"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all.", "status"
@@ -234,21 +234,28 @@ OPERATIONS: tuple[Operation, ...] = (
                 {"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all.", "device_type"
             ),
             "beginTime": QueryParameter(
-                _TIME, "Campaigns starting at or after this time.", "begin_time_from"
+                {"type": "string"},
+                "Campaigns starting at or after this time.",
+                "begin_time_from",
+                contract=True,
             ),
             "endTime": QueryParameter(
-                _TIME, "Campaigns ending at or before this time.", "end_time_to"
+                {"type": "string"},
+                "Campaigns ending at or before this time.",
+                "end_time_to",
+                contract=True,
             ),
             "curPage": QueryParameter(
                 {"type": "integer", "default": 1}, "Below 1 is taken as 1.", "skip"
             ),
             "rowsPerPage": QueryParameter(
-                {"type": "integer", "default": DEFAULT_ROWS_PER_PAGE, "maximum": 100},
-                "Above 100 is 02000007.",
+                {"type": "integer", "default": DEFAULT_PAGE_SIZE},
+                "Above {maximum} is 02000007.",
                 "page_size",
+                contract=True,
             ),
             "ccId": QueryParameter(
-                {"type": "integer", "minimum": 1}, "Center ID (OP deployments).", "cc_id"
+                {"type": "integer"}, "Center ID (OP deployments).", "cc_id", contract=True
             ),
         },
         success="No returnObject: curPage, rowsPerPage, totalSize, curSkillQueueCount, "
@@ -262,6 +269,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ONE,
         "Querying an Outbound Campaign",
         get_campaign,
+        GetCampaignRequest.DESCRIPTOR,
         parameters=_ID_PARAMETERS,
         success="returnObject: the campaign in add V2's JSON form (callerNo as a string, "
         "unset values null), with id, status and version.",
@@ -272,6 +280,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.MODIFY,
         "Modifying an Outbound Campaign (V2)",
         modify_campaign,
+        UpdateCampaignRequest.DESCRIPTOR,
         body="required",
         changes=True,
         parameters=_ID_PARAMETERS,
@@ -284,6 +293,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.PAUSE,
         "Suspending an Outbound Campaign",
         pause_campaign,
+        PauseCampaignRequest.DESCRIPTOR,
         changes=True,
         parameters=_ID_PARAMETERS,
         success="The envelope.",
@@ -294,6 +304,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.RESUME,
         "Resuming an Outbound Campaign",
         resume_campaign,
+        ResumeCampaignRequest.DESCRIPTOR,
         changes=True,
         parameters=_ID_PARAMETERS,
         success="The envelope.",
@@ -304,6 +315,7 @@ OPERATIONS: tuple[Operation, ...] = (
         paths.ONE,
         "Deleting an Outbound Campaign",
         delete_campaign,
+        DeleteCampaignRequest.DESCRIPTOR,
         body="optional",
         changes=True,
         parameters=_ID_PARAMETERS,

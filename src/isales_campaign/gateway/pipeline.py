@@ -1,13 +1,15 @@
 """One pipeline for every vendor path, and one way to fail.
 
 Order of checks (cheap before costly; nothing reaches CampaignService unless every check
-passed): 400 ambiguous framing -> 413 body too large, 408 body too slow -> 415 media type
-(when there is a body) -> 401 auth-v2 ->
-02000007 vdnId / campaignId -> 401 access key of another VDN -> 02000007 a query parameter
-given twice -> the operation.
+passed), each failing as the kind of answer named (see `answers`): ambiguous framing
+(malformed request, in the protocol) -> body too large, body too slow -> media type (when
+there is a body) -> auth-v2 (authentication failed) -> 02000007 vdnId / campaignId ->
+access key of another VDN (authentication failed) -> 02000007 a query parameter given twice
+-> the operation.
 
-Every failure, the pipeline's and the operations', is raised as `LegacyError` (or a gRPC
-error of the backend) and answered by the handlers registered in `app`, in the envelope.
+Every failure, the pipeline's and the operations', is raised as a `LegacyError` built by
+`answers` (or a gRPC error of the backend) and answered by the handlers registered in `app`,
+in the envelope.
 """
 
 from __future__ import annotations
@@ -20,50 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import grpc
+from google.protobuf.descriptor import Descriptor
 from starlette.requests import Request
 from starlette.responses import Response
 
 from isales_campaign.config import Settings
-from isales_campaign.gateway import envelope
-from isales_campaign.gateway.auth import AuthFailure, SignedRequest, authenticate
+from isales_campaign.gateway import answers
+from isales_campaign.gateway.auth import SignedRequest, authenticate
 from isales_campaign.gateway.backend import Backend
-from isales_campaign.gateway.body import BodyTooLarge, is_json_utf8, read_body
-from isales_campaign.gateway.problems import Problem
+from isales_campaign.gateway.body import is_json_utf8, read_body
+from isales_campaign.gateway.errors import AuthFailure, BodyTooLarge, LegacyError
 from isales_campaign.ids import MAX_CAMPAIGN_ID, MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
-from isales_campaign.legacy.wire import CONTENT_TYPE
-from isales_campaign.result_codes import ResultCode, legacy_code
 
 log = logging.getLogger("isales_campaign.gateway")
-
-#: Seconds a client is asked to wait after a 503.
-RETRY_AFTER_SECONDS = 5
-_INVALID_VALUE = legacy_code(ResultCode.RESULT_CODE_INVALID_VALUE)
-
-
-class LegacyError(Exception):
-    """An answer other than success: HTTP status, legacy code and description."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        desc: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(desc)
-        self.status = status
-        self.code = code
-        self.desc = desc
-        self.headers = dict(headers or {})
-
-    @classmethod
-    def of_problems(cls, problems: list[Problem]) -> LegacyError:
-        outcome = envelope.from_problems(problems)
-        return cls(outcome.http_status, outcome.code, outcome.desc)
-
-    @classmethod
-    def invalid(cls, path: str, message: str) -> LegacyError:
-        return cls(200, _INVALID_VALUE, f"{path}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +82,12 @@ class QueryParameter:
     sets (its proto path), if any: a violation of that field names the parameter."""
 
     schema: Mapping[str, Any]
+    #: May name the schema's keywords, `{maximum}`, those from the contract included.
     description: str
     field: str = ""
+    #: Whether the value goes to `field` as it is given, so that the field's rules in the
+    #: contract are the parameter's: the OpenAPI document adds them to `schema`.
+    contract: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +99,8 @@ class Operation:
     path: str
     summary: str
     endpoint: Endpoint
+    #: The message of the gRPC request `endpoint` sends.
+    request: Descriptor
     body: Literal["required", "optional", "none"] = "none"
     #: Whether it changes campaigns (a timeout then leaves the outcome unknown).
     changes: bool = False
@@ -153,11 +130,7 @@ class Pipeline:
             request.state.operation = operation
             call = await self._admit(request)
             answer = await operation.endpoint(call)
-            request.state.result_code = envelope.SUCCESS
-            content = envelope.render(
-                envelope.SUCCESS, "", answer.return_object, top_level=answer.top_level
-            )
-            return Response(content, headers=answer.headers, media_type=CONTENT_TYPE)
+            return answers.success(request, answer.return_object, answer.top_level, answer.headers)
 
         return handle
 
@@ -168,17 +141,11 @@ class Pipeline:
             async with asyncio.timeout(seconds):
                 body = await read_body(request, limit)
         except BodyTooLarge:
-            raise LegacyError(
-                413, envelope.PARAMETER_ERROR, f"the request body exceeds {limit} bytes"
-            ) from None
+            raise answers.body_too_large(limit) from None
         except TimeoutError:
-            desc = f"the request body did not arrive within {seconds:g} s"
-            raise LegacyError(
-                408, envelope.PARAMETER_ERROR, desc, {"Connection": "close"}
-            ) from None
+            raise answers.body_too_slow(seconds) from None
         if body and not is_json_utf8(request.headers.get("content-type")):
-            desc = f"Content-Type must be {CONTENT_TYPE}"
-            raise LegacyError(415, envelope.PARAMETER_ERROR, desc)
+            raise answers.unsupported_media_type()
         signed = SignedRequest(
             request.method,
             request.scope.get("raw_path") or request.url.path.encode(),
@@ -198,13 +165,11 @@ class Pipeline:
         request.state.access_key = caller.access_key
         vdn_id = _number(request.path_params["vdnId"])
         if vdn_id is None or not is_vdn_id(vdn_id):
-            raise LegacyError.invalid(
-                "vdnId", f"must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}"
-            )
+            raise answers.invalid("vdnId", f"must be an integer from {MIN_VDN_ID} to {MAX_VDN_ID}")
         raw_id = request.path_params.get("campaignId")
         campaign_id = None if raw_id is None else _number(raw_id)
         if raw_id is not None and not (campaign_id and 0 < campaign_id <= MAX_CAMPAIGN_ID):
-            raise LegacyError.invalid("campaignId", "must be a positive integer")
+            raise answers.invalid("campaignId", "must be a positive integer")
         if caller.vdn_id != vdn_id:
             reason = f"the access key belongs to VDN {caller.vdn_id}, not {vdn_id}"
             raise unauthorized(request, AuthFailure(reason, caller.access_key))
@@ -221,27 +186,13 @@ def unauthorized(request: Request, failure: AuthFailure) -> LegacyError:
             "access_key": failure.access_key,
         },
     )
-    headers = {"WWW-Authenticate": "auth-v2"}
-    return LegacyError(401, envelope.PARAMETER_ERROR, failure.describe(), headers)
-
-
-def answer_error(request: Request, error: LegacyError) -> Response:
-    request.state.result_code = error.code
-    content = envelope.render(error.code, error.desc)
-    return Response(content, error.status, headers=error.headers, media_type=CONTENT_TYPE)
+    return answers.unauthorized(failure)
 
 
 def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyError:
-    """The answer for a failed call of the service."""
+    """The answer for a failed call of the service (see `answers.of_rpc_error`), logged."""
     request_id = request.state.request_id
     operation: Operation | None = getattr(request.state, "operation", None)
-    if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-        # The gateway's own credentials, not the caller's: a deployment fault.
-        log.error(
-            "the campaign service refused this gateway's ISALES_INTERNAL_TOKEN",
-            extra={"request_id": request_id},
-        )
-        return internal_error(request)
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and operation and operation.changes:
         unavailable = "the service did not answer in time; the change may have been made: " + (
             "send the same signed request again to learn its outcome"
@@ -250,30 +201,30 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
         )
     else:
         unavailable = "the campaign service is unavailable; nothing was changed, retry later"
-    outcome = envelope.from_rpc_error(
+    failure = answers.of_rpc_error(
         error,
+        request_id,
         unavailable=unavailable,
         parameters=operation.legacy_names() if operation else None,
     )
-    if outcome is None:
-        log.error(
-            "unexpected answer from the campaign service",
-            extra={"request_id": request_id, "grpc_code": error.code().name},
-        )
-        return internal_error(request)
-    if outcome.http_status == 503:
+    if failure.kind is answers.INTERNAL_ERROR:
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            # The gateway's own credentials, not the caller's: a deployment fault.
+            log.error(
+                "the campaign service refused this gateway's ISALES_INTERNAL_TOKEN",
+                extra={"request_id": request_id},
+            )
+        else:
+            log.error(
+                "unexpected answer from the campaign service",
+                extra={"request_id": request_id, "grpc_code": error.code().name},
+            )
+    elif failure.kind is answers.UNAVAILABLE:
         log.warning(
             "campaign service unavailable",
             extra={"request_id": request_id, "grpc_code": error.code().name},
         )
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        return LegacyError(503, outcome.code, outcome.desc, headers)
-    return LegacyError(outcome.http_status, outcome.code, outcome.desc)
-
-
-def internal_error(request: Request) -> LegacyError:
-    desc = f"internal error (request id {request.state.request_id})"
-    return LegacyError(500, envelope.PARAMETER_ERROR, desc)
+    return failure
 
 
 def _refuse_repeated_parameters(request: Request) -> None:
@@ -284,7 +235,7 @@ def _refuse_repeated_parameters(request: Request) -> None:
     counts = Counter(name for name, _ in request.query_params.multi_items())
     repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
-        raise LegacyError.invalid(", ".join(repeated), "is given more than once in the query")
+        raise answers.invalid(", ".join(repeated), "is given more than once in the query")
 
 
 def _number(text: str) -> int | None:

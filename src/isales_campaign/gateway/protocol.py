@@ -5,11 +5,13 @@ a request (or sends nothing after connecting) could hold a connection, and a fil
 descriptor, for good. Here a connection must deliver a request's complete headers within
 the deadline after it opens and after each response; otherwise it is closed. (The body has
 its own deadline, in the pipeline.) A request line and headers larger than the limit are
-answered 431 without being read further (uvicorn with httptools bounds neither).
+refused (`answers.HEADERS_TOO_LARGE`) without being read further (uvicorn with httptools
+bounds neither).
 
 A request the parser refuses (llhttp is strict: for one, Content-Length together with
 Transfer-Encoding, two framings a proxy in front might read differently; or CONNECT) is
-answered 400 in the legacy envelope, not uvicorn's plain text, and logged at INFO only.
+answered as malformed (`answers.MALFORMED_REQUEST`) in the legacy envelope, not uvicorn's
+plain text, and logged at INFO only.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import logging
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from isales_campaign.gateway import envelope
-from isales_campaign.legacy.wire import CONTENT_TYPE
+from isales_campaign.gateway import answers
+from isales_campaign.gateway.errors import LegacyError
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -92,22 +94,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._await_request()  # the next request of a kept-alive connection
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(400, "Bad Request", f"malformed HTTP request: {msg}")
+        self._refuse(answers.malformed_request(msg))
 
     def _refuse_large_head(self) -> None:
         log.info("request with too large headers refused", extra={"limit": self.max_header_bytes})
-        desc = f"the request line and headers exceed {self.max_header_bytes} bytes"
-        self._refuse(431, "Request Header Fields Too Large", desc)
+        self._refuse(answers.headers_too_large(self.max_header_bytes))
 
-    def _refuse(self, status: int, reason: str, desc: str) -> None:
-        body = envelope.render(envelope.PARAMETER_ERROR, desc)
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\n"
-            f"content-type: {CONTENT_TYPE}\r\n"
-            f"content-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n"
-        )
-        self.transport.write(head.encode() + body)
+    def _refuse(self, error: LegacyError) -> None:
+        self.transport.write(answers.http_message(error))
         # Closing now would reset a connection the client is still sending on, and a reset
         # may destroy the answer before the client reads it: send the end of the stream, read
         # and drop what still comes for a while, then close (nginx's lingering close).

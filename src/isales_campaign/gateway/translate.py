@@ -29,13 +29,13 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from isales.campaign.v2 import campaign_pb2
 
+from isales_campaign.gateway.errors import DuplicateKey
 from isales_campaign.gateway.legacy_json import is_json_string, legacy_key
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.result_codes import ResultCode
 
 __all__ = [
     "INT32_MAX",
-    "DuplicateKey",
     "int32_of_text",
     "json_object",
     "loads",
@@ -101,10 +101,6 @@ def _plan(descriptor: Descriptor) -> dict[str, _Field]:
 
 
 _CAMPAIGN_PLAN = _plan(campaign_pb2.Campaign.DESCRIPTOR)
-
-
-class DuplicateKey(ValueError):
-    """A JSON object names one key twice."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
