@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from isales_campaign.result_codes import PROBLEM_COUNT_KEY, ResultCode, combined_code
+from isales_campaign.result_codes import (
+    MAX_REPORTED_PROBLEMS,
+    PROBLEM_COUNT_KEY,
+    ResultCode,
+    combined_code,
+)
 
 if TYPE_CHECKING:
     import grpc
@@ -38,9 +43,6 @@ class QuotaProblem:
     usage: int
 
 
-#: Status details travel in a gRPC trailer, which clients refuse beyond 8-16 KiB,
-#: so `BadRequest` lists the first problems only (PROBLEM_COUNT_KEY counts all).
-MAX_REPORTED_PROBLEMS = 20
 #: The status message names this many; `BadRequest` has the rest.
 MAX_SUMMARIZED_PROBLEMS = 5
 
