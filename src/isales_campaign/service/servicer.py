@@ -1,6 +1,6 @@
 """The gRPC face of the use cases: each method hands its request to one use case.
 
-Failures are `ServiceError`s, which `RequestInterceptor` answers as rich statuses.
+Failures are `ServiceError`s, which the call chain (`call_chain`) answers as rich statuses.
 """
 
 from __future__ import annotations

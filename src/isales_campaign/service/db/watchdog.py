@@ -27,7 +27,7 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 
 #: `time.monotonic()` by which the call being served must be answered (its gRPC deadline);
-#: set by the interceptor.
+#: set by the call chain (`service.call_chain`).
 call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
 #: Seconds kept in hand to answer before the caller's deadline.
 ANSWER_MARGIN = 0.5
