@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from isales.campaign.v2.campaign_service_pb2 import GetQuotaRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
+from isales_campaign.gateway import answers
 from tests.conftest import ServerFactory, _fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,3 +251,18 @@ def test_deployment_example(postgres_admin_url: str, tmp_path: Path) -> None:
         assert codes == [0, 0], [
             (tmp_path / f"{n}.log").read_text() for n in ("service", "gateway")
         ]
+
+
+def test_the_readme_lists_every_status_the_gateway_answers_with_its_code() -> None:
+    """The table of REST answers says what `gateway/answers.py` answers, no more, no less."""
+    rows = re.findall(r"^\| ([0-9, ]+) \| `([0-9]+)` \|", README, re.M)
+    listed = {(int(status), code) for statuses, code in rows for status in statuses.split(", ")}
+    answered = {
+        (kind.status, kind.code)
+        for kind in answers.ANSWERS
+        if kind.documented and kind.code is not None
+    }
+    # A refusal carries its own code: the README lists them one by one.
+    assert {entry for entry in listed if entry[0] != 200} == {
+        entry for entry in answered if entry[0] != 200
+    }
