@@ -68,7 +68,7 @@ def postgres_admin_url(postgres_admin_url_if_any: str) -> str:
     return postgres_admin_url_if_any
 
 
-def _fresh_postgres_database(admin_url: str) -> Iterator[str]:
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test; dropped afterwards."""
     name = f"isales_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
@@ -92,7 +92,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'isales.db'}"
         return
-    yield from _fresh_postgres_database(request.getfixturevalue("postgres_admin_url"))
+    yield from fresh_postgres_database(request.getfixturevalue("postgres_admin_url"))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,8 @@ from isales.campaign.v2.campaign_service_pb2 import GetQuotaRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from isales_campaign.gateway import answers
-from tests.conftest import ServerFactory, _fresh_postgres_database
+from tests.conftest import ServerFactory, fresh_postgres_database
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -34,13 +34,6 @@ BIN = Path(sys.executable).parent
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, re.S)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
@@ -199,7 +192,7 @@ def test_deployment_example(postgres_admin_url: str, tmp_path: Path) -> None:
         example.replace('"..."', '"example-key"', 1).replace('"..."', '"secret"', 1)
     )
     grpc_port, http_port = free_port(), free_port()
-    with contextmanager(_fresh_postgres_database)(postgres_admin_url) as url:
+    with contextmanager(fresh_postgres_database)(postgres_admin_url) as url:
         script = (
             block.replace("postgresql://isales:secret@db.internal:5432/isales", url)
             .replace("ISALES_INTERNAL_TOKEN=...", "ISALES_INTERNAL_TOKEN=deployment-test-token")
@@ -266,3 +259,13 @@ def test_the_readme_lists_every_status_the_gateway_answers_with_its_code() -> No
     assert {entry for entry in listed if entry[0] != 200} == {
         entry for entry in answered if entry[0] != 200
     }
+
+
+def test_every_file_the_layout_names_exists() -> None:
+    layout = README.partition("### Layout")[2].partition("\n## ")[0]
+    named = set(re.findall(r"`([\w/.]+(?:\.py|/))`", layout))
+    assert len(named) >= 40
+    source = ROOT / "src" / "isales_campaign"
+    for path in sorted(named):
+        candidates = (ROOT / path, source / path, ROOT / "bench" / path, ROOT / "tests" / path)
+        assert any(candidate.exists() for candidate in candidates), path

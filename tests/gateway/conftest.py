@@ -27,6 +27,7 @@ from isales_campaign.local_backend import LocalBackend
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import RunningServer, start_server
+from tests.processes import free_port
 
 ADD_PATH = "/rest/isales/v2/openapi/campaigns/{vdn}"
 CONTENT_TYPE = "application/json;charset=UTF-8"
@@ -123,13 +124,6 @@ class Stack:
     def stop(self) -> None:
         for stop in reversed(self._stops):
             stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve_gateway(settings: Settings, app: ASGIApp | None = None) -> tuple[str, Callable[[], None]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import fresh_postgres_database
 from tests.gateway.conftest import Stack, example_body, ivr_body, start_stack
 from tests.gateway.helpers import (
     OPERATION_REQUESTS,
@@ -83,7 +83,7 @@ def postgres_stack(
     postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """A stack on a fresh PostgreSQL database, for the tests of one class."""
-    with contextmanager(_fresh_postgres_database)(postgres_admin_url) as url:
+    with contextmanager(fresh_postgres_database)(postgres_admin_url) as url:
         started = start_stack(tmp_path_factory.mktemp("postgres"), database_url=url)
         try:
             yield started

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from isales_campaign.service.db.engine import create_database_engine
-from tests.conftest import ServerFactory, _fresh_postgres_database, seed_database
+from tests.conftest import ServerFactory, fresh_postgres_database, seed_database
 from tests.examples import add_request, example_campaign
 from tests.proxy import FreezableProxy
 from tests.rpc_errors import failure_of
@@ -92,7 +92,7 @@ def test_a_tenant_locked_elsewhere_gives_unavailable_then_recovers(
     make_server: ServerFactory,
     channel_to: Callable[[int], grpc.Channel],
 ) -> None:
-    for url in _fresh_postgres_database(postgres_admin_url):
+    for url in fresh_postgres_database(postgres_admin_url):
         running = make_server(url, database_timeout_seconds=BOUND)
         stub = CampaignServiceStub(channel_to(running.port))
         engine = create_database_engine(url, pool_size=1)
@@ -132,7 +132,7 @@ def test_a_sqlite_file_locked_by_another_writer_gives_unavailable_then_recovers(
 def proxied_postgres(postgres_admin_url: str) -> Iterator[tuple[str, FreezableProxy]]:
     """A fresh, seeded PostgreSQL database and a proxy in front of it: (URL via the proxy,
     the proxy)."""
-    for url in _fresh_postgres_database(postgres_admin_url):
+    for url in fresh_postgres_database(postgres_admin_url):
         seed_database(url)
         parsed = make_url(url)
         proxy = FreezableProxy((parsed.host or "127.0.0.1", parsed.port or 5432))

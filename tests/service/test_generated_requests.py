@@ -28,6 +28,7 @@ from isales_campaign.service.server import start_server
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
 from tests.rpc_errors import failure_of
+from tests.service.helpers import any_fields, any_scalar, build
 
 #: What a caller may be answered; INTERNAL, UNKNOWN and the rest would be faults.
 DOCUMENTED = {
@@ -38,8 +39,6 @@ DOCUMENTED = {
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
-INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
 @pytest.fixture(scope="module")
@@ -68,46 +67,6 @@ def add_raw(
     running.stop(0)
 
 
-def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
-    if field.type == FieldDescriptor.TYPE_STRING:
-        return st.text(max_size=40)
-    if field.type == FieldDescriptor.TYPE_BOOL:
-        return st.booleans()
-    if field.type in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64):
-        return INT64
-    return INT32  # int32 and enums, defined values or not
-
-
-def _message(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
-    """Some fields of `descriptor`, each with any value of its type."""
-    fields: dict[str, st.SearchStrategy[Any]] = {}
-    for field in descriptor.fields:
-        if field.message_type is not None:
-            if depth >= 3:
-                continue
-            value = _message(field.message_type, depth + 1)
-        else:
-            value = _scalar(field)
-        fields[field.name] = st.lists(value, max_size=3) if field.is_repeated else value
-    return st.fixed_dictionaries({}, optional=fields)
-
-
-def _build(message: Any, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        field = message.DESCRIPTOR.fields_by_name[name]
-        if field.message_type is not None:
-            if field.is_repeated:
-                for item in value:
-                    _build(getattr(message, name).add(), item)
-            else:
-                _build(getattr(message, name), value)
-                getattr(message, name).SetInParent()
-        elif field.is_repeated:
-            getattr(message, name).extend(value)
-        else:
-            setattr(message, name, value)
-
-
 def _answer(call: grpc.UnaryUnaryMultiCallable[bytes, bytes], payload: bytes) -> grpc.StatusCode:
     try:
         call(payload, timeout=10)
@@ -120,12 +79,12 @@ def _answer(call: grpc.UnaryUnaryMultiCallable[bytes, bytes], payload: bytes) ->
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values=_message(pb.Campaign.DESCRIPTOR), vdn_id=st.sampled_from([1, 2, 0, 10000, -1]))
+@given(values=any_fields(pb.Campaign.DESCRIPTOR), vdn_id=st.sampled_from([1, 2, 0, 10000, -1]))
 def test_campaigns_of_any_values(
     add_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes], values: dict[str, Any], vdn_id: int
 ) -> None:
     request = AddCampaignRequest(vdn_id=vdn_id)
-    _build(request.campaign, values)
+    build(request.campaign, values)
     _answer(add_raw, request.SerializeToString())
 
 
@@ -169,7 +128,7 @@ def test_the_example_with_a_few_fields_changed(
 ) -> None:
     campaign = example_campaign(f"changed example {next(NAMES)}")
     for path, field in data.draw(st.lists(st.sampled_from(SCALAR_PATHS), min_size=1, max_size=3)):
-        _put(campaign, path, data.draw(_scalar(field)))
+        _put(campaign, path, data.draw(any_scalar(field)))
     _answer(add_raw, add_request(campaign).SerializeToString())
 
 

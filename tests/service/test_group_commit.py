@@ -1,6 +1,7 @@
 """SQLite's writes queued behind one another share one commit (`db.group_commit`), and
 each is answered only once that commit holds it; a refused or failed write undoes only
-itself, and a failed commit fails every write it held."""
+itself, and a failed commit fails every write it held. A turn not had in time is answered
+UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db import group_commit
 from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.group_commit import BoundedLock
 from isales_campaign.service.db.prepared import Prepared
 from isales_campaign.service.db.store import CampaignStore, TenantTransaction
 from isales_campaign.service.errors import DatabaseUnavailable, NameTaken, OutcomeUnknown
@@ -311,6 +313,26 @@ def test_a_store_that_cannot_have_the_write_turn_closes_the_rest(
             assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the write's
     finally:
         engine.dispose()
+
+
+def test_a_turn_not_given_in_time_is_unavailable() -> None:
+    """SQLite's readers and writers of one process take turns; a call that gets none within
+    the database timeout is answered UNAVAILABLE rather than left waiting."""
+    turn = BoundedLock(0.05, "write")
+    with turn:  # another call holds the turn
+        refused: list[BaseException] = []
+
+        def wait_for_the_turn() -> None:
+            try:
+                with turn:
+                    pass
+            except DatabaseUnavailable as error:
+                refused.append(error)
+
+        waiter = threading.Thread(target=wait_for_the_turn)
+        waiter.start()
+        waiter.join(10)
+    assert len(refused) == 1
 
 
 @contextmanager

@@ -13,8 +13,7 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
-from tests.gateway.conftest import free_port
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, free_port
 
 
 def _sample(name: str, **labels: str) -> float:

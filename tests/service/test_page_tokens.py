@@ -1,23 +1,31 @@
-"""Page tokens on their own: they round-trip, and a token changed, cut short, of another key,
-of another version or for other filters is refused with a reason a caller can act on."""
+"""Page tokens (`page_tokens`): on their own, they round-trip, and a token changed, cut short,
+of another key, of another version or for other filters is refused with a reason a caller can
+act on; then as ListCampaigns answers them over gRPC, on SQLite and on PostgreSQL.
+
+The service runs on a clock the tests set by hand (the `clock` fixture).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 
+import grpc
 import pytest
+from isales.campaign.v2 import campaign_pb2 as pb
+from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2 import ListCampaignsRequest
-from sqlalchemy import delete
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
-from isales_campaign.service.db.engine import create_database_engine
-from isales_campaign.service.db.migrate import migrate_to
-from isales_campaign.service.db.schema import service_secrets
-from isales_campaign.service.db.store import PAGE_TOKEN_KEY_NAME, CampaignStore, Position
+from isales_campaign.service.db.store import Position
 from isales_campaign.service.errors import PageTokenRefused
 from isales_campaign.service.page_tokens import PageTokens
+from tests.conftest import ServerFactory
+from tests.examples import ivr_campaign
+from tests.service.helpers import PAUSED, TODAY, add, campaign, listed, refused
 
 KEY = b"k" * 32
 WHERE = Position(datetime(2026, 11, 26, 9, 0, 0, 123456), 42)
@@ -49,16 +57,101 @@ def test_a_token_for_other_filters_says_so() -> None:
         PageTokens(KEY).read(token, ListCampaignsRequest(vdn_id=1, name_contains="b"))
 
 
-def test_a_database_without_the_key_says_to_migrate(sqlite_url: str) -> None:
-    engine = create_database_engine(sqlite_url, pool_size=1)
-    try:
-        migrate_to(engine)
-        store = CampaignStore(engine)
-        assert len(store.secret(PAGE_TOKEN_KEY_NAME)) == 32
-        with engine.begin() as connection:
-            connection.execute(delete(service_secrets))
-        with pytest.raises(LookupError, match="run isales migrate"):
-            store.secret(PAGE_TOKEN_KEY_NAME)
-        store.close()
-    finally:
-        engine.dispose()
+# -- as ListCampaigns answers them -------------------------------------------------------------
+
+
+def _token(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+GARBAGE_TOKENS = {
+    "not base64": "%%%not a token%%%",
+    "a lone character": "a",
+    "bad padding": "abcde",
+    "not UTF-8": _token(b"\xff\xfe\xfd\xfc"),
+    "no separator": _token(b"just some text"),
+    "no id": _token(b"2026-11-26T10:00:00|"),
+    "id not a number": _token(b"2026-11-26T10:00:00|abc"),
+    "not a time": _token(b"yesterday|7"),
+}
+
+
+@pytest.mark.parametrize("token", GARBAGE_TOKENS.values(), ids=GARBAGE_TOKENS.keys())
+def test_a_page_token_not_given_by_the_service_is_refused(
+    client: CampaignServiceStub, token: str
+) -> None:
+    add(client, campaign("listed"))
+    failure = refused(client.ListCampaigns, rpc.ListCampaignsRequest(vdn_id=1, page_token=token))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.reason == "02000007"
+    assert failure.codes_by_field() == {"page_token": {"02000007"}}
+
+
+def test_a_forged_page_token_with_an_oversized_id_is_refused(client: CampaignServiceStub) -> None:
+    add(client, campaign("listed"))
+    token = _token(b"2026-11-26T10:00:00|" + b"9" * 30)
+    failure = refused(client.ListCampaigns, rpc.ListCampaignsRequest(vdn_id=1, page_token=token))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.codes_by_field() == {"page_token": {"02000007"}}
+
+
+def test_a_page_token_changed_or_cut_short_is_refused(client: CampaignServiceStub) -> None:
+    for i in range(3):
+        add(client, campaign(f"token {i}"))
+    token = listed(client, page_size=1).next_page_token
+    assert listed(client, page_size=1, page_token=token).campaigns  # as given, it pages on
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    for changed in (flipped, token[:-1], token[:-4], token + "AAAA"):
+        request = rpc.ListCampaignsRequest(vdn_id=1, page_token=changed)
+        failure = refused(client.ListCampaigns, request)
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert failure.codes_by_field() == {"page_token": {"02000007"}}
+        assert "is not a next_page_token of this service" in failure.message
+
+
+def test_a_page_token_goes_with_the_filters_of_its_first_page(client: CampaignServiceStub) -> None:
+    """AIP-158: the page size and the skip may change from page to page, a filter may not."""
+    ids = [add(client, campaign(f"filtered {i}")) for i in range(4)]
+    add(client, ivr_campaign("filtered ivr", today=TODAY))
+    predicted = pb.DEVICE_TYPE_PREDICTED
+    first = listed(client, page_size=1, device_type=predicted, name_contains="filtered")
+    token = first.next_page_token
+    resized = listed(
+        client, page_size=2, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert [r.id for r in resized.campaigns] == ids[::-1][1:3]
+    skipping = listed(
+        client, skip=1, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert [r.id for r in skipping.campaigns] == ids[::-1][2:]
+    for other in (
+        {"device_type": predicted},
+        {"device_type": predicted, "name_contains": "filtered 1"},
+        {"device_type": pb.DEVICE_TYPE_AUTOMATIC_IVR, "name_contains": "filtered"},
+        {"device_type": predicted, "name_contains": "filtered", "status": PAUSED},
+        {"device_type": predicted, "name_contains": "filtered", "archived": True},
+    ):
+        request = rpc.ListCampaignsRequest(vdn_id=1, page_token=token, **other)
+        failure = refused(client.ListCampaigns, request)
+        assert failure.codes_by_field() == {"page_token": {"02000007"}}, other
+        assert "was given for other filters" in failure.message
+    theirs = rpc.ListCampaignsRequest(
+        vdn_id=2, device_type=predicted, name_contains="filtered", page_token=token
+    )
+    assert refused(client.ListCampaigns, theirs).codes_by_field() == {"page_token": {"02000007"}}
+
+
+def test_a_page_token_continues_on_another_replica(
+    database_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    client: CampaignServiceStub,
+) -> None:
+    """Replicas share the key that signs page tokens (it is in the database)."""
+    ids = [add(client, campaign(f"replicated {i}")) for i in range(3)]
+    token = listed(client, page_size=2).next_page_token
+    other = CampaignServiceStub(channel_to(make_server(database_url, seed=False).port))
+    after = other.ListCampaigns(
+        rpc.ListCampaignsRequest(vdn_id=1, page_size=2, page_token=token), timeout=10
+    )
+    assert [r.id for r in after.campaigns] == [ids[0]]

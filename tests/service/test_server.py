@@ -28,8 +28,7 @@ from isales_campaign.internal_token import bearer
 from isales_campaign.service.db.engine import create_database_engine
 from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
-from tests.gateway.conftest import free_port
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, free_port
 from tests.rpc_errors import failure_of
 from tests.scrape import started_adds
 from tests.waiting import wait_for

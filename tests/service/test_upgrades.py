@@ -19,12 +19,10 @@ from sqlalchemy import inspect, text
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to, revisions
-from tests.conftest import FixedClock, ServerFactory, _fresh_postgres_database
+from tests.conftest import FixedClock, ServerFactory, fresh_postgres_database
 from tests.examples import ivr_campaign
 from tests.processes import isales, isales_started
-from tests.service.old_revisions import FILLED_AT, Filled, OldCampaign, fill
-from tests.service.schema_snapshot import Snapshot, id_sequence_of, schema_of
-from tests.service.test_lifecycle import (
+from tests.service.helpers import (
     EXECUTING,
     IVR,
     PAUSED,
@@ -43,6 +41,8 @@ from tests.service.test_lifecycle import (
     update,
     usage,
 )
+from tests.service.old_revisions import FILLED_AT, Filled, OldCampaign, fill
+from tests.service.schema_snapshot import Snapshot, id_sequence_of, schema_of
 
 EARLIER = revisions()[:-1]
 HEAD = revisions()[-1]
@@ -58,7 +58,7 @@ def new_database_url(
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'new.db'}"
         return
-    yield from _fresh_postgres_database(request.getfixturevalue("postgres_admin_url"))
+    yield from fresh_postgres_database(request.getfixturevalue("postgres_admin_url"))
 
 
 @pytest.fixture
