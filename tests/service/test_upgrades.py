@@ -209,7 +209,7 @@ def test_a_database_of_a_newer_release_is_left_alone(sqlite_url: str, tmp_path: 
     seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "UTC"\n')
     for command in (("migrate",), ("grpc-server",), ("serve",), ("seed", str(seed_file))):
         result = isales(*command, database_url=sqlite_url)
-        assert result.returncode != 0
+        assert result.returncode == 1, command  # seed too: its file was fine
         assert "the database is at revision 0099, which this release does not know" in (
             result.stderr
         ), command
