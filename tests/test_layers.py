@@ -1,10 +1,13 @@
-"""Each concept in its place: rules in the domain, SQL in the store, gRPC statuses in the
-service's answers, free of one another's machinery."""
+"""Each concept in its place: the gateway and the client talk to the service over gRPC
+only, never by import; rules in the domain, SQL in the store, gRPC statuses in the service's
+answers, free of one another's machinery."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import isales_campaign
@@ -12,6 +15,8 @@ import isales_campaign
 SOURCE = Path(isales_campaign.__file__).parent
 SERVICE = SOURCE / "service"
 STORE = SERVICE / "db"
+FORBIDDEN = "isales_campaign.service"
+PACKAGES = [SOURCE / "gateway", SOURCE / "client"]
 
 
 def _runtime_imports(path: Path) -> set[str]:
@@ -75,3 +80,35 @@ def test_refusals_know_nothing_of_grpc() -> None:
             named[path.relative_to(SERVICE).as_posix()] = codes
     assert set(named) == {"answers.py", "call_chain.py"}
     assert named["call_chain.py"] <= {"OK", "DEADLINE_EXCEEDED"}
+
+
+def test_no_module_imports_the_service() -> None:
+    files = [f for package in PACKAGES for f in sorted(package.rglob("*.py"))]
+    assert len(files) >= 10
+    for path in files:
+        bad = {n for n in _runtime_imports(path) if n == FORBIDDEN or n.startswith(FORBIDDEN + ".")}
+        assert not bad, f"{path} imports {bad}"
+        assert "isales_campaign import service" not in path.read_text(encoding="utf-8")
+
+
+def test_importing_the_gateway_loads_no_service_module() -> None:
+    code = (
+        "import sys, isales_campaign.gateway.app, isales_campaign.gateway.run, "
+        "isales_campaign.client\n"
+        f"print([m for m in sys.modules if m.startswith({FORBIDDEN!r})])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_service_knows_nothing_of_the_legacy_api() -> None:
+    """The legacy REST API (its paths, wire names and signatures) is the gateway's and the
+    client's business: the service speaks its gRPC contract only."""
+    files = sorted(SERVICE.rglob("*.py"))
+    assert len(files) >= 10
+    legacy = "isales_campaign.legacy"
+    for path in files:
+        bad = {n for n in _runtime_imports(path) if n == legacy or n.startswith(legacy + ".")}
+        assert not bad, f"{path} imports {bad}"

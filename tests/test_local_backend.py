@@ -73,35 +73,32 @@ def test_calls_are_answered_and_counted_as_over_grpc(running: RunningServer) -> 
     assert _handled("GetCampaign", "NOT_FOUND") == not_found + 1
 
 
+def _refused(running: RunningServer, token: str, *, drained: bool = False) -> grpc.aio.AioRpcError:
+    """How a get through a new in-process backend presenting `token` is refused (after the
+    server began to stop, with `drained`)."""
+
+    async def scenario() -> grpc.aio.AioRpcError:
+        backend = LocalBackend(running, 5.0, token, workers=1)
+        await backend.start()
+        try:
+            if drained:
+                running.stop(0)  # drains first
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _get(backend, 1)
+            return refused.value
+        finally:
+            await backend.close()
+
+    return asyncio.run(scenario())
+
+
 def test_a_backend_without_the_token_is_refused_where_the_service_requires_it(
     running: RunningServer,
 ) -> None:
-    async def scenario() -> grpc.aio.AioRpcError:
-        backend = LocalBackend(running, 5.0, "not the token", workers=1)
-        await backend.start()
-        try:
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await _get(backend, 1)
-            return refused.value
-        finally:
-            await backend.close()
-
-    refused = asyncio.run(scenario())
-    assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _refused(running, "not the token").code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_draining_service_refuses_in_process_calls_too(running: RunningServer) -> None:
-    async def scenario() -> grpc.aio.AioRpcError:
-        backend = LocalBackend(running, 5.0, TOKEN, workers=1)
-        await backend.start()
-        try:
-            running.stop(0)  # drains first
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await _get(backend, 1)
-            return refused.value
-        finally:
-            await backend.close()
-
-    refused = asyncio.run(scenario())
+    refused = _refused(running, TOKEN, drained=True)
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     assert "shutting down; nothing was changed" in (refused.details() or "")

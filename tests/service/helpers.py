@@ -4,7 +4,7 @@ time, and messages of arbitrary values drawn from the contract's descriptors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -315,3 +315,48 @@ def build(message: Any, values: dict[str, Any]) -> None:
             getattr(message, name).extend(value)
         else:
             setattr(message, name, value)
+
+
+def rule_enforcement_test(
+    cases: Sequence[tuple[str, Mutation, str, str]],
+    also_broken: Mapping[str, dict[str, set[str]]],
+) -> Callable[..., None]:
+    """`test_rule_is_enforced` of a table of cases (name, mutation, field path, legacy code):
+    one test per case, named by it, that `assert_rule_enforced`."""
+
+    @pytest.mark.parametrize(
+        ("mutation", "path", "code"), [c[1:] for c in cases], ids=[c[0] for c in cases]
+    )
+    def test_rule_is_enforced(
+        rules_stub: CampaignServiceStub,
+        mutation: Mutation,
+        path: str,
+        code: str,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        broken = also_broken.get(request.node.callspec.id, {})
+        assert_rule_enforced(rules_stub, mutation, path, code, broken)
+
+    return test_rule_is_enforced
+
+
+def assert_rule_enforced(
+    stub: CampaignServiceStub,
+    mutation: Mutation,
+    path: str,
+    code: str,
+    also_broken: dict[str, set[str]],
+) -> None:
+    """An add of the example changed by `mutation` is refused for `path` with `code` (and
+    for the fields of `also_broken`, which the change necessarily breaks too), naming it."""
+    campaign = example_campaign()
+    mutation(campaign)
+    failure = rejected(stub, add_request(campaign))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    expected: dict[str, set[str]] = {path: {code}}
+    for other, codes in also_broken.items():
+        expected.setdefault(other, set()).update(codes)
+    assert failure.codes_by_field() == expected, failure.violations
+    codes = {c for _, c, _ in failure.violations}
+    assert failure.reason == (codes.pop() if len(codes) == 1 else "0200001")
+    assert path in failure.message

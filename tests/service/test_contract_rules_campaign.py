@@ -9,7 +9,6 @@ code at the offending field's path, in a `BadRequest` of an INVALID_ARGUMENT.
 from __future__ import annotations
 
 import grpc
-import pytest
 from isales.campaign.v2 import campaign_pb2 as pb
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
@@ -28,6 +27,7 @@ from tests.service.helpers import (
     clear_field,
     previewed,
     rejected,
+    rule_enforcement_test,
     set_field,
 )
 
@@ -234,27 +234,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
 ALSO_BROKEN: dict[str, dict[str, set[str]]] = {}
 
 
-@pytest.mark.parametrize(
-    ("mutation", "path", "code"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_rule_is_enforced(
-    rules_stub: CampaignServiceStub,
-    mutation: Mutation,
-    path: str,
-    code: str,
-    request: pytest.FixtureRequest,
-) -> None:
-    campaign = example_campaign()
-    mutation(campaign)
-    failure = rejected(rules_stub, add_request(campaign))
-    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
-    expected: dict[str, set[str]] = {path: {code}}
-    for other, codes in ALSO_BROKEN.get(request.node.callspec.id, {}).items():
-        expected.setdefault(other, set()).update(codes)
-    assert failure.codes_by_field() == expected, failure.violations
-    codes = {c for _, c, _ in failure.violations}
-    assert failure.reason == (codes.pop() if len(codes) == 1 else "0200001")
-    assert path in failure.message
+test_rule_is_enforced = rule_enforcement_test(CASES, ALSO_BROKEN)
 
 
 def test_vdn_id_out_of_range(rules_stub: CampaignServiceStub) -> None:

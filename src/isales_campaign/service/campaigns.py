@@ -49,6 +49,7 @@ from isales_campaign.service.db.store import (
     ListQuery,
     Position,
     StoredKey,
+    TenantTransaction,
 )
 from isales_campaign.service.domain import campaign_rules, idempotency, quotas, transitions
 from isales_campaign.service.domain.campaign_rules import flagged, time_of
@@ -277,12 +278,7 @@ class CampaignService:
             raise InvalidArgument(problems)
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = transitions.current(
-                request.vdn_id,
-                request.campaign_id,
-                transaction.campaign(request.campaign_id),
-                request.etag,
-            )
+            row = _current(transaction, request)
             transitions.check_modifiable(row.id, effective_status(row.status, row.end_at, moment))
             campaign_rules.check_device_type_kept(row.device_type, request.campaign.device_type)
             campaign = Campaign()
@@ -318,12 +314,7 @@ class CampaignService:
         require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = transitions.current(
-                request.vdn_id,
-                request.campaign_id,
-                transaction.campaign(request.campaign_id),
-                request.etag,
-            )
+            row = _current(transaction, request)
             status = transition(row.id, effective_status(row.status, row.end_at, moment))
             transaction.update(row, now=moment, status=status)
         log.info(event, extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
@@ -333,12 +324,7 @@ class CampaignService:
         require_valid(request)
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            row = transitions.current(
-                request.vdn_id,
-                request.campaign_id,
-                transaction.campaign(request.campaign_id),
-                request.etag,
-            )
+            row = _current(transaction, request)
             transitions.check_deletable(row.id, effective_status(row.status, row.end_at, moment))
             if request.archive:
                 transaction.update(row, now=moment, archived=True)
@@ -390,6 +376,18 @@ def _tenant_problems(request: Message) -> list[FieldProblem]:
     if any(p.path == "vdn_id" for p in problems):
         raise InvalidArgument(problems)
     return problems
+
+
+def _current(
+    transaction: TenantTransaction,
+    request: UpdateCampaignRequest
+    | PauseCampaignRequest
+    | ResumeCampaignRequest
+    | DeleteCampaignRequest,
+) -> CampaignRow:
+    """The live campaign a change is for, at the version the caller expects."""
+    row = transaction.campaign(request.campaign_id)
+    return transitions.current(request.vdn_id, request.campaign_id, row, request.etag)
 
 
 def _changed(
