@@ -126,3 +126,10 @@ def test_the_lists_documented_rules_are_those_it_answers_by(stack: Stack) -> Non
 
     listed(client, 1, ccId=schemas["ccId"]["minimum"])
     refused(client.list_campaigns(1, ccId=schemas["ccId"]["minimum"] - 1), "02000007", "ccId")
+
+    for name in ("status", "deviceType"):
+        allowed = schemas[name]["enum"]
+        for value in allowed:
+            listed(client, 1, **{name: value})
+        unknown = next(n for n in range(max(allowed) + 2) if n not in allowed)
+        refused(client.list_campaigns(1, **{name: unknown}), "02000007", name)

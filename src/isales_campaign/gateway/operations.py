@@ -228,10 +228,10 @@ OPERATIONS: tuple[Operation, ...] = (
                 contract=True,
             ),
             "status": QueryParameter(
-                {"type": "integer", "enum": [0, 2, 3, 4]}, "0 (default): all.", "status"
+                {"type": "integer"}, "0 (default): all.", "status", contract=True
             ),
             "deviceType": QueryParameter(
-                {"type": "integer", "enum": [0, 1, 2, 3, 5, 6]}, "0 (default): all.", "device_type"
+                {"type": "integer"}, "0 (default): all.", "device_type", contract=True
             ),
             "beginTime": QueryParameter(
                 {"type": "string"},
