@@ -155,6 +155,11 @@ def test_a_call_whose_deadline_passed_before_it_started_is_not_run(chain: CallCh
     assert status.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert ran == []
     assert _handled(GUARDED, "Late", "DEADLINE_EXCEEDED") == 1
+    started = REGISTRY.get_sample_value(
+        "grpc_server_started_total",
+        {"grpc_type": "unary", "grpc_service": GUARDED, "grpc_method": "Late"},
+    )
+    assert started == 1  # every call handled was started
 
 
 def test_the_method_sees_the_request_id_and_the_deadline(chain: CallChain) -> None:

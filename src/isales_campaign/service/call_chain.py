@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -43,7 +43,7 @@ from isales_campaign.service.errors import (
 
 log = logging.getLogger(__name__)
 
-Metadata = Iterable[tuple[str, str | bytes]]
+Metadata = Sequence[tuple[str, str | bytes]]
 
 #: Stands in for a request whose bytes did not parse (the interceptor passes it on).
 UNDECODABLE = object()
@@ -108,6 +108,7 @@ class ChainedMethod:
     ) -> Any:
         """`method(request)` inside the chain; CallFailed with the status to answer.
         `code_set`: the code a method set without failing (grpcio's health servicer does)."""
+        self._started_total.inc()
         if time_remaining is not None and time_remaining <= 0:  # waited for a worker too long
             self._handled(grpc.StatusCode.DEADLINE_EXCEEDED).inc()
             raise CallFailed(answers.DEADLINE_PASSED)
@@ -115,7 +116,6 @@ class ChainedMethod:
         deadline = call_deadline.set(
             None if time_remaining is None else time.monotonic() + time_remaining
         )
-        self._started_total.inc()
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         drain = None
