@@ -176,7 +176,7 @@ def test_seed_example(tmp_path: Path) -> None:
             for table in ("tenants", "app_keys", "skill_queues")
         }
     assert tables == {
-        "tenants": [(1, "UTC")],
+        "tenants": [(1, "UTC", 0)],  # no change made yet
         "app_keys": [("example-key", 1, "secret")],
         "skill_queues": [(1, 2, "defaultAudioSkill")],
     }

@@ -11,6 +11,10 @@ from collections.abc import Iterable
 
 #: gRPC metadata key of the token, sent as `Bearer <token>`.
 METADATA_KEY = "authorization"
+#: gRPC metadata key of the auth-v2 access key a gateway verified, passed on with its calls:
+#: the service records it as who made a change, and believes it only from a caller that
+#: presents the token.
+ACCESS_KEY_METADATA_KEY = "x-isales-access-key"
 
 
 def bearer(token: str) -> tuple[str, str]:

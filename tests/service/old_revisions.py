@@ -109,6 +109,10 @@ def fill(revision: str, url: str) -> Filled:
         migrate_to(engine)
         apply_seed(engine, parse_seed(DEFAULT_SEED))
         filled = _add_through_the_service(url)
+        if revision < "0006":  # the releases before 0006 recorded no history
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM campaign_changes"))
+                connection.execute(text("UPDATE tenants SET change_sequence = 0"))
         migrate_to(engine, revision)
         return filled
     finally:

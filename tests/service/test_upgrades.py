@@ -170,6 +170,15 @@ def test_a_downgrade_that_would_lose_data_is_refused_and_changes_nothing(
     pause(client, 3)
     delete(client, 3)  # its idempotency key answers retries for a day
     before = rows_of(database_url)
+    for target in ("0005", "0002"):
+        result = isales("migrate", "--to", target, database_url=database_url)
+        assert result.returncode == 1
+        assert "isales migrate: revision 0005 has no place for the change history" in (
+            result.stderr
+        )
+        assert rows_of(database_url) == before
+    forget_the_change_history(database_url)
+    before = rows_of(database_url)
     for target, lost in (
         ("0002", "1 archived campaign(s) (the history) and 1 idempotency key(s) of deleted"),
         ("0001", "1 archived campaign(s)"),
@@ -181,6 +190,16 @@ def test_a_downgrade_that_would_lose_data_is_refused_and_changes_nothing(
         assert rows_of(database_url) == before
         assert schema_of(database_url) == migrated_schema(new_database_url)
     assert filled.archived == {10}
+
+
+def forget_the_change_history(url: str) -> None:
+    """Empty the change history, as a database whose history was all pruned."""
+    engine = create_database_engine(url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM campaign_changes"))
+    finally:
+        engine.dispose()
 
 
 def test_a_downgrade_to_0001_refuses_to_drop_idempotency_keys(

@@ -16,7 +16,7 @@ from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE, CHANNEL_OPTIONS
 from isales_campaign.config import TlsFiles
-from isales_campaign.internal_token import bearer
+from isales_campaign.internal_token import ACCESS_KEY_METADATA_KEY, bearer
 from isales_campaign.logs import REQUEST_ID_HEADER
 from isales_campaign.tls import channel_credentials
 
@@ -102,9 +102,14 @@ class Backend(ABC):
         method: grpc.aio.UnaryUnaryMultiCallable[Request, Response],
         request: Request,
         request_id: str,
+        access_key: str = "",
     ) -> Response:
-        """One call of a `campaigns` method, with the deadline and the request id."""
-        return await method(request, timeout=self._timeout, metadata=self._metadata(request_id))
+        """One call of a `campaigns` method, with the deadline, the request id and the access
+        key of the caller it is made for."""
+        metadata = self._metadata(request_id)
+        if access_key:
+            metadata += ((ACCESS_KEY_METADATA_KEY, access_key),)
+        return await method(request, timeout=self._timeout, metadata=metadata)
 
     def _metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
         """The request id, and the internal token (every call presents it, so that services

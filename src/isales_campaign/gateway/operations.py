@@ -48,7 +48,7 @@ async def add_campaign(call: Call) -> Answer:
         validate_only=_validate_only(call),
         idempotency_key=key,
     )
-    added = await call.backend.call(call.backend.campaigns.AddCampaign, request, call.request_id)
+    added = await call.invoke(call.backend.campaigns.AddCampaign, request)
     # Stripe's convention: a client can tell the answer of an earlier add from a new one.
     headers = {REPLAYED_HEADER: "true"} if added.replayed else {}
     return Answer({"id": added.id}, headers=headers)
@@ -56,7 +56,7 @@ async def add_campaign(call: Call) -> Answer:
 
 async def get_campaign(call: Call) -> Answer:
     request = GetCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
-    found = await call.backend.call(call.backend.campaigns.GetCampaign, request, call.request_id)
+    found = await call.invoke(call.backend.campaigns.GetCampaign, request)
     record = found.campaign
     return Answer(
         {
@@ -87,7 +87,7 @@ async def list_campaigns(call: Call) -> Answer:
     )
     if query.get("ccId"):
         request.cc_id = _integer(query, "ccId", 0)
-    listed = await call.backend.call(call.backend.campaigns.ListCampaigns, request, call.request_id)
+    listed = await call.invoke(call.backend.campaigns.ListCampaigns, request)
     counts = {quota.family: quota.campaigns for quota in listed.families}
     return Answer(
         top_level={
@@ -119,19 +119,19 @@ async def modify_campaign(call: Call) -> Answer:
         campaign=_campaign(call.body),
         validate_only=_validate_only(call),
     )
-    await call.backend.call(call.backend.campaigns.UpdateCampaign, request, call.request_id)
+    await call.invoke(call.backend.campaigns.UpdateCampaign, request)
     return Answer()
 
 
 async def pause_campaign(call: Call) -> Answer:
     request = PauseCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
-    await call.backend.call(call.backend.campaigns.PauseCampaign, request, call.request_id)
+    await call.invoke(call.backend.campaigns.PauseCampaign, request)
     return Answer()
 
 
 async def resume_campaign(call: Call) -> Answer:
     request = ResumeCampaignRequest(vdn_id=call.vdn_id, campaign_id=call.known_campaign_id())
-    await call.backend.call(call.backend.campaigns.ResumeCampaign, request, call.request_id)
+    await call.invoke(call.backend.campaigns.ResumeCampaign, request)
     return Answer()
 
 
@@ -139,7 +139,7 @@ async def delete_campaign(call: Call) -> Answer:
     request = DeleteCampaignRequest(
         vdn_id=call.vdn_id, campaign_id=call.known_campaign_id(), archive=_archive(call.body)
     )
-    await call.backend.call(call.backend.campaigns.DeleteCampaign, request, call.request_id)
+    await call.invoke(call.backend.campaigns.DeleteCampaign, request)
     return Answer()
 
 

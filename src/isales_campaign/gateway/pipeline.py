@@ -30,6 +30,8 @@ from isales_campaign.config import Settings
 from isales_campaign.gateway import answers
 from isales_campaign.gateway.auth import SignedRequest, authenticate
 from isales_campaign.gateway.backend import Backend
+from isales_campaign.gateway.backend import Request as ServiceRequest
+from isales_campaign.gateway.backend import Response as ServiceResponse
 from isales_campaign.gateway.body import is_json_utf8, read_body
 from isales_campaign.gateway.errors import AuthFailure, BodyTooLarge, LegacyError
 from isales_campaign.ids import MAX_CAMPAIGN_ID, MAX_VDN_ID, MIN_VDN_ID, is_vdn_id
@@ -62,6 +64,16 @@ class Call:
     def known_campaign_id(self) -> int:
         assert self.campaign_id is not None, "the route names no campaign"
         return self.campaign_id
+
+    async def invoke(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[ServiceRequest, ServiceResponse],
+        request: ServiceRequest,
+    ) -> ServiceResponse:
+        """Call a method of the service for this request: with its request id, and the access
+        key it was signed with (the service records who made a change)."""
+        access_key: str = self.request.state.access_key
+        return await self.backend.call(method, request, self.request_id, access_key)
 
 
 @dataclass(frozen=True, slots=True)

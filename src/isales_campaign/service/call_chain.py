@@ -2,7 +2,8 @@
 (`isales_campaign.local_backend`) alike, so that the two cannot differ:
 
 1. the caller's request id (metadata `x-request-id`, or a new one) follows every log line
-   written while serving the call, and its deadline bounds its database work (`db.watchdog`);
+   written while serving the call, the caller is known to the use cases that record who made a
+   change (`caller`), and its deadline bounds its database work (`db.watchdog`);
    a call whose deadline passed before it started is answered DEADLINE_EXCEEDED;
 2. the internal token, on the services that require it (UNAUTHENTICATED without it);
 3. the drain: during a shutdown new calls are refused UNAVAILABLE while those in flight
@@ -32,6 +33,7 @@ from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import legacy_code
 from isales_campaign.service import answers
+from isales_campaign.service.caller import Caller, current_caller
 from isales_campaign.service.db.watchdog import call_deadline
 from isales_campaign.service.drain import Drain
 from isales_campaign.service.errors import (
@@ -51,6 +53,10 @@ UNDECODABLE = object()
 
 def _no_code() -> grpc.StatusCode | None:
     return None
+
+
+def _no_subject() -> str:
+    return ""
 
 
 class CallChain:
@@ -82,17 +88,27 @@ class CallChain:
                 service,
                 name,
                 drain=self._drain if service in self._drained else None,
-                token=self._internal_token if service in self._token_required else None,
+                token_required=service in self._token_required,
+                internal_token=self._internal_token,
             )
             chained = self._methods.setdefault(path, chained)
         return chained
 
 
 class ChainedMethod:
-    def __init__(self, service: str, name: str, *, drain: Drain | None, token: str | None):
+    def __init__(
+        self,
+        service: str,
+        name: str,
+        *,
+        drain: Drain | None,
+        token_required: bool,
+        internal_token: str,
+    ) -> None:
         self._name = name
         self._drain = drain
-        self._token = token
+        self._token_required = token_required
+        self._internal_token = internal_token
         self._started_total = GRPC_STARTED.labels("unary", service, name)
         self._handling_seconds = GRPC_HANDLING_SECONDS.labels("unary", service, name)
         self._service = service
@@ -105,14 +121,21 @@ class ChainedMethod:
         time_remaining: float | None,
         method: Callable[[Any], Any],
         code_set: Callable[[], grpc.StatusCode | None] = _no_code,
+        certificate_subject: Callable[[], str] = _no_subject,
     ) -> Any:
         """`method(request)` inside the chain; CallFailed with the status to answer.
-        `code_set`: the code a method set without failing (grpcio's health servicer does)."""
+        `code_set`: the code a method set without failing (grpcio's health servicer does);
+        `certificate_subject`: the caller's client certificate's, read when a change needs
+        it."""
         self._started_total.inc()
         if time_remaining is not None and time_remaining <= 0:  # waited for a worker too long
             self._handled(grpc.StatusCode.DEADLINE_EXCEEDED).inc()
             raise CallFailed(answers.DEADLINE_PASSED)
-        request_id = current_request_id.set(request_id_of(metadata))
+        caller = Caller(
+            request_id_of(metadata), metadata, self._internal_token, certificate_subject
+        )
+        request_id = current_request_id.set(caller.request_id)
+        caller_set = current_caller.set(caller)
         deadline = call_deadline.set(
             None if time_remaining is None else time.monotonic() + time_remaining
         )
@@ -120,8 +143,8 @@ class ChainedMethod:
         code = grpc.StatusCode.OK
         drain = None
         try:
-            if self._token is not None:
-                check_internal_token(metadata, self._token)
+            if self._token_required:
+                check_internal_token(metadata, self._internal_token)
             if self._drain is not None:
                 self._drain.enter()
                 drain = self._drain
@@ -138,6 +161,7 @@ class ChainedMethod:
             if drain is not None:
                 drain.leave()
             current_request_id.reset(request_id)
+            current_caller.reset(caller_set)
             call_deadline.reset(deadline)
             self._handled(code).inc()
             self._handling_seconds.observe(time.perf_counter() - started)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from isales.campaign.v2.campaign_change_pb2 import CampaignChange, ChangeKind
 from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
 from isales.campaign.v2.campaign_service_pb2 import (
     AddCampaignRequest,
@@ -26,6 +27,8 @@ from isales.campaign.v2.campaign_service_pb2 import (
     GetCampaignResponse,
     GetQuotaRequest,
     GetQuotaResponse,
+    ListCampaignChangesRequest,
+    ListCampaignChangesResponse,
     ListCampaignsRequest,
     ListCampaignsResponse,
     PauseCampaignRequest,
@@ -40,18 +43,28 @@ from isales_campaign.config import Deployment
 from isales_campaign.paging import DEFAULT_PAGE_SIZE
 from isales_campaign.result_codes import ResultCode
 from isales_campaign.service import validation
+from isales_campaign.service.caller import current_actor
 from isales_campaign.service.db.store import (
     PAGE_TOKEN_KEY_NAME,
     CampaignRow,
     CampaignStore,
     CampaignValues,
+    ChangeRecord,
+    ChangeRow,
     Conflicts,
+    HistoryQuery,
     ListQuery,
     Position,
     StoredKey,
     TenantTransaction,
 )
-from isales_campaign.service.domain import campaign_rules, idempotency, quotas, transitions
+from isales_campaign.service.domain import (
+    campaign_rules,
+    history,
+    idempotency,
+    quotas,
+    transitions,
+)
 from isales_campaign.service.domain.campaign_rules import flagged, time_of
 from isales_campaign.service.domain.legacy_time import utc_naive
 from isales_campaign.service.domain.quotas import (
@@ -76,6 +89,7 @@ _REQUESTS = (
     DeleteCampaignRequest,
     GetCampaignRequest,
     GetQuotaRequest,
+    ListCampaignChangesRequest,
     ListCampaignsRequest,
     PauseCampaignRequest,
     ResumeCampaignRequest,
@@ -145,6 +159,8 @@ class CampaignService:
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)
             new_id = transaction.insert(values, status=status, now=moment)
+            kind = ChangeKind.CHANGE_KIND_ADDED
+            transaction.record(_change(new_id, kind, 1, moment, values.config, status))
             if key:
                 transaction.remember_key(key, asked, new_id, status, moment)
         log.info(
@@ -243,6 +259,26 @@ class CampaignService:
             self._tokens = PageTokens(self._store.secret(PAGE_TOKEN_KEY_NAME))
         return self._tokens
 
+    def list_changes(self, request: ListCampaignChangesRequest) -> ListCampaignChangesResponse:
+        require_valid(request)
+        page_size = request.page_size or DEFAULT_PAGE_SIZE
+        campaign_id = request.campaign_id if request.HasField("campaign_id") else None
+        rows, latest, oldest = self._store.history(
+            HistoryQuery(request.vdn_id, request.after_sequence, page_size + 1, campaign_id)
+        )
+        history.check_retained(request.vdn_id, request.after_sequence, oldest)
+        if campaign_id is not None and not rows and request.after_sequence == 0:
+            raise CampaignNotFound(request.vdn_id, campaign_id)  # no history in this tenant
+        page = rows[:page_size]
+        response = ListCampaignChangesResponse(
+            next_after_sequence=page[-1].sequence if len(rows) > page_size else 0,
+            latest_sequence=latest,
+            oldest_sequence=oldest or 0,
+        )
+        for row in page:
+            _fill_change(response.changes.add(), row)
+        return response
+
     def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:
         require_valid(request)
         self._store.tenant(request.vdn_id)
@@ -291,24 +327,41 @@ class CampaignService:
             if request.validate_only:
                 return UpdateCampaignResponse(campaign=_record(row, moment))
             transaction.update(row, now=moment, values=values)
+            paths = history.changed_fields(Campaign.FromString(row.config), campaign)
+            transaction.record(
+                _change(
+                    row.id,
+                    ChangeKind.CHANGE_KIND_MODIFIED,
+                    row.version + 1,
+                    moment,
+                    values.config,
+                    effective_status(row.status, row.end_at, moment),
+                    paths,
+                )
+            )
         changed = _changed(row, moment, values=values)
         log.info("campaign modified", extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
         return UpdateCampaignResponse(campaign=_record(changed, moment))
 
     def pause(self, request: PauseCampaignRequest) -> PauseCampaignResponse:
         return PauseCampaignResponse(
-            campaign=self._change_status(request, transitions.paused, "campaign suspended")
+            campaign=self._change_status(
+                request, transitions.paused, ChangeKind.CHANGE_KIND_PAUSED, "campaign suspended"
+            )
         )
 
     def resume(self, request: ResumeCampaignRequest) -> ResumeCampaignResponse:
         return ResumeCampaignResponse(
-            campaign=self._change_status(request, transitions.resumed, "campaign resumed")
+            campaign=self._change_status(
+                request, transitions.resumed, ChangeKind.CHANGE_KIND_RESUMED, "campaign resumed"
+            )
         )
 
     def _change_status(
         self,
         request: PauseCampaignRequest | ResumeCampaignRequest,
         transition: Callable[[int, CampaignStatus.ValueType], CampaignStatus.ValueType],
+        kind: ChangeKind.ValueType,
         event: str,
     ) -> CampaignRecord:
         require_valid(request)
@@ -317,6 +370,7 @@ class CampaignService:
             row = _current(transaction, request)
             status = transition(row.id, effective_status(row.status, row.end_at, moment))
             transaction.update(row, now=moment, status=status)
+            transaction.record(_change(row.id, kind, row.version + 1, moment, row.config, status))
         log.info(event, extra={"vdn_id": row.vdn_id, "campaign_id": row.id})
         return _record(_changed(row, moment, status=status), moment)
 
@@ -325,16 +379,42 @@ class CampaignService:
         moment = utc_naive(self._clock())
         with self._store.unit_of_work(request.vdn_id) as transaction:
             row = _current(transaction, request)
-            transitions.check_deletable(row.id, effective_status(row.status, row.end_at, moment))
+            status = effective_status(row.status, row.end_at, moment)
+            transitions.check_deletable(row.id, status)
             if request.archive:
                 transaction.update(row, now=moment, archived=True)
+                kind = ChangeKind.CHANGE_KIND_ARCHIVED
             else:
                 transaction.delete(row)
+                kind = ChangeKind.CHANGE_KIND_DELETED
+            transaction.record(_change(row.id, kind, row.version, moment, row.config, status))
         log.info(
             "campaign archived" if request.archive else "campaign deleted",
             extra={"vdn_id": row.vdn_id, "campaign_id": row.id},
         )
         return DeleteCampaignResponse()
+
+
+def _change(
+    campaign_id: int,
+    kind: ChangeKind.ValueType,
+    version: int,
+    now: datetime,
+    config: bytes,
+    status: int,
+    changed_fields: list[str] | None = None,
+) -> ChangeRecord:
+    """The record of a change being made, by the caller being served."""
+    return ChangeRecord(
+        campaign_id=campaign_id,
+        kind=int(kind),
+        version=version,
+        change_time=now,
+        actor=current_actor().SerializeToString(),
+        config=config,
+        status=status,
+        changed_fields=",".join(changed_fields or ()),
+    )
 
 
 def _replayed(earlier: StoredKey) -> AddCampaignResponse:
@@ -404,6 +484,20 @@ def _changed(
     if values is not None:
         row = row._replace(end_at=values.end_at, config=values.config)
     return row
+
+
+def _fill_change(change: CampaignChange, row: ChangeRow) -> None:
+    change.vdn_id = row.vdn_id
+    change.sequence = row.sequence
+    change.campaign_id = row.campaign_id
+    change.kind = ChangeKind.ValueType(row.kind)
+    change.version = row.version
+    _set_time(change.change_time, row.change_time)
+    change.actor.MergeFromString(row.actor)
+    change.campaign.MergeFromString(row.config)
+    change.status = CampaignStatus.ValueType(row.status)
+    if row.changed_fields:
+        change.changed_fields.paths.extend(row.changed_fields.split(","))
 
 
 def _record(row: CampaignRow, now: datetime) -> CampaignRecord:

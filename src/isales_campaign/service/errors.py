@@ -190,6 +190,19 @@ class QuotaExceeded(ServiceError):
         )
 
 
+class HistoryPruned(ServiceError):
+    """A reader's cursor is older than the retained history."""
+
+    def __init__(self, vdn_id: int, after: int, oldest: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_PARAMETER_ERROR,
+            f"the changes of VDN {vdn_id} after sequence {after} are no longer all retained: "
+            f"the oldest is {oldest}; list the campaigns again and go on from the latest "
+            "sequence",
+            metadata={"oldest_sequence": str(oldest)},
+        )
+
+
 class DatabaseUnavailable(ServiceError):
     def __init__(self) -> None:
         super().__init__(

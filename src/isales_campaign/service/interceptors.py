@@ -59,6 +59,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                     lambda request: inner(request, context),
                     # ServicerContext.code() exists since grpcio 1.38; the stubs lack it.
                     context.code,  # type: ignore[attr-defined]
+                    lambda: certificate_subject(context),
                 )
             except CallFailed as failed:
                 context.abort_with_status(failed.status)
@@ -68,3 +69,9 @@ class RequestInterceptor(grpc.ServerInterceptor):
             request_deserializer=lenient_deserialize,
             response_serializer=handler.response_serializer,
         )
+
+
+def certificate_subject(context: grpc.ServicerContext) -> str:
+    """The subject of the caller's client certificate (mTLS), "" without one."""
+    subjects = context.auth_context().get("x509_subject") or ()
+    return next((bytes(s).decode(errors="replace") for s in subjects), "")

@@ -55,3 +55,8 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
         self, request: messages.GetQuotaRequest, _context: grpc.ServicerContext
     ) -> messages.GetQuotaResponse:
         return self._service.quota(request)
+
+    def ListCampaignChanges(
+        self, request: messages.ListCampaignChangesRequest, _context: grpc.ServicerContext
+    ) -> messages.ListCampaignChangesResponse:
+        return self._service.list_changes(request)

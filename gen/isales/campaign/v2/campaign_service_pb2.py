@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from isales.campaign.v2 import campaign_pb2 as isales_dot_campaign_dot_v2_dot_campaign__pb2
+from isales.campaign.v2 import campaign_change_pb2 as isales_dot_campaign_dot_v2_dot_campaign__change__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)isales/campaign/v2/campaign_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!isales/campaign/v2/campaign.proto\"\xc3\x02\n\x0e\x43\x61mpaignRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06vdn_id\x18\x02 \x01(\x05\x12.\n\x08\x63\x61mpaign\x18\x03 \x01(\x0b\x32\x1c.isales.campaign.v2.Campaign\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61rchive_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x0b\x46\x61milyQuota\x12\x32\n\x06\x66\x61mily\x18\x01 \x01(\x0e\x32\".isales.campaign.v2.CampaignFamily\x12\x18\n\x10\x61\x63tive_campaigns\x18\x02 \x01(\x05\x12\x1c\n\x14max_active_campaigns\x18\x03 \x01(\x05\x12\x11\n\tcampaigns\x18\x04 \x01(\x05\x12\x1a\n\rmax_campaigns\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x10\n\x0e_max_campaigns\"\x8b\x02\n\x12\x41\x64\x64\x43\x61mpaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x36\n\x08\x63\x61mpaign\x18\x02 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\x12\x89\x01\n\x0fidempotency_key\x18\x04 \x01(\tBp\xbaHm\xba\x01j\n\x05\x63hars\x12\x38may contain letters, digits and - _ . : only, at most 64\x1a\'this.matches(\'^[A-Za-z0-9._:-]{0,64}$\')\"g\n\x13\x41\x64\x64\x43\x61mpaignResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"h\n\x12GetCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x18\n\x10include_archived\x18\x03 \x01(\x08\"K\n\x13GetCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xc1\x05\n\x14ListCampaignsRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1e\n\rname_contains\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x1e\x12<\n\x06status\x18\x03 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12=\n\x0b\x64\x65vice_type\x18\x04 \x01(\x0e\x32\x1e.isales.campaign.v2.DeviceTypeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\xb2\x01\n\x0f\x62\x65gin_time_from\x18\x05 \x01(\tB\x98\x01\xbaH\x94\x01\xba\x01\x90\x01\n\x06\x66ormat\x12/must be a time formatted as yyyy-MM-dd HH:mm:ss\x1aUthis == \'\' || this.matches(\'^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$\')\x12\xae\x01\n\x0b\x65nd_time_to\x18\x06 \x01(\tB\x98\x01\xbaH\x94\x01\xba\x01\x90\x01\n\x06\x66ormat\x12/must be a time formatted as yyyy-MM-dd HH:mm:ss\x1aUthis == \'\' || this.matches(\'^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$\')\x12\x1b\n\x05\x63\x63_id\x18\x07 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x61rchived\x18\x08 \x01(\x08\x12\x1c\n\tpage_size\x18\t \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\n \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x15\n\x04skip\x18\x0b \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x42\x08\n\x06_cc_id\"\xae\x01\n\x15ListCampaignsResponse\x12\x35\n\tcampaigns\x18\x01 \x03(\x0b\x32\".isales.campaign.v2.CampaignRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x31\n\x08\x66\x61milies\x18\x04 \x03(\x0b\x32\x1f.isales.campaign.v2.FamilyQuota\"\x81\x02\n\x15UpdateCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x36\n\x08\x63\x61mpaign\x18\x03 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\x12_\n\x04\x65tag\x18\x04 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"N\n\x16UpdateCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xb1\x01\n\x14PauseCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12_\n\x04\x65tag\x18\x03 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"M\n\x15PauseCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xb2\x01\n\x15ResumeCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12_\n\x04\x65tag\x18\x03 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"N\n\x16ResumeCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xc3\x01\n\x15\x44\x65leteCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x0f\n\x07\x61rchive\x18\x03 \x01(\x08\x12_\n\x04\x65tag\x18\x04 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"\x18\n\x16\x44\x65leteCampaignResponse\"-\n\x0fGetQuotaRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\"E\n\x10GetQuotaResponse\x12\x31\n\x08\x66\x61milies\x18\x01 \x03(\x0b\x32\x1f.isales.campaign.v2.FamilyQuota*k\n\x0e\x43\x61mpaignFamily\x12\x1f\n\x1b\x43\x41MPAIGN_FAMILY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x41MPAIGN_FAMILY_SKILL_QUEUE\x10\x01\x12\x17\n\x13\x43\x41MPAIGN_FAMILY_IVR\x10\x02\x32\xaf\x06\n\x0f\x43\x61mpaignService\x12^\n\x0b\x41\x64\x64\x43\x61mpaign\x12&.isales.campaign.v2.AddCampaignRequest\x1a\'.isales.campaign.v2.AddCampaignResponse\x12^\n\x0bGetCampaign\x12&.isales.campaign.v2.GetCampaignRequest\x1a\'.isales.campaign.v2.GetCampaignResponse\x12\x64\n\rListCampaigns\x12(.isales.campaign.v2.ListCampaignsRequest\x1a).isales.campaign.v2.ListCampaignsResponse\x12g\n\x0eUpdateCampaign\x12).isales.campaign.v2.UpdateCampaignRequest\x1a*.isales.campaign.v2.UpdateCampaignResponse\x12\x64\n\rPauseCampaign\x12(.isales.campaign.v2.PauseCampaignRequest\x1a).isales.campaign.v2.PauseCampaignResponse\x12g\n\x0eResumeCampaign\x12).isales.campaign.v2.ResumeCampaignRequest\x1a*.isales.campaign.v2.ResumeCampaignResponse\x12g\n\x0e\x44\x65leteCampaign\x12).isales.campaign.v2.DeleteCampaignRequest\x1a*.isales.campaign.v2.DeleteCampaignResponse\x12U\n\x08GetQuota\x12#.isales.campaign.v2.GetQuotaRequest\x1a$.isales.campaign.v2.GetQuotaResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)isales/campaign/v2/campaign_service.proto\x12\x12isales.campaign.v2\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!isales/campaign/v2/campaign.proto\x1a(isales/campaign/v2/campaign_change.proto\"\xc3\x02\n\x0e\x43\x61mpaignRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06vdn_id\x18\x02 \x01(\x05\x12.\n\x08\x63\x61mpaign\x18\x03 \x01(\x0b\x32\x1c.isales.campaign.v2.Campaign\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61rchive_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x0b\x46\x61milyQuota\x12\x32\n\x06\x66\x61mily\x18\x01 \x01(\x0e\x32\".isales.campaign.v2.CampaignFamily\x12\x18\n\x10\x61\x63tive_campaigns\x18\x02 \x01(\x05\x12\x1c\n\x14max_active_campaigns\x18\x03 \x01(\x05\x12\x11\n\tcampaigns\x18\x04 \x01(\x05\x12\x1a\n\rmax_campaigns\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x10\n\x0e_max_campaigns\"\x8b\x02\n\x12\x41\x64\x64\x43\x61mpaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x36\n\x08\x63\x61mpaign\x18\x02 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\x12\x89\x01\n\x0fidempotency_key\x18\x04 \x01(\tBp\xbaHm\xba\x01j\n\x05\x63hars\x12\x38may contain letters, digits and - _ . : only, at most 64\x1a\'this.matches(\'^[A-Za-z0-9._:-]{0,64}$\')\"g\n\x13\x41\x64\x64\x43\x61mpaignResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatus\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"h\n\x12GetCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x18\n\x10include_archived\x18\x03 \x01(\x08\"K\n\x13GetCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xc1\x05\n\x14ListCampaignsRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1e\n\rname_contains\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x1e\x12<\n\x06status\x18\x03 \x01(\x0e\x32\".isales.campaign.v2.CampaignStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12=\n\x0b\x64\x65vice_type\x18\x04 \x01(\x0e\x32\x1e.isales.campaign.v2.DeviceTypeB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\xb2\x01\n\x0f\x62\x65gin_time_from\x18\x05 \x01(\tB\x98\x01\xbaH\x94\x01\xba\x01\x90\x01\n\x06\x66ormat\x12/must be a time formatted as yyyy-MM-dd HH:mm:ss\x1aUthis == \'\' || this.matches(\'^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$\')\x12\xae\x01\n\x0b\x65nd_time_to\x18\x06 \x01(\tB\x98\x01\xbaH\x94\x01\xba\x01\x90\x01\n\x06\x66ormat\x12/must be a time formatted as yyyy-MM-dd HH:mm:ss\x1aUthis == \'\' || this.matches(\'^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$\')\x12\x1b\n\x05\x63\x63_id\x18\x07 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x61rchived\x18\x08 \x01(\x08\x12\x1c\n\tpage_size\x18\t \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\n \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x15\n\x04skip\x18\x0b \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x42\x08\n\x06_cc_id\"\xae\x01\n\x15ListCampaignsResponse\x12\x35\n\tcampaigns\x18\x01 \x03(\x0b\x32\".isales.campaign.v2.CampaignRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x31\n\x08\x66\x61milies\x18\x04 \x03(\x0b\x32\x1f.isales.campaign.v2.FamilyQuota\"\x81\x02\n\x15UpdateCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x36\n\x08\x63\x61mpaign\x18\x03 \x01(\x0b\x32\x1c.isales.campaign.v2.CampaignB\x06\xbaH\x03\xc8\x01\x01\x12_\n\x04\x65tag\x18\x04 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"N\n\x16UpdateCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xb1\x01\n\x14PauseCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12_\n\x04\x65tag\x18\x03 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"M\n\x15PauseCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xb2\x01\n\x15ResumeCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12_\n\x04\x65tag\x18\x03 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"N\n\x16ResumeCampaignResponse\x12\x34\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\".isales.campaign.v2.CampaignRecord\"\xc3\x01\n\x15\x44\x65leteCampaignRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x1c\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\x0f\n\x07\x61rchive\x18\x03 \x01(\x08\x12_\n\x04\x65tag\x18\x04 \x01(\tBQ\xbaHN\xba\x01K\n\x05value\x12#must be a campaign version (digits)\x1a\x1dthis.matches(\'^[0-9]{0,18}$\')\"\x18\n\x16\x44\x65leteCampaignResponse\"-\n\x0fGetQuotaRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\"E\n\x10GetQuotaResponse\x12\x31\n\x08\x66\x61milies\x18\x01 \x03(\x0b\x32\x1f.isales.campaign.v2.FamilyQuota\"\xaa\x01\n\x1aListCampaignChangesRequest\x12\x1a\n\x06vdn_id\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12!\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00H\x00\x88\x01\x01\x12\x1f\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x1c\n\tpage_size\x18\x04 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x42\x0e\n\x0c_campaign_id\"\xa1\x01\n\x1bListCampaignChangesResponse\x12\x33\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\".isales.campaign.v2.CampaignChange\x12\x1b\n\x13next_after_sequence\x18\x02 \x01(\x03\x12\x17\n\x0flatest_sequence\x18\x03 \x01(\x03\x12\x17\n\x0foldest_sequence\x18\x04 \x01(\x03*k\n\x0e\x43\x61mpaignFamily\x12\x1f\n\x1b\x43\x41MPAIGN_FAMILY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x41MPAIGN_FAMILY_SKILL_QUEUE\x10\x01\x12\x17\n\x13\x43\x41MPAIGN_FAMILY_IVR\x10\x02\x32\xa7\x07\n\x0f\x43\x61mpaignService\x12^\n\x0b\x41\x64\x64\x43\x61mpaign\x12&.isales.campaign.v2.AddCampaignRequest\x1a\'.isales.campaign.v2.AddCampaignResponse\x12^\n\x0bGetCampaign\x12&.isales.campaign.v2.GetCampaignRequest\x1a\'.isales.campaign.v2.GetCampaignResponse\x12\x64\n\rListCampaigns\x12(.isales.campaign.v2.ListCampaignsRequest\x1a).isales.campaign.v2.ListCampaignsResponse\x12g\n\x0eUpdateCampaign\x12).isales.campaign.v2.UpdateCampaignRequest\x1a*.isales.campaign.v2.UpdateCampaignResponse\x12\x64\n\rPauseCampaign\x12(.isales.campaign.v2.PauseCampaignRequest\x1a).isales.campaign.v2.PauseCampaignResponse\x12g\n\x0eResumeCampaign\x12).isales.campaign.v2.ResumeCampaignRequest\x1a*.isales.campaign.v2.ResumeCampaignResponse\x12g\n\x0e\x44\x65leteCampaign\x12).isales.campaign.v2.DeleteCampaignRequest\x1a*.isales.campaign.v2.DeleteCampaignResponse\x12U\n\x08GetQuota\x12#.isales.campaign.v2.GetQuotaRequest\x1a$.isales.campaign.v2.GetQuotaResponse\x12v\n\x13ListCampaignChanges\x12..isales.campaign.v2.ListCampaignChangesRequest\x1a/.isales.campaign.v2.ListCampaignChangesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -92,44 +93,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECAMPAIGNREQUEST'].fields_by_name['etag']._serialized_options = b'\272HN\272\001K\n\005value\022#must be a campaign version (digits)\032\035this.matches(\'^[0-9]{0,18}$\')'
   _globals['_GETQUOTAREQUEST'].fields_by_name['vdn_id']._loaded_options = None
   _globals['_GETQUOTAREQUEST'].fields_by_name['vdn_id']._serialized_options = b'\272H\007\032\005\030\217N(\001'
-  _globals['_CAMPAIGNFAMILY']._serialized_start=3322
-  _globals['_CAMPAIGNFAMILY']._serialized_end=3429
-  _globals['_CAMPAIGNRECORD']._serialized_start=163
-  _globals['_CAMPAIGNRECORD']._serialized_end=486
-  _globals['_FAMILYQUOTA']._serialized_start=489
-  _globals['_FAMILYQUOTA']._serialized_end=675
-  _globals['_ADDCAMPAIGNREQUEST']._serialized_start=678
-  _globals['_ADDCAMPAIGNREQUEST']._serialized_end=945
-  _globals['_ADDCAMPAIGNRESPONSE']._serialized_start=947
-  _globals['_ADDCAMPAIGNRESPONSE']._serialized_end=1050
-  _globals['_GETCAMPAIGNREQUEST']._serialized_start=1052
-  _globals['_GETCAMPAIGNREQUEST']._serialized_end=1156
-  _globals['_GETCAMPAIGNRESPONSE']._serialized_start=1158
-  _globals['_GETCAMPAIGNRESPONSE']._serialized_end=1233
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=1236
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=1941
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=1944
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=2118
-  _globals['_UPDATECAMPAIGNREQUEST']._serialized_start=2121
-  _globals['_UPDATECAMPAIGNREQUEST']._serialized_end=2378
-  _globals['_UPDATECAMPAIGNRESPONSE']._serialized_start=2380
-  _globals['_UPDATECAMPAIGNRESPONSE']._serialized_end=2458
-  _globals['_PAUSECAMPAIGNREQUEST']._serialized_start=2461
-  _globals['_PAUSECAMPAIGNREQUEST']._serialized_end=2638
-  _globals['_PAUSECAMPAIGNRESPONSE']._serialized_start=2640
-  _globals['_PAUSECAMPAIGNRESPONSE']._serialized_end=2717
-  _globals['_RESUMECAMPAIGNREQUEST']._serialized_start=2720
-  _globals['_RESUMECAMPAIGNREQUEST']._serialized_end=2898
-  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_start=2900
-  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_end=2978
-  _globals['_DELETECAMPAIGNREQUEST']._serialized_start=2981
-  _globals['_DELETECAMPAIGNREQUEST']._serialized_end=3176
-  _globals['_DELETECAMPAIGNRESPONSE']._serialized_start=3178
-  _globals['_DELETECAMPAIGNRESPONSE']._serialized_end=3202
-  _globals['_GETQUOTAREQUEST']._serialized_start=3204
-  _globals['_GETQUOTAREQUEST']._serialized_end=3249
-  _globals['_GETQUOTARESPONSE']._serialized_start=3251
-  _globals['_GETQUOTARESPONSE']._serialized_end=3320
-  _globals['_CAMPAIGNSERVICE']._serialized_start=3432
-  _globals['_CAMPAIGNSERVICE']._serialized_end=4247
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['vdn_id']._loaded_options = None
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['vdn_id']._serialized_options = b'\272H\007\032\005\030\217N(\001'
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['campaign_id']._loaded_options = None
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['campaign_id']._serialized_options = b'\272H\004\"\002 \000'
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['after_sequence']._loaded_options = None
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['after_sequence']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCAMPAIGNCHANGESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_CAMPAIGNFAMILY']._serialized_start=3701
+  _globals['_CAMPAIGNFAMILY']._serialized_end=3808
+  _globals['_CAMPAIGNRECORD']._serialized_start=205
+  _globals['_CAMPAIGNRECORD']._serialized_end=528
+  _globals['_FAMILYQUOTA']._serialized_start=531
+  _globals['_FAMILYQUOTA']._serialized_end=717
+  _globals['_ADDCAMPAIGNREQUEST']._serialized_start=720
+  _globals['_ADDCAMPAIGNREQUEST']._serialized_end=987
+  _globals['_ADDCAMPAIGNRESPONSE']._serialized_start=989
+  _globals['_ADDCAMPAIGNRESPONSE']._serialized_end=1092
+  _globals['_GETCAMPAIGNREQUEST']._serialized_start=1094
+  _globals['_GETCAMPAIGNREQUEST']._serialized_end=1198
+  _globals['_GETCAMPAIGNRESPONSE']._serialized_start=1200
+  _globals['_GETCAMPAIGNRESPONSE']._serialized_end=1275
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=1278
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=1983
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=1986
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=2160
+  _globals['_UPDATECAMPAIGNREQUEST']._serialized_start=2163
+  _globals['_UPDATECAMPAIGNREQUEST']._serialized_end=2420
+  _globals['_UPDATECAMPAIGNRESPONSE']._serialized_start=2422
+  _globals['_UPDATECAMPAIGNRESPONSE']._serialized_end=2500
+  _globals['_PAUSECAMPAIGNREQUEST']._serialized_start=2503
+  _globals['_PAUSECAMPAIGNREQUEST']._serialized_end=2680
+  _globals['_PAUSECAMPAIGNRESPONSE']._serialized_start=2682
+  _globals['_PAUSECAMPAIGNRESPONSE']._serialized_end=2759
+  _globals['_RESUMECAMPAIGNREQUEST']._serialized_start=2762
+  _globals['_RESUMECAMPAIGNREQUEST']._serialized_end=2940
+  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_start=2942
+  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_end=3020
+  _globals['_DELETECAMPAIGNREQUEST']._serialized_start=3023
+  _globals['_DELETECAMPAIGNREQUEST']._serialized_end=3218
+  _globals['_DELETECAMPAIGNRESPONSE']._serialized_start=3220
+  _globals['_DELETECAMPAIGNRESPONSE']._serialized_end=3244
+  _globals['_GETQUOTAREQUEST']._serialized_start=3246
+  _globals['_GETQUOTAREQUEST']._serialized_end=3291
+  _globals['_GETQUOTARESPONSE']._serialized_start=3293
+  _globals['_GETQUOTARESPONSE']._serialized_end=3362
+  _globals['_LISTCAMPAIGNCHANGESREQUEST']._serialized_start=3365
+  _globals['_LISTCAMPAIGNCHANGESREQUEST']._serialized_end=3535
+  _globals['_LISTCAMPAIGNCHANGESRESPONSE']._serialized_start=3538
+  _globals['_LISTCAMPAIGNCHANGESRESPONSE']._serialized_end=3699
+  _globals['_CAMPAIGNSERVICE']._serialized_start=3811
+  _globals['_CAMPAIGNSERVICE']._serialized_end=4746
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from isales.campaign.v2 import campaign_change_pb2 as _campaign_change_pb2
 from isales.campaign.v2 import campaign_pb2 as _campaign_pb2
 import builtins as _builtins
 import sys
@@ -594,3 +595,73 @@ class GetQuotaResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQuotaResponse: _TypeAlias = GetQuotaResponse  # noqa: Y015
+
+@_typing.final
+class ListCampaignChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    campaign_id: _builtins.int
+    """Only the changes of this campaign (its history outlives it)."""
+    after_sequence: _builtins.int
+    """The last sequence already seen: 0 for the first page."""
+    page_size: _builtins.int
+    """At most 100; 0 means 10."""
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        campaign_id: _builtins.int | None = ...,
+        after_sequence: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_campaign_id", b"_campaign_id", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_campaign_id", b"_campaign_id", "after_sequence", b"after_sequence", "campaign_id", b"campaign_id", "page_size", b"page_size", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__campaign_id: _TypeAlias = _typing.Literal["campaign_id"]  # noqa: Y015
+    _WhichOneofArgType__campaign_id: _TypeAlias = _typing.Literal["_campaign_id", b"_campaign_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__campaign_id) -> _WhichOneofReturnType__campaign_id | None: ...
+
+Global___ListCampaignChangesRequest: _TypeAlias = ListCampaignChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListCampaignChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    LATEST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    OLDEST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    next_after_sequence: _builtins.int
+    """The `after_sequence` of the next page; 0 when this page is the last."""
+    latest_sequence: _builtins.int
+    """The tenant's latest sequence when the page was read."""
+    oldest_sequence: _builtins.int
+    """The oldest sequence the history still holds (older ones were pruned); 0
+    while the tenant has none.
+    """
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_change_pb2.CampaignChange]:
+        """Ascending by sequence."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_campaign_change_pb2.CampaignChange] | None = ...,
+        next_after_sequence: _builtins.int = ...,
+        latest_sequence: _builtins.int = ...,
+        oldest_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "latest_sequence", b"latest_sequence", "next_after_sequence", b"next_after_sequence", "oldest_sequence", b"oldest_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignChangesResponse: _TypeAlias = ListCampaignChangesResponse  # noqa: Y015

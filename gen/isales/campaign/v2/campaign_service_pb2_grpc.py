@@ -82,6 +82,11 @@ class CampaignServiceStub:
                 request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.SerializeToString,
                 response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.FromString,
                 _registered_method=True)
+        self.ListCampaignChanges = channel.unary_unary(
+                '/isales.campaign.v2.CampaignService/ListCampaignChanges',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -160,6 +165,16 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaignChanges(self, request, context):
+        """The tenant's changes after `after_sequence`, ascending by sequence: every
+        add, modification, suspension, resumption, deletion and archiving that was
+        made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
+        than the retained history, naming the oldest retained sequence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +217,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetQuota,
                     request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.FromString,
                     response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.SerializeToString,
+            ),
+            'ListCampaignChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignChanges,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -428,6 +448,33 @@ class CampaignService:
             '/isales.campaign.v2.CampaignService/GetQuota',
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaRequest.SerializeToString,
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.GetQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/ListCampaignChanges',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

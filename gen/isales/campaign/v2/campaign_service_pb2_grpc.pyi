@@ -73,6 +73,12 @@ class CampaignServiceStub:
     """
     GetQuota: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.GetQuotaRequest, _campaign_service_pb2.GetQuotaResponse]
     """The tenant's usage of the campaign limits, per device family."""
+    ListCampaignChanges: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignChangesRequest, _campaign_service_pb2.ListCampaignChangesResponse]
+    """The tenant's changes after `after_sequence`, ascending by sequence: every
+    add, modification, suspension, resumption, deletion and archiving that was
+    made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
+    than the retained history, naming the oldest retained sequence.
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -119,6 +125,12 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """
     GetQuota: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.GetQuotaRequest, _campaign_service_pb2.GetQuotaResponse]  # type: ignore[assignment]
     """The tenant's usage of the campaign limits, per device family."""
+    ListCampaignChanges: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignChangesRequest, _campaign_service_pb2.ListCampaignChangesResponse]  # type: ignore[assignment]
+    """The tenant's changes after `after_sequence`, ascending by sequence: every
+    add, modification, suspension, resumption, deletion and archiving that was
+    made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
+    than the retained history, naming the oldest retained sequence.
+    """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """Outbound-campaign configuration of a multi-tenant contact centre.
@@ -210,5 +222,17 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.GetQuotaResponse, _abc.Awaitable[_campaign_service_pb2.GetQuotaResponse]]:
         """The tenant's usage of the campaign limits, per device family."""
+
+    @_abc_1.abstractmethod
+    def ListCampaignChanges(
+        self,
+        request: _campaign_service_pb2.ListCampaignChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ListCampaignChangesResponse, _abc.Awaitable[_campaign_service_pb2.ListCampaignChangesResponse]]:
+        """The tenant's changes after `after_sequence`, ascending by sequence: every
+        add, modification, suspension, resumption, deletion and archiving that was
+        made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
+        than the retained history, naming the oldest retained sequence.
+        """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

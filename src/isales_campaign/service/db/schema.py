@@ -27,6 +27,9 @@ tenants = Table(
     metadata,
     Column("vdn_id", Integer, primary_key=True, autoincrement=False),
     Column("time_zone", String(64), nullable=False),
+    # The sequence of the tenant's last change (campaign_changes); moved on under the tenant's
+    # lock, in the change's transaction: gap-free, in commit order, with any number of replicas.
+    Column("change_sequence", BigInteger, nullable=False, server_default=text("0")),
 )
 
 app_keys = Table(
@@ -115,4 +118,27 @@ service_secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("secret", LargeBinary(32), nullable=False),
+)
+
+#: One row per change made to a tenant's campaign, written in the change's transaction. No
+#: foreign key to campaigns: a campaign's history outlives it.
+campaign_changes = Table(
+    "campaign_changes",
+    metadata,
+    Column("vdn_id", Integer, ForeignKey("tenants.vdn_id"), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    # ChangeKind's number.
+    Column("kind", SmallInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("change_time", DateTime, nullable=False),
+    # The Actor message, serialized.
+    Column("actor", LargeBinary, nullable=False),
+    # The Campaign message and the stored status after the change (as they were, for a
+    # deletion or archiving).
+    Column("config", LargeBinary, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    # For a modification: the changed fields' paths, comma-separated.
+    Column("changed_fields", String, nullable=False, server_default=text("''")),
+    Index("ix_campaign_changes_vdn_id_campaign_id_sequence", "vdn_id", "campaign_id", "sequence"),
 )

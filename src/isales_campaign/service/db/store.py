@@ -56,6 +56,7 @@ from isales_campaign.service.db.kept_connection import KeptConnection
 from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_broken
 from isales_campaign.service.db.schema import (
     app_keys,
+    campaign_changes,
     campaigns,
     idempotency_keys,
     service_secrets,
@@ -79,7 +80,10 @@ __all__ = [
     "CampaignRow",
     "CampaignStore",
     "CampaignValues",
+    "ChangeRecord",
+    "ChangeRow",
     "Conflicts",
+    "HistoryQuery",
     "ListQuery",
     "NewCampaignFacts",
     "Position",
@@ -221,6 +225,46 @@ _UPDATE = (
     .values(version=campaigns.c.version + 1)
 )
 _DELETE = delete(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
+#: The tenant's next change sequence, taken under its lock (see schema.tenants).
+_NEXT_SEQUENCE = (
+    update(tenants)
+    .where(tenants.c.vdn_id == bindparam("vdn_id"))
+    .values(change_sequence=tenants.c.change_sequence + 1)
+    .returning(tenants.c.change_sequence)
+)
+_RECORD_COLUMNS = (
+    "vdn_id", "sequence", "campaign_id", "kind", "version", "change_time", "actor", "config",
+    "status", "changed_fields",
+)  # fmt: skip
+_RECORD = insert(campaign_changes)
+
+
+class ChangeRow(NamedTuple):
+    """A recorded change, as stored (times naive UTC)."""
+
+    vdn_id: int
+    sequence: int
+    campaign_id: int
+    kind: int
+    version: int
+    change_time: datetime
+    #: The Actor message, serialized.
+    actor: bytes
+    #: The Campaign message, serialized.
+    config: bytes
+    status: int
+    #: Comma-separated paths.
+    changed_fields: str
+
+
+_CHANGE_ROW = tuple(campaign_changes.c[name] for name in ChangeRow._fields)
+#: The tenant's latest sequence, and its oldest retained one (None while it has none).
+_HISTORY_BOUNDS = select(
+    tenants.c.change_sequence,
+    select(func.min(campaign_changes.c.sequence))
+    .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
+    .scalar_subquery(),
+).where(tenants.c.vdn_id == bindparam("vdn_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +304,28 @@ class CampaignValues:
             "cc_id": self.cc_id,
             "config": self.config,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """What the record of a change holds, besides its tenant and sequence."""
+
+    campaign_id: int
+    kind: int
+    version: int
+    change_time: datetime
+    actor: bytes
+    config: bytes
+    status: int
+    changed_fields: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    vdn_id: int
+    after: int
+    limit: int
+    campaign_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +538,26 @@ class CampaignStore:
         """Writes of this process waiting for their turn (SQLite; none on PostgreSQL)."""
         return self._group_commit.waiting if self._group_commit else 0
 
+    def history(self, query: HistoryQuery) -> tuple[list[ChangeRow], int, int | None]:
+        """The tenant's recorded changes after `query.after` (of one campaign, or all), up to
+        `query.limit`, ascending; with the tenant's latest sequence and its oldest retained
+        one (None while it has none), read in one transaction."""
+        statements = self._statements
+        values = {
+            "vdn_id": query.vdn_id,
+            "after": query.after,
+            "limit": query.limit,
+            "campaign_id": query.campaign_id,
+        }
+        page = statements.history if query.campaign_id is None else statements.campaign_history
+        with self._reading(snapshot=True) as connection:
+            bounds = statements.history_bounds.first(connection, values)
+            rows: list[ChangeRow] = page.all(connection, values)
+        if bounds is None:
+            raise TenantNotFound(query.vdn_id)
+        latest, oldest = bounds
+        return rows, int(latest), None if oldest is None else int(oldest)
+
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
         with self._reading() as connection:
@@ -543,6 +629,11 @@ class _Statements:
         self.remember_key = Prepared(_remember_key(dialect), dialect, _KEY_COLUMNS)
         self.campaign = Prepared(_CAMPAIGN, dialect, row=CampaignRow)
         self.delete = Prepared(_DELETE, dialect)
+        self.next_sequence = Prepared(_NEXT_SEQUENCE, dialect)
+        self.record = Prepared(_RECORD, dialect, _RECORD_COLUMNS)
+        self.history_bounds = Prepared(_HISTORY_BOUNDS, dialect)
+        self.history = Prepared(_history(campaign=False), dialect, row=ChangeRow)
+        self.campaign_history = Prepared(_history(campaign=True), dialect, row=ChangeRow)
         self._dialect = dialect
         self._updates: dict[tuple[str, ...], Prepared] = {}
 
@@ -723,6 +814,29 @@ class TenantTransaction:
     def delete(self, row: CampaignRow) -> None:
         self.execute(self._statements.delete, {"campaign_id": row.id}).close()
 
+    def record(self, change: ChangeRecord) -> int:
+        """Record a change made in this transaction, under the tenant's next sequence (taken
+        under its lock, so sequences follow the commit order without a gap); that sequence."""
+        taken = self._statements.next_sequence.first(self._connection, {"vdn_id": self.vdn_id})
+        assert taken is not None  # the tenant is locked, so it exists
+        sequence = int(taken.change_sequence)
+        self.execute(
+            self._statements.record,
+            {
+                "vdn_id": self.vdn_id,
+                "sequence": sequence,
+                "campaign_id": change.campaign_id,
+                "kind": change.kind,
+                "version": change.version,
+                "change_time": change.change_time,
+                "actor": change.actor,
+                "config": change.config,
+                "status": change.status,
+                "changed_fields": change.changed_fields,
+            },
+        ).close()
+        return sequence
+
 
 def _closing(turn: str, close: Callable[[], None]) -> None:
     try:
@@ -848,3 +962,19 @@ def _filtered(shape: _ListShape, dialect: str) -> Select[Any]:
     if shape.cc_id:
         conditions.append(campaigns.c.cc_id == bindparam("cc_id"))
     return select(*_CAMPAIGN_ROW).where(*conditions)
+
+
+def _history(*, campaign: bool) -> Select[Any]:
+    """A page of a tenant's changes after a sequence, ascending; of one campaign, or all."""
+    conditions = [
+        campaign_changes.c.vdn_id == bindparam("vdn_id"),
+        campaign_changes.c.sequence > bindparam("after"),
+    ]
+    if campaign:
+        conditions.append(campaign_changes.c.campaign_id == bindparam("campaign_id"))
+    return (
+        select(*_CHANGE_ROW)
+        .where(*conditions)
+        .order_by(campaign_changes.c.sequence)
+        .limit(bindparam("limit"))
+    )

@@ -7,5 +7,6 @@ facts the store reads, free of gRPC and SQL.
 - `legacy_time`: the vendor's `yyyy-MM-dd HH:mm:ss` in a tenant's zone;
 - `transitions`: the status model (what each change may start from, and what it leads to);
 - `quotas`: the device families and the per-tenant limits;
-- `idempotency`: what an idempotency key promises a retry.
+- `idempotency`: what an idempotency key promises a retry;
+- `history`: what the record of a change says of it.
 """

@@ -1,0 +1,38 @@
+"""The change history: what the record of a change says of it."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from isales_campaign.service.errors import HistoryPruned
+
+
+def check_retained(vdn_id: int, after: int, oldest: int | None) -> None:
+    """A reader that has seen up to `after` can go on only while the changes after it are
+    all retained (`oldest`: the oldest retained sequence, None while there is none)."""
+    if oldest is not None and after + 1 < oldest:
+        raise HistoryPruned(vdn_id, after, oldest)
+
+
+def changed_fields(before: Message, after: Message, prefix: str = "") -> list[str]:
+    """The paths of the fields whose values differ between two messages of one type (a
+    sub-message's own fields where both have it; a list as a whole), in field order."""
+    paths: list[str] = []
+    for field in after.DESCRIPTOR.fields:
+        path = prefix + field.name
+        repeated = field.is_repeated
+        if field.message_type is not None and not repeated:
+            present = (before.HasField(field.name), after.HasField(field.name))
+            if present == (True, True):
+                paths += changed_fields(
+                    getattr(before, field.name), getattr(after, field.name), path + "."
+                )
+            elif present[0] != present[1]:
+                paths.append(path)
+            continue
+        presence = field.has_presence and not repeated
+        if (presence and before.HasField(field.name) != after.HasField(field.name)) or getattr(
+            before, field.name
+        ) != getattr(after, field.name):
+            paths.append(path)
+    return paths
