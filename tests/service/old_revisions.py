@@ -112,7 +112,6 @@ def fill(revision: str, url: str) -> Filled:
         if revision < "0006":  # the releases before 0006 recorded no history
             with engine.begin() as connection:
                 connection.execute(text("DELETE FROM campaign_changes"))
-                connection.execute(text("UPDATE tenants SET change_sequence = 0"))
         migrate_to(engine, revision)
         return filled
     finally:

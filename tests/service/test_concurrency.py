@@ -17,6 +17,7 @@ from isales.campaign.v2.campaign_service_pb2 import (
     DeleteCampaignRequest,
     GetCampaignRequest,
     GetQuotaRequest,
+    ListCampaignChangesRequest,
     ListCampaignsRequest,
     PauseCampaignRequest,
     ResumeCampaignRequest,
@@ -219,3 +220,36 @@ def test_adds_racing_a_delete_at_the_limit_keep_the_count_exact(
     quota = two_servers[0].GetQuota(GetQuotaRequest(vdn_id=1), timeout=60).families[0]
     assert quota.active_campaigns == QUOTA - 1 + added.count("OK")
     assert quota.campaigns == quota.active_campaigns
+
+
+def test_two_processes_number_a_tenants_changes_without_a_gap(
+    two_servers: list[CampaignServiceStub],
+) -> None:
+    """Changes made at once through both processes: the history numbers exactly those that
+    were acknowledged, 1..N, in commit order."""
+    added = add_in_parallel(two_servers, [f"numbered {i}" for i in range(24)])
+    listing = two_servers[0].ListCampaigns(ListCampaignsRequest(vdn_id=1, page_size=100))
+    ids = [record.id for record in listing.campaigns]
+    paused = race(
+        *(
+            partial(
+                two_servers[index % 2].PauseCampaign,
+                PauseCampaignRequest(vdn_id=1, campaign_id=campaign_id),
+                timeout=60,
+            )
+            for index, campaign_id in enumerate(ids * 2)  # each twice: one of the two is refused
+        )
+    )
+    acknowledged = added["OK"] + paused.count("OK")
+    assert paused.count("OK") == len(ids)
+    sequences: list[int] = []
+    after = 0
+    while True:
+        page = two_servers[1].ListCampaignChanges(
+            ListCampaignChangesRequest(vdn_id=1, after_sequence=after, page_size=7), timeout=60
+        )
+        sequences += [change.sequence for change in page.changes]
+        if not page.next_after_sequence:
+            break
+        after = page.next_after_sequence
+    assert sequences == list(range(1, acknowledged + 1))

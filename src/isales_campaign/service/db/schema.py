@@ -27,9 +27,9 @@ tenants = Table(
     metadata,
     Column("vdn_id", Integer, primary_key=True, autoincrement=False),
     Column("time_zone", String(64), nullable=False),
-    # The sequence of the tenant's last change (campaign_changes); moved on under the tenant's
-    # lock, in the change's transaction: gap-free, in commit order, with any number of replicas.
-    Column("change_sequence", BigInteger, nullable=False, server_default=text("0")),
+    # The largest sequence the pruning of the tenant's change history took away (0: none): the
+    # next change continues after it when no record is left.
+    Column("pruned_sequence", BigInteger, nullable=False, server_default=text("0")),
 )
 
 app_keys = Table(

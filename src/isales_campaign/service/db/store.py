@@ -225,18 +225,28 @@ _UPDATE = (
     .values(version=campaigns.c.version + 1)
 )
 _DELETE = delete(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
-#: The tenant's next change sequence, taken under its lock (see schema.tenants).
-_NEXT_SEQUENCE = (
-    update(tenants)
-    .where(tenants.c.vdn_id == bindparam("vdn_id"))
-    .values(change_sequence=tenants.c.change_sequence + 1)
-    .returning(tenants.c.change_sequence)
-)
 _RECORD_COLUMNS = (
     "vdn_id", "sequence", "campaign_id", "kind", "version", "change_time", "actor", "config",
     "status", "changed_fields",
 )  # fmt: skip
-_RECORD = insert(campaign_changes)
+#: The tenant's latest sequence: its last record's, or, when pruning left none, the last one
+#: pruned. Read under the tenant's lock, the next one is gap-free and in commit order with any
+#: number of replicas (a database sequence would be neither).
+_LATEST_SEQUENCE = func.coalesce(
+    select(func.max(campaign_changes.c.sequence))
+    .where(campaign_changes.c.vdn_id == bindparam("tenant"))
+    .scalar_subquery(),
+    select(tenants.c.pruned_sequence)
+    .where(tenants.c.vdn_id == bindparam("tenant"))
+    .scalar_subquery(),
+)
+#: A record under the tenant's next sequence, in one statement (max() reads the last entry of
+#: the primary key's index).
+_RECORD = (
+    insert(campaign_changes)
+    .values(sequence=_LATEST_SEQUENCE + 1)
+    .returning(campaign_changes.c.sequence)
+)
 
 
 class ChangeRow(NamedTuple):
@@ -260,7 +270,7 @@ class ChangeRow(NamedTuple):
 _CHANGE_ROW = tuple(campaign_changes.c[name] for name in ChangeRow._fields)
 #: The tenant's latest sequence, and its oldest retained one (None while it has none).
 _HISTORY_BOUNDS = select(
-    tenants.c.change_sequence,
+    _LATEST_SEQUENCE,
     select(func.min(campaign_changes.c.sequence))
     .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
     .scalar_subquery(),
@@ -545,6 +555,7 @@ class CampaignStore:
         statements = self._statements
         values = {
             "vdn_id": query.vdn_id,
+            "tenant": query.vdn_id,
             "after": query.after,
             "limit": query.limit,
             "campaign_id": query.campaign_id,
@@ -629,8 +640,7 @@ class _Statements:
         self.remember_key = Prepared(_remember_key(dialect), dialect, _KEY_COLUMNS)
         self.campaign = Prepared(_CAMPAIGN, dialect, row=CampaignRow)
         self.delete = Prepared(_DELETE, dialect)
-        self.next_sequence = Prepared(_NEXT_SEQUENCE, dialect)
-        self.record = Prepared(_RECORD, dialect, _RECORD_COLUMNS)
+        self.record = Prepared(_RECORD, dialect, _RECORD_COLUMNS[:1] + _RECORD_COLUMNS[2:])
         self.history_bounds = Prepared(_HISTORY_BOUNDS, dialect)
         self.history = Prepared(_history(campaign=False), dialect, row=ChangeRow)
         self.campaign_history = Prepared(_history(campaign=True), dialect, row=ChangeRow)
@@ -815,16 +825,13 @@ class TenantTransaction:
         self.execute(self._statements.delete, {"campaign_id": row.id}).close()
 
     def record(self, change: ChangeRecord) -> int:
-        """Record a change made in this transaction, under the tenant's next sequence (taken
-        under its lock, so sequences follow the commit order without a gap); that sequence."""
-        taken = self._statements.next_sequence.first(self._connection, {"vdn_id": self.vdn_id})
-        assert taken is not None  # the tenant is locked, so it exists
-        sequence = int(taken.change_sequence)
-        self.execute(
-            self._statements.record,
+        """Record a change made in this transaction, under the tenant's next sequence (see
+        `_LATEST_SEQUENCE`); that sequence."""
+        recorded = self._statements.record.first(
+            self._connection,
             {
                 "vdn_id": self.vdn_id,
-                "sequence": sequence,
+                "tenant": self.vdn_id,
                 "campaign_id": change.campaign_id,
                 "kind": change.kind,
                 "version": change.version,
@@ -834,8 +841,9 @@ class TenantTransaction:
                 "status": change.status,
                 "changed_fields": change.changed_fields,
             },
-        ).close()
-        return sequence
+        )
+        assert recorded is not None
+        return int(recorded.sequence)
 
 
 def _closing(turn: str, close: Callable[[], None]) -> None:

@@ -1,4 +1,4 @@
-"""The change history: a record of every change to a campaign, and each tenant's sequence.
+"""The change history: a record of every change to a campaign, numbered per tenant.
 
 Revision ID: 0006
 Revises: 0005
@@ -23,7 +23,7 @@ def upgrade() -> None:
     # rebuilding the table (a rebuild of tenants would break the keys that refer to it).
     op.add_column(
         "tenants",
-        sa.Column("change_sequence", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+        sa.Column("pruned_sequence", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     )
     op.create_table(
         "campaign_changes",
@@ -54,4 +54,4 @@ def downgrade() -> None:
         )
     op.drop_index("ix_campaign_changes_vdn_id_campaign_id_sequence", "campaign_changes")
     op.drop_table("campaign_changes")
-    op.execute("ALTER TABLE tenants DROP COLUMN change_sequence")  # SQLite 3.35+: in place
+    op.execute("ALTER TABLE tenants DROP COLUMN pruned_sequence")  # SQLite 3.35+: in place
