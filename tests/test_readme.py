@@ -52,6 +52,7 @@ def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
             "paused CAMPAIGN_STATUS_PAUSED",
             "skill-queue campaigns 1 of 20",
             "deleted",
+            "history ['ADDED', 'MODIFIED', 'PAUSED', 'RESUMED', 'PAUSED', 'DELETED']",
         ]
     # A refusal (here: a VDN that is not configured) is reported, not a traceback.
     again = subprocess.run(

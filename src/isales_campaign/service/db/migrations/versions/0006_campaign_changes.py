@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("config", sa.LargeBinary, nullable=False),
         sa.Column("status", sa.SmallInteger, nullable=False),
         sa.Column("changed_fields", sa.String, nullable=False, server_default=sa.text("''")),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_campaign_changes_vdn_id_campaign_id_sequence",
