@@ -192,14 +192,18 @@ def test_a_downgrade_that_would_lose_data_is_refused_and_changes_nothing(
     assert filled.archived == {10}
 
 
-def forget_the_change_history(url: str) -> None:
-    """Empty the change history, as a database whose history was all pruned."""
+def run_sql(url: str, statement: str) -> None:
     engine = create_database_engine(url, pool_size=1)
     try:
         with engine.begin() as connection:
-            connection.execute(text("DELETE FROM campaign_changes"))
+            connection.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def forget_the_change_history(url: str) -> None:
+    """Empty the change history, as a database whose history was all pruned."""
+    run_sql(url, "DELETE FROM campaign_changes")
 
 
 def test_a_downgrade_to_0001_refuses_to_drop_idempotency_keys(
@@ -218,12 +222,7 @@ def test_a_downgrade_to_0001_refuses_to_drop_idempotency_keys(
 def test_a_database_of_a_newer_release_is_left_alone(sqlite_url: str, tmp_path: Path) -> None:
     """A server of an older release started after a newer one migrated the database."""
     migrate(sqlite_url)
-    engine = create_database_engine(sqlite_url, pool_size=1)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    finally:
-        engine.dispose()
+    run_sql(sqlite_url, "UPDATE alembic_version SET version_num = '0099'")
     seed_file = tmp_path / "seed.toml"
     seed_file.write_text('[[tenants]]\nvdn_id = 1\ntime_zone = "UTC"\n')
     for command in (("migrate",), ("grpc-server",), ("serve",), ("seed", str(seed_file))):
