@@ -127,6 +127,6 @@ def test_a_modification_keeps_the_initial_status_it_was_added_with(
     else:
         stored.init_status = stored_status
     asked = example_campaign()  # asks INIT_STATUS_EXECUTING
-    keep_init_status(asked, stored.SerializeToString())
+    keep_init_status(asked, stored)
     assert asked.HasField("init_status") is (stored_status is not None)
     assert asked.init_status == stored.init_status

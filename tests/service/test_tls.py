@@ -9,6 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from isales.campaign.v2.campaign_service_pb2 import ListCampaignChangesRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from isales_campaign.config import ConfigError, Settings, TlsFiles
@@ -141,3 +144,18 @@ def test_gateway_calls_the_service_over_mutual_tls(tmp_path: Path, pki: Pki) -> 
         assert answer["returnObject"]["id"] > 0
     finally:
         stack.stop()
+
+
+def test_a_change_over_mutual_tls_records_the_clients_certificate_subject(
+    sqlite_url: str, make_server: ServerFactory, pki: Pki, channels: list[grpc.Channel]
+) -> None:
+    running = make_server(sqlite_url, grpc_tls=pki.server)
+    channel = _tls_channel(running.port, channels, pki.client)
+    campaign_id = _add(channel, "by certificate")
+    request = ListCampaignChangesRequest(vdn_id=1, campaign_id=campaign_id)
+    [change] = CampaignServiceStub(channel).ListCampaignChanges(request, timeout=5).changes
+    certificate = x509.load_pem_x509_certificate(Path(pki.client.cert).read_bytes())
+    [unit] = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    assert isinstance(unit.value, str)
+    assert f"OU={unit.value}" in change.actor.certificate_subject  # this client's own
+    assert not change.actor.internal

@@ -33,7 +33,7 @@ from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_
 from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
 from isales_campaign.result_codes import legacy_code
 from isales_campaign.service import answers
-from isales_campaign.service.caller import Caller, current_caller
+from isales_campaign.service.caller import Caller, current_caller, no_certificate
 from isales_campaign.service.db.watchdog import call_deadline
 from isales_campaign.service.drain import Drain
 from isales_campaign.service.errors import (
@@ -53,10 +53,6 @@ UNDECODABLE = object()
 
 def _no_code() -> grpc.StatusCode | None:
     return None
-
-
-def _no_subject() -> str:
-    return ""
 
 
 class CallChain:
@@ -121,7 +117,7 @@ class ChainedMethod:
         time_remaining: float | None,
         method: Callable[[Any], Any],
         code_set: Callable[[], grpc.StatusCode | None] = _no_code,
-        certificate_subject: Callable[[], str] = _no_subject,
+        certificate_subject: Callable[[], str] = no_certificate,
     ) -> Any:
         """`method(request)` inside the chain; CallFailed with the status to answer.
         `code_set`: the code a method set without failing (grpcio's health servicer does);

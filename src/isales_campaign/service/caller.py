@@ -12,7 +12,8 @@ from isales.campaign.v2.campaign_change_pb2 import Actor
 from isales_campaign.internal_token import ACCESS_KEY_METADATA_KEY, presents
 
 
-def _no_subject() -> str:
+def no_certificate() -> str:
+    """The certificate subject of a caller without one."""
     return ""
 
 
@@ -25,7 +26,7 @@ class Caller:
     #: The service's internal token ("" when none is configured).
     internal_token: str
     #: The subject of the caller's client certificate, "" without one (read when needed).
-    certificate_subject: Callable[[], str] = _no_subject
+    certificate_subject: Callable[[], str]
 
     def actor(self) -> Actor:
         """Who the caller is: the access key a gateway passed on (only from a caller that

@@ -319,7 +319,8 @@ class CampaignService:
             campaign_rules.check_device_type_kept(row.device_type, request.campaign.device_type)
             campaign = Campaign()
             campaign.CopyFrom(request.campaign)
-            campaign_rules.keep_init_status(campaign, row.config)
+            stored = Campaign.FromString(row.config)
+            campaign_rules.keep_init_status(campaign, stored)
             values = _values(campaign, times)
             _check_conflicts(
                 request.vdn_id, values, transaction.facts_of_change(values, exclude_id=row.id)
@@ -327,7 +328,7 @@ class CampaignService:
             if request.validate_only:
                 return UpdateCampaignResponse(campaign=_record(row, moment))
             transaction.update(row, now=moment, values=values)
-            paths = history.changed_fields(Campaign.FromString(row.config), campaign)
+            paths = history.changed_fields(stored, campaign)
             transaction.record(
                 _change(
                     row.id,

@@ -84,10 +84,9 @@ def check_device_type_kept(stored: int, asked: int) -> None:
         raise InvalidArgument([problem])
 
 
-def keep_init_status(campaign: Campaign, stored_config: bytes) -> None:
+def keep_init_status(campaign: Campaign, stored: Campaign) -> None:
     """A modification keeps the status, so the configuration keeps the initStatus it was
-    added with."""
-    stored = Campaign.FromString(stored_config)
+    added with (`stored`: the configuration before it)."""
     if stored.HasField("init_status"):
         campaign.init_status = stored.init_status
     else:
