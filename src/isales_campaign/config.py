@@ -64,6 +64,14 @@ class Settings:
     grpc_max_message_bytes: int = 1024 * 1024
     #: Seconds after which the gRPC server closes a connection without calls (GOAWAY).
     grpc_max_idle_seconds: float = 300.0
+    #: Change watchers one server process takes at once (each holds a thread); more are
+    #: refused RESOURCE_EXHAUSTED.
+    max_watchers: int = 500
+    #: Changes waiting to be sent to one watcher; a watcher further behind is ended (ABORTED)
+    #: and resumes.
+    watch_buffer: int = 1000
+    #: Seconds of quiet after which a watcher is sent a bookmark.
+    watch_bookmark_seconds: float = 10.0
     #: Seconds a REST client has to send a request's headers, and then its body.
     http_read_timeout_seconds: float = 10.0
     #: REST connections served at once; more are answered 503.
@@ -116,6 +124,11 @@ class Settings:
             ),
             grpc_max_idle_seconds=_float(
                 env, "ISALES_GRPC_MAX_IDLE_SECONDS", defaults.grpc_max_idle_seconds
+            ),
+            max_watchers=_int(env, "ISALES_MAX_WATCHERS", defaults.max_watchers, minimum=0),
+            watch_buffer=_int(env, "ISALES_WATCH_BUFFER", defaults.watch_buffer, minimum=1),
+            watch_bookmark_seconds=_float(
+                env, "ISALES_WATCH_BOOKMARK_SECONDS", defaults.watch_bookmark_seconds
             ),
             http_read_timeout_seconds=_float(
                 env, "ISALES_HTTP_READ_TIMEOUT_SECONDS", defaults.http_read_timeout_seconds
@@ -295,6 +308,9 @@ ENVIRONMENT = (
     Variable("ISALES_GRPC_WORKERS", "grpc_workers", gateway=False),
     Variable("ISALES_MAX_BODY_BYTES", "max_body_bytes", service=False),
     Variable("ISALES_GRPC_MAX_MESSAGE_BYTES", "grpc_max_message_bytes", gateway=False),
+    Variable("ISALES_MAX_WATCHERS", "max_watchers", gateway=False),
+    Variable("ISALES_WATCH_BUFFER", "watch_buffer", gateway=False),
+    Variable("ISALES_WATCH_BOOKMARK_SECONDS", "watch_bookmark_seconds", gateway=False),
     Variable("ISALES_HTTP_READ_TIMEOUT_SECONDS", "http_read_timeout_seconds", service=False),
     Variable("ISALES_HTTP_MAX_CONNECTIONS", "http_max_connections", service=False),
     Variable("ISALES_HTTP_MAX_HEADER_BYTES", "http_max_header_bytes", service=False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from isales_campaign.config import split_listen
 
@@ -30,6 +30,10 @@ GRPC_HANDLING_SECONDS = Histogram(
     "grpc_server_handling_seconds",
     "Time the server took to answer a gRPC call.",
     ["grpc_type", "grpc_service", "grpc_method"],
+)
+CHANGE_WATCHERS = Gauge(
+    "isales_change_watchers",
+    "Watchers of the change feed (WatchCampaignChanges) this process serves now.",
 )
 HTTP_HANDLED = Counter(
     "isales_gateway_requests_total",

@@ -1,6 +1,7 @@
 """What a database's schema is, read from its catalog, so that two databases can be compared:
-every table, column, default, constraint, index and sequence under the name the database
-gives it (an upgraded database must equal a new one, down to the id sequence's name)."""
+every table, column, default, constraint, index, trigger, function and sequence under the name
+the database gives it (an upgraded database must equal a new one, down to the id sequence's
+name)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ _POSTGRESQL = {
     " WHERE n.nspname = current_schema() ORDER BY 1, 2",
     "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes"
     " WHERE schemaname = current_schema() ORDER BY 1, 2",
+    "triggers": "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid)"
+    " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY 1, 2",
+    "functions": "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p"
+    " JOIN pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE n.nspname = current_schema() ORDER BY 1",
     "sequences": "SELECT s.sequencename, s.data_type::text, s.start_value, s.increment_by,"
     " s.max_value, s.cycle, t.relname, a.attname"
     " FROM pg_sequences s"

@@ -16,7 +16,7 @@ from isales_campaign.service.errors import (
 )
 
 #: Bases that are never raised themselves.
-ABSTRACT = {errors.ServiceError, errors.FieldError}
+ABSTRACT = {errors.ServiceError, errors.FieldError, errors.WatchEnded}
 
 
 def _refusals(base: type[ServiceError] = ServiceError) -> set[type[ServiceError]]:

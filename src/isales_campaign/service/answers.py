@@ -35,6 +35,9 @@ from isales_campaign.service.errors import (
     StatusConflict,
     TenantNotFound,
     UnknownAccessKey,
+    WatchersExhausted,
+    WatcherTooSlow,
+    WatchInterrupted,
 )
 
 ERROR_DOMAIN = "isales.campaign.v2"
@@ -56,6 +59,10 @@ STATUS_CODES: dict[type[ServiceError], grpc.StatusCode] = {
     CampaignEnded: grpc.StatusCode.FAILED_PRECONDITION,
     StaleVersion: grpc.StatusCode.ABORTED,
     QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    WatchersExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # Not UNAVAILABLE: resuming at once would only fall behind again.
+    WatcherTooSlow: grpc.StatusCode.ABORTED,
+    WatchInterrupted: grpc.StatusCode.UNAVAILABLE,
     DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
     OutcomeUnknown: grpc.StatusCode.UNAVAILABLE,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,

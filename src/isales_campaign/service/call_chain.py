@@ -21,9 +21,11 @@ A failed call raises `CallFailed` with the status to answer.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import Token
 from typing import Any
 
 import grpc
@@ -75,14 +77,16 @@ class CallChain:
         #: small): a call then costs a lookup, not new metric children.
         self._methods: dict[str, ChainedMethod] = {}
 
-    def method(self, path: str) -> ChainedMethod:
-        """The chain of the method `/package.Service/Method`."""
+    def method(self, path: str, grpc_type: str = "unary") -> ChainedMethod:
+        """The chain of the method `/package.Service/Method`; `grpc_type` as the metrics
+        name it ("unary", "server_stream")."""
         chained = self._methods.get(path)
         if chained is None:
             service, _, name = path.strip("/").rpartition("/")
             chained = ChainedMethod(
                 service,
                 name,
+                grpc_type,
                 drain=self._drain if service in self._drained else None,
                 token_required=service in self._token_required,
                 internal_token=self._internal_token,
@@ -96,6 +100,7 @@ class ChainedMethod:
         self,
         service: str,
         name: str,
+        grpc_type: str,
         *,
         drain: Drain | None,
         token_required: bool,
@@ -105,8 +110,9 @@ class ChainedMethod:
         self._drain = drain
         self._token_required = token_required
         self._internal_token = internal_token
-        self._started_total = GRPC_STARTED.labels("unary", service, name)
-        self._handling_seconds = GRPC_HANDLING_SECONDS.labels("unary", service, name)
+        self._grpc_type = grpc_type
+        self._started_total = GRPC_STARTED.labels(grpc_type, service, name)
+        self._handling_seconds = GRPC_HANDLING_SECONDS.labels(grpc_type, service, name)
         self._service = service
         self._handled_total: dict[grpc.StatusCode, Any] = {}
 
@@ -130,22 +136,12 @@ class ChainedMethod:
         caller = Caller(
             request_id_of(metadata), metadata, self._internal_token, certificate_subject
         )
-        request_id = current_request_id.set(caller.request_id)
-        caller_set = current_caller.set(caller)
-        deadline = call_deadline.set(
-            None if time_remaining is None else time.monotonic() + time_remaining
-        )
+        entered = _enter(caller, time_remaining)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         drain = None
         try:
-            if self._token_required:
-                check_internal_token(metadata, self._internal_token)
-            if self._drain is not None:
-                self._drain.enter()
-                drain = self._drain
-            if request is UNDECODABLE:
-                raise MalformedRequest()
+            drain = self._admit(request, metadata)
             response = method(request)
             code = code_set() or grpc.StatusCode.OK
             return response
@@ -156,20 +152,135 @@ class ChainedMethod:
         finally:
             if drain is not None:
                 drain.leave()
-            current_request_id.reset(request_id)
-            current_caller.reset(caller_set)
-            call_deadline.reset(deadline)
+            _leave(entered)
             self._handled(code).inc()
             self._handling_seconds.observe(time.perf_counter() - started)
+
+    def stream(
+        self,
+        request: Any,
+        metadata: Metadata,
+        time_remaining: float | None,
+        method: Callable[[Any], Iterator[Any]],
+        when_done: Callable[[Callable[[], None]], object],
+        certificate_subject: Callable[[], str] = no_certificate,
+    ) -> Iterator[Any]:
+        """`method(request)`'s responses inside the chain, as `serve` answers one:
+        CallFailed with the status that ends the stream. `when_done(callback)`: run the
+        callback when the call ends, however it ends (a client that goes away stops the
+        reading of the responses, which then never end by themselves)."""
+        self._started_total.inc()
+        if time_remaining is not None and time_remaining <= 0:
+            self._handled(grpc.StatusCode.DEADLINE_EXCEEDED).inc()
+            raise CallFailed(answers.DEADLINE_PASSED)
+        caller = Caller(
+            request_id_of(metadata), metadata, self._internal_token, certificate_subject
+        )
+        return _ChainedStream(self, request, metadata, time_remaining, method, caller, when_done)
+
+    def _admit(self, request: Any, metadata: Metadata) -> Drain | None:
+        """Refuse a call without the token, during a drain, or whose request did not parse;
+        the drain the call entered, if any."""
+        if self._token_required:
+            check_internal_token(metadata, self._internal_token)
+        drain = None
+        if self._drain is not None:
+            self._drain.enter()
+            drain = self._drain
+        if request is UNDECODABLE:
+            if drain is not None:
+                drain.leave()
+            raise MalformedRequest()
+        return drain
 
     def _handled(self, code: grpc.StatusCode) -> Any:
         """The counter of calls answered `code`, made when first needed."""
         counter = self._handled_total.get(code)
         if counter is None:
             counter = self._handled_total.setdefault(
-                code, GRPC_HANDLED.labels("unary", self._service, self._name, code.name)
+                code, GRPC_HANDLED.labels(self._grpc_type, self._service, self._name, code.name)
             )
         return counter
+
+
+class _ChainedStream:
+    """The responses of a server-streaming call, each read inside the chain's context (set
+    and reset around every read: a generator's would outlive the thread's context when the
+    call is dropped)."""
+
+    def __init__(
+        self,
+        chained: ChainedMethod,
+        request: Any,
+        metadata: Metadata,
+        time_remaining: float | None,
+        method: Callable[[Any], Iterator[Any]],
+        caller: Caller,
+        when_done: Callable[[Callable[[], None]], object],
+    ) -> None:
+        self._chained = chained
+        self._request = request
+        self._metadata = metadata
+        self._time_remaining = time_remaining
+        self._method = method
+        self._caller = caller
+        self._responses: Iterator[Any] | None = None
+        self._drain: Drain | None = None
+        self._started = time.perf_counter()
+        self._done = False
+        self._done_lock = threading.Lock()
+        # A call that ends before its responses do (the client went away) is CANCELLED.
+        when_done(lambda: self._finish(grpc.StatusCode.CANCELLED))
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        entered = _enter(self._caller, self._time_remaining)
+        try:
+            if self._responses is None:
+                self._drain = self._chained._admit(self._request, self._metadata)
+                self._responses = iter(self._method(self._request))
+            return next(self._responses)
+        except StopIteration:
+            self._finish(grpc.StatusCode.OK)
+            raise
+        except Exception as error:
+            status = failure_status(self._chained._name, error)
+            self._finish(status.code)
+            raise CallFailed(status) from None
+        finally:
+            _leave(entered)
+
+    def _finish(self, code: grpc.StatusCode) -> None:
+        """Count the call once, with the code it ended with, and leave the drain."""
+        with self._done_lock:
+            if self._done:
+                return
+            self._done = True
+        if self._drain is not None:
+            self._drain.leave()
+        self._chained._handled(code).inc()
+        self._chained._handling_seconds.observe(time.perf_counter() - self._started)
+
+
+_Entered = tuple[Token[str | None], Token[Caller | None], Token[float | None]]
+
+
+def _enter(caller: Caller, time_remaining: float | None) -> _Entered:
+    """Set the call's context: its request id, its caller and its deadline."""
+    return (
+        current_request_id.set(caller.request_id),
+        current_caller.set(caller),
+        call_deadline.set(None if time_remaining is None else time.monotonic() + time_remaining),
+    )
+
+
+def _leave(entered: _Entered) -> None:
+    request_id, caller, deadline = entered
+    current_request_id.reset(request_id)
+    current_caller.reset(caller)
+    call_deadline.reset(deadline)
 
 
 def check_internal_token(metadata: Metadata, token: str) -> None:

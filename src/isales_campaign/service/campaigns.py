@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-from isales.campaign.v2.campaign_change_pb2 import CampaignChange, ChangeKind
+from isales.campaign.v2.campaign_change_pb2 import ChangeKind
 from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus, InitStatus
 from isales.campaign.v2.campaign_service_pb2 import (
     AddCampaignRequest,
@@ -27,8 +26,6 @@ from isales.campaign.v2.campaign_service_pb2 import (
     GetCampaignResponse,
     GetQuotaRequest,
     GetQuotaResponse,
-    ListCampaignChangesRequest,
-    ListCampaignChangesResponse,
     ListCampaignsRequest,
     ListCampaignsResponse,
     PauseCampaignRequest,
@@ -50,9 +47,7 @@ from isales_campaign.service.db.store import (
     CampaignStore,
     CampaignValues,
     ChangeRecord,
-    ChangeRow,
     Conflicts,
-    HistoryQuery,
     ListQuery,
     Position,
     StoredKey,
@@ -81,6 +76,7 @@ from isales_campaign.service.errors import (
     PageTokenRefused,
 )
 from isales_campaign.service.page_tokens import PageTokens
+from isales_campaign.service.timestamps import set_time
 from isales_campaign.service.validation import contract_problems, require_valid
 
 #: The requests this service validates.
@@ -89,7 +85,6 @@ _REQUESTS = (
     DeleteCampaignRequest,
     GetCampaignRequest,
     GetQuotaRequest,
-    ListCampaignChangesRequest,
     ListCampaignsRequest,
     PauseCampaignRequest,
     ResumeCampaignRequest,
@@ -258,26 +253,6 @@ class CampaignService:
         if self._tokens is None:
             self._tokens = PageTokens(self._store.secret(PAGE_TOKEN_KEY_NAME))
         return self._tokens
-
-    def list_changes(self, request: ListCampaignChangesRequest) -> ListCampaignChangesResponse:
-        require_valid(request)
-        page_size = request.page_size or DEFAULT_PAGE_SIZE
-        campaign_id = request.campaign_id if request.HasField("campaign_id") else None
-        rows, latest, oldest = self._store.history(
-            HistoryQuery(request.vdn_id, request.after_sequence, page_size + 1, campaign_id)
-        )
-        history.check_retained(request.vdn_id, request.after_sequence, oldest)
-        if campaign_id is not None and not rows and request.after_sequence == 0:
-            raise CampaignNotFound(request.vdn_id, campaign_id)  # no history in this tenant
-        page = rows[:page_size]
-        response = ListCampaignChangesResponse(
-            next_after_sequence=page[-1].sequence if len(rows) > page_size else 0,
-            latest_sequence=latest,
-            oldest_sequence=oldest or 0,
-        )
-        for row in page:
-            _fill_change(response.changes.add(), row)
-        return response
 
     def quota(self, request: GetQuotaRequest) -> GetQuotaResponse:
         require_valid(request)
@@ -487,20 +462,6 @@ def _changed(
     return row
 
 
-def _fill_change(change: CampaignChange, row: ChangeRow) -> None:
-    change.vdn_id = row.vdn_id
-    change.sequence = row.sequence
-    change.campaign_id = row.campaign_id
-    change.kind = ChangeKind.ValueType(row.kind)
-    change.version = row.version
-    _set_time(change.change_time, row.change_time)
-    change.actor.MergeFromString(row.actor)
-    change.campaign.MergeFromString(row.config)
-    change.status = CampaignStatus.ValueType(row.status)
-    if row.changed_fields:
-        change.changed_fields.paths.extend(row.changed_fields.split(","))
-
-
 def _record(row: CampaignRow, now: datetime) -> CampaignRecord:
     record = CampaignRecord()
     _fill_record(record, row, now)
@@ -515,22 +476,11 @@ def _fill_record(record: CampaignRecord, row: CampaignRow, now: datetime) -> Non
     record.status = effective_status(row.status, row.end_at, now)
     record.version = row.version
     record.etag = str(row.version)
-    _set_time(record.create_time, row.created_at)
-    _set_time(record.update_time, row.updated_at)
+    set_time(record.create_time, row.created_at)
+    set_time(record.update_time, row.updated_at)
     record.campaign.MergeFromString(row.config)
     if row.archived_at is not None:
-        _set_time(record.archive_time, row.archived_at)
-
-
-_EPOCH = datetime(1970, 1, 1)
-
-
-def _set_time(timestamp: Timestamp, moment: datetime) -> None:
-    """Set a Timestamp to a stored (naive UTC) time: `FromDatetime` without its time-zone
-    work, which a list page of 100 would pay 200 times."""
-    since = moment - _EPOCH
-    timestamp.seconds = since.days * 86_400 + since.seconds
-    timestamp.nanos = since.microseconds * 1000
+        set_time(record.archive_time, row.archived_at)
 
 
 def _filter_time(

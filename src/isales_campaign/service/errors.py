@@ -235,6 +235,41 @@ class MalformedRequest(ServiceError):
         )
 
 
+class WatchersExhausted(ServiceError):
+    """The process serves as many watchers as it takes (ISALES_MAX_WATCHERS)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_DATABASE_ERROR,
+            f"this server already serves {limit} watchers; watch through another replica or "
+            "retry later",
+            metadata={"limit": str(limit)},
+        )
+
+
+class WatchEnded(ServiceError):
+    """A watch ended by the server, after sending every change up to `sequence`: the watcher
+    resumes after it."""
+
+    def __init__(self, vdn_id: int, sequence: int, why: str) -> None:
+        super().__init__(
+            ResultCode.RESULT_CODE_DATABASE_ERROR,
+            f"the watch of VDN {vdn_id} ended: {why}; every change up to sequence {sequence} "
+            f"was sent, resume after it",
+            metadata={"resume_after_sequence": str(sequence)},
+        )
+
+
+class WatcherTooSlow(WatchEnded):
+    def __init__(self, vdn_id: int, sequence: int) -> None:
+        super().__init__(vdn_id, sequence, "the watcher did not keep up with the changes")
+
+
+class WatchInterrupted(WatchEnded):
+    def __init__(self, vdn_id: int, sequence: int) -> None:
+        super().__init__(vdn_id, sequence, "the server is shutting down")
+
+
 class ShuttingDown(ServiceError):
     def __init__(self) -> None:
         super().__init__(

@@ -1,9 +1,11 @@
-"""The gRPC server's interceptor: every unary call runs inside the service's call chain
-(`call_chain`), which answers its failures; this module only adapts grpcio's handlers."""
+"""The gRPC server's interceptor: every unary and server-streaming call runs inside the
+service's call chain (`call_chain`), which answers its failures; this module only adapts
+grpcio's handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -18,8 +20,11 @@ else:  # not subscriptable at run time
 
 
 class RequestInterceptor(grpc.ServerInterceptor):
-    def __init__(self, chain: CallChain) -> None:
+    def __init__(self, chain: CallChain, *, stream_pool: ThreadPoolExecutor | None = None) -> None:
+        """`stream_pool`: the threads that serve streaming calls (each holds one for as long
+        as it lasts), instead of the server's."""
         self._chain = chain
+        self._stream_pool = stream_pool
         #: The wrapped handler of each method called so far (the servers' methods are fixed,
         #: so it stays small): a call then costs a lookup instead of a new handler.
         self._wrapped: dict[str, _Handler] = {}
@@ -33,22 +38,20 @@ class RequestInterceptor(grpc.ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        wrapped = self._wrap(handler_call_details.method, handler)
+        if handler.unary_unary is not None:
+            wrapped = self._wrap(handler_call_details.method, handler)
+        elif handler.unary_stream is not None and not _non_blocking(handler.unary_stream):
+            wrapped = self._wrap_stream(handler_call_details.method, handler)
+        else:
+            return handler
         return self._wrapped.setdefault(handler_call_details.method, wrapped)
 
     def _wrap(self, path: str, handler: _Handler) -> _Handler:
         inner = handler.unary_unary
         assert inner is not None
-        deserialize = handler.request_deserializer
         chained = self._chain.method(path)
-
-        def lenient_deserialize(data: bytes) -> Any:
-            try:
-                return deserialize(data) if deserialize is not None else data
-            except Exception:
-                return UNDECODABLE
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             try:
@@ -66,9 +69,54 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
-            request_deserializer=lenient_deserialize,
+            request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+    def _wrap_stream(self, path: str, handler: _Handler) -> _Handler:
+        inner = handler.unary_stream
+        assert inner is not None
+        chained = self._chain.method(path, "server_stream")
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                yield from chained.stream(
+                    request,
+                    context.invocation_metadata(),
+                    context.time_remaining(),
+                    lambda request: inner(request, context),
+                    context.add_callback,
+                    lambda: certificate_subject(context),
+                )
+            except CallFailed as failed:
+                context.abort_with_status(failed.status)
+
+        if self._stream_pool is not None:  # grpcio's per-method pool
+            behavior.experimental_thread_pool = self._stream_pool  # type: ignore[attr-defined]
+        return grpc.unary_stream_rpc_method_handler(
+            behavior,
+            request_deserializer=_lenient(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _non_blocking(behavior: Callable[..., Any]) -> bool:
+    """Whether a streaming method sends through a callback instead of holding a thread
+    (grpcio's health Watch): it stays outside the chain, which reads a stream in a thread."""
+    return bool(getattr(behavior, "experimental_non_blocking", False))
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    """A request deserializer that passes on a request that does not parse as UNDECODABLE
+    (the call chain answers it)."""
+
+    def lenient_deserialize(data: bytes) -> Any:
+        try:
+            return deserialize(data) if deserialize is not None else data
+        except Exception:
+            return UNDECODABLE
+
+    return lenient_deserialize
 
 
 def certificate_subject(context: grpc.ServicerContext) -> str:

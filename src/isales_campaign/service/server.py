@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,6 +25,9 @@ from isales_campaign.config import Settings
 from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.call_chain import CallChain
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
+from isales_campaign.service.change_feed import ChangeFeed
+from isales_campaign.service.changes import ChangeHistory, read_changes
+from isales_campaign.service.db.change_signals import ChangeSignals
 from isales_campaign.service.db.engine import create_database_engine, ping
 from isales_campaign.service.db.migrate import migrate_database
 from isales_campaign.service.db.store import CampaignStore
@@ -52,6 +56,8 @@ UNHEALTHY_PROBE_SECONDS = 0.5
 #: most QUIET_LIMIT_SECONDS: grpcio cancels a call that arrives as it stops.
 QUIET_SECONDS = 0.1
 QUIET_LIMIT_SECONDS = 1.0
+#: Threads beyond ISALES_MAX_WATCHERS that answer watchers over the limit.
+WATCH_REFUSERS = 4
 
 
 @dataclass
@@ -63,6 +69,9 @@ class RunningServer:
     store: CampaignStore
     _stop_probe: threading.Event
     _drain: Drain
+    feed: ChangeFeed
+    _signals: ChangeSignals
+    _watch_pool: futures.ThreadPoolExecutor
     #: The servicers and the chain their calls run in, for a gateway in the same process
     #: (see `local_backend`).
     campaigns: CampaignServicer
@@ -74,11 +83,14 @@ class RunningServer:
         self._stop_probe.set()
         self._drain.start()  # first: whoever sees NOT_SERVING finds new calls refused
         self.health.enter_graceful_shutdown()
+        self.feed.stop()  # watches end UNAVAILABLE: their clients resume elsewhere
+        self._signals.stop()
         deadline = time.monotonic() + grace
         self._drain.wait_idle(deadline)
         quiet_until = min(deadline, time.monotonic() + QUIET_LIMIT_SECONDS)
         self._drain.wait_quiet(QUIET_SECONDS, quiet_until)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
+        self._watch_pool.shutdown(wait=False)
         self.store.close()
         self.engine.dispose()
 
@@ -105,6 +117,19 @@ def start_server(
         deployment=settings.deployment,
         clock=clock,
     )
+    feed = ChangeFeed(
+        partial(read_changes, store),
+        max_watchers=settings.max_watchers,
+        buffer=settings.watch_buffer,
+        bookmark_seconds=settings.watch_bookmark_seconds,
+    )
+    store.on_change = feed.changed
+    signals = ChangeSignals(
+        engine,
+        changed=feed.changed,
+        changed_any=feed.changed_all,
+        watched=lambda: bool(feed.watching),
+    )
     drain = Drain()
     own_services = frozenset({CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME})
     chain = CallChain(
@@ -116,9 +141,14 @@ def start_server(
         else frozenset({ACCESS_KEY_SERVICE_NAME}),
         internal_token=settings.internal_token,
     )
+    # A watcher holds a thread for as long as it watches: watchers get threads of their own,
+    # and a few more, so that one beyond the limit is refused rather than kept waiting.
+    watch_pool = futures.ThreadPoolExecutor(
+        max_workers=settings.max_watchers + WATCH_REFUSERS, thread_name_prefix="watch"
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[RequestInterceptor(chain)],
+        interceptors=[RequestInterceptor(chain, stream_pool=watch_pool)],
         options=[
             ("grpc.so_reuseport", int(reuse_port)),
             # Idle connections are closed; silent peers are found by pings.
@@ -130,7 +160,7 @@ def start_server(
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ],
     )
-    campaign_servicer = CampaignServicer(service)
+    campaign_servicer = CampaignServicer(service, ChangeHistory(store, feed))
     access_key_servicer = AccessKeyServicer(store)
     if not settings.internal_token:
         log.warning("ISALES_INTERNAL_TOKEN is not set: AccessKeyService refuses every call")
@@ -155,6 +185,8 @@ def start_server(
             "in use or not an address of this host"
         ) from None
     server.start()
+    feed.start()
+    signals.start()
     stop_probe = threading.Event()
     probe = DatabaseProbe(engine, timeout)
     healthy = probe.ok()
@@ -182,6 +214,9 @@ def start_server(
         store,
         stop_probe,
         drain,
+        feed,
+        signals,
+        watch_pool,
         campaigns=campaign_servicer,
         access_keys=access_key_servicer,
         chain=chain,

@@ -5,16 +5,20 @@ Failures are `ServiceError`s, which the call chain (`call_chain`) answers as ric
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 from isales.campaign.v2 import campaign_service_pb2 as messages
 from isales.campaign.v2 import campaign_service_pb2_grpc
 
 from isales_campaign.service.campaigns import CampaignService
+from isales_campaign.service.changes import ChangeHistory
 
 
 class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, service: CampaignService) -> None:
+    def __init__(self, service: CampaignService, changes: ChangeHistory) -> None:
         self._service = service
+        self._changes = changes
 
     def AddCampaign(
         self, request: messages.AddCampaignRequest, _context: grpc.ServicerContext
@@ -59,4 +63,12 @@ class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
     def ListCampaignChanges(
         self, request: messages.ListCampaignChangesRequest, _context: grpc.ServicerContext
     ) -> messages.ListCampaignChangesResponse:
-        return self._service.list_changes(request)
+        return self._changes.list_changes(request)
+
+    def WatchCampaignChanges(
+        self, request: messages.WatchCampaignChangesRequest, context: grpc.ServicerContext
+    ) -> Iterator[messages.WatchCampaignChangesResponse]:
+        watcher = self._changes.watch(request)
+        if not context.add_callback(watcher.cancel):  # the call has already ended
+            watcher.cancel()
+        return watcher.events()

@@ -665,3 +665,83 @@ class ListCampaignChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCampaignChangesResponse: _TypeAlias = ListCampaignChangesResponse  # noqa: Y015
+
+@_typing.final
+class WatchCampaignChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VDN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    vdn_id: _builtins.int
+    """The tenant: 1-9999."""
+    after_sequence: _builtins.int
+    """The last sequence already seen: 0 for the whole retained history, or the
+    `latest_sequence` of a list for the changes from now on.
+    """
+    def __init__(
+        self,
+        *,
+        vdn_id: _builtins.int = ...,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "vdn_id", b"vdn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCampaignChangesRequest: _TypeAlias = WatchCampaignChangesRequest  # noqa: Y015
+
+@_typing.final
+class WatchCampaignChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    BOOKMARK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> _campaign_change_pb2.CampaignChange:
+        """The next change, in sequence order."""
+
+    @_builtins.property
+    def bookmark(self) -> Global___ChangeBookmark:
+        """Every change up to `latest_sequence` has been sent."""
+
+    def __init__(
+        self,
+        *,
+        change: _campaign_change_pb2.CampaignChange | None = ...,
+        bookmark: Global___ChangeBookmark | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bookmark", b"bookmark", "change", b"change", "event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bookmark", b"bookmark", "change", b"change", "event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["change", "bookmark"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___WatchCampaignChangesResponse: _TypeAlias = WatchCampaignChangesResponse  # noqa: Y015
+
+@_typing.final
+class ChangeBookmark(_message.Message):
+    """Progress of a watch while there is no change to send."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LATEST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    latest_sequence: _builtins.int
+    """The tenant's latest sequence: the watcher has received every change up to
+    it.
+    """
+    def __init__(
+        self,
+        *,
+        latest_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_sequence", b"latest_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeBookmark: _TypeAlias = ChangeBookmark  # noqa: Y015

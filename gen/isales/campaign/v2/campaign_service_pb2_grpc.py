@@ -87,6 +87,11 @@ class CampaignServiceStub:
                 request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.SerializeToString,
                 response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.FromString,
                 _registered_method=True)
+        self.WatchCampaignChanges = channel.unary_stream(
+                '/isales.campaign.v2.CampaignService/WatchCampaignChanges',
+                request_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesRequest.SerializeToString,
+                response_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -175,6 +180,22 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCampaignChanges(self, request, context):
+        """The tenant's changes after `after_sequence` as they happen: the backlog in
+        order, a bookmark once caught up, then each change as it commits, on any
+        replica, with a bookmark from time to time while idle. Resume after the
+        last sequence received to get exactly the rest. FAILED_PRECONDITION
+        (0200001) for a cursor older than the retained history (naming the oldest
+        retained sequence). A watch ends with ABORTED when the watcher is too
+        slow to keep up and with UNAVAILABLE when the server shuts down: resume
+        after the last sequence received (`ErrorInfo.metadata` names it as
+        `resume_after_sequence`). RESOURCE_EXHAUSTED when the server already has
+        as many watchers as it takes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +243,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ListCampaignChanges,
                     request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.FromString,
                     response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.SerializeToString,
+            ),
+            'WatchCampaignChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCampaignChanges,
+                    request_deserializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesRequest.FromString,
+                    response_serializer=isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -475,6 +501,33 @@ class CampaignService:
             '/isales.campaign.v2.CampaignService/ListCampaignChanges',
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesRequest.SerializeToString,
             isales_dot_campaign_dot_v2_dot_campaign__service__pb2.ListCampaignChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCampaignChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/isales.campaign.v2.CampaignService/WatchCampaignChanges',
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesRequest.SerializeToString,
+            isales_dot_campaign_dot_v2_dot_campaign__service__pb2.WatchCampaignChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,18 @@ class CampaignServiceStub:
     made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
     than the retained history, naming the oldest retained sequence.
     """
+    WatchCampaignChanges: _grpc.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignChangesRequest, _campaign_service_pb2.WatchCampaignChangesResponse]
+    """The tenant's changes after `after_sequence` as they happen: the backlog in
+    order, a bookmark once caught up, then each change as it commits, on any
+    replica, with a bookmark from time to time while idle. Resume after the
+    last sequence received to get exactly the rest. FAILED_PRECONDITION
+    (0200001) for a cursor older than the retained history (naming the oldest
+    retained sequence). A watch ends with ABORTED when the watcher is too
+    slow to keep up and with UNAVAILABLE when the server shuts down: resume
+    after the last sequence received (`ErrorInfo.metadata` names it as
+    `resume_after_sequence`). RESOURCE_EXHAUSTED when the server already has
+    as many watchers as it takes.
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -130,6 +142,18 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     add, modification, suspension, resumption, deletion and archiving that was
     made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
     than the retained history, naming the oldest retained sequence.
+    """
+    WatchCampaignChanges: _aio.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignChangesRequest, _campaign_service_pb2.WatchCampaignChangesResponse]  # type: ignore[assignment]
+    """The tenant's changes after `after_sequence` as they happen: the backlog in
+    order, a bookmark once caught up, then each change as it commits, on any
+    replica, with a bookmark from time to time while idle. Resume after the
+    last sequence received to get exactly the rest. FAILED_PRECONDITION
+    (0200001) for a cursor older than the retained history (naming the oldest
+    retained sequence). A watch ends with ABORTED when the watcher is too
+    slow to keep up and with UNAVAILABLE when the server shuts down: resume
+    after the last sequence received (`ErrorInfo.metadata` names it as
+    `resume_after_sequence`). RESOURCE_EXHAUSTED when the server already has
+    as many watchers as it takes.
     """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +257,24 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         add, modification, suspension, resumption, deletion and archiving that was
         made, with who made it. FAILED_PRECONDITION (0200001) for a cursor older
         than the retained history, naming the oldest retained sequence.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchCampaignChanges(
+        self,
+        request: _campaign_service_pb2.WatchCampaignChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_campaign_service_pb2.WatchCampaignChangesResponse], _abc.AsyncIterator[_campaign_service_pb2.WatchCampaignChangesResponse]]:
+        """The tenant's changes after `after_sequence` as they happen: the backlog in
+        order, a bookmark once caught up, then each change as it commits, on any
+        replica, with a bookmark from time to time while idle. Resume after the
+        last sequence received to get exactly the rest. FAILED_PRECONDITION
+        (0200001) for a cursor older than the retained history (naming the oldest
+        retained sequence). A watch ends with ABORTED when the watcher is too
+        slow to keep up and with UNAVAILABLE when the server shuts down: resume
+        after the last sequence received (`ErrorInfo.metadata` names it as
+        `resume_after_sequence`). RESOURCE_EXHAUSTED when the server already has
+        as many watchers as it takes.
         """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

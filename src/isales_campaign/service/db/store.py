@@ -427,6 +427,8 @@ class CampaignStore:
             BoundedLock(lock_timeout, "read") if sqlite else nullcontext()
         )
         self._read_connection = KeptConnection(engine) if sqlite else None
+        #: Called with a tenant's VDN after a change of it was committed (the change feed).
+        self.on_change: Callable[[int], None] = _nobody_listens
 
     def close(self) -> None:
         """Give back the connections kept for SQLite's turns, each after the call that has
@@ -588,6 +590,8 @@ class CampaignStore:
             if self._statements.lock_tenant.first(connection, {"vdn_id": vdn_id}) is None:
                 raise TenantNotFound(vdn_id)
             yield transaction
+        if transaction.recorded:
+            self.on_change(vdn_id)
 
     @contextmanager
     def _writing(self) -> Iterator[PoolProxiedConnection]:
@@ -670,6 +674,8 @@ class TenantTransaction:
         self.vdn_id = vdn_id
         #: When each tenant's expired keys were last swept.
         self._key_sweeps = key_sweeps
+        #: Whether a change was recorded.
+        self.recorded = False
 
     def execute(self, statement: Prepared, values: dict[str, Any] | None = None) -> Any:
         """Run a statement in this transaction; its DBAPI cursor."""
@@ -843,7 +849,12 @@ class TenantTransaction:
             },
         )
         assert recorded is not None
+        self.recorded = True
         return int(recorded.sequence)
+
+
+def _nobody_listens(_vdn_id: int) -> None:
+    pass
 
 
 def _closing(turn: str, close: Callable[[], None]) -> None:
