@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import timedelta
 
+import grpc
 import pytest
+from isales.campaign.v2 import campaign_service_pb2 as rpc
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import select
 
 from isales_campaign.service.db.engine import create_database_engine
@@ -25,7 +28,7 @@ from isales_campaign.service.domain.history import retention_cutoff
 from isales_campaign.service.domain.legacy_time import utc_naive
 from isales_campaign.service.retention import HistoryPruner, Pruned, prune_history
 from tests.conftest import FixedClock, seed_database
-from tests.service.helpers import MORNING
+from tests.service.helpers import MORNING, TODAY, add, campaign, changes, refused
 from tests.waiting import wait_for
 
 NOW = MORNING
@@ -252,3 +255,36 @@ def test_the_pruner_prunes_at_start_and_every_interval_until_stopped(
         assert pruner.stop(5)
     lines = [r for r in caplog.records if r.getMessage() == "change history pruned"]
     assert [(line.tenants, line.records) for line in lines] == [(1, 1), (1, 1)]  # type: ignore[attr-defined]
+
+
+def test_a_cursor_into_the_pruned_history_is_refused_with_the_oldest_retained_sequence(
+    client: CampaignServiceStub, clock: FixedClock, database_url: str
+) -> None:
+    add(client, campaign("a"))
+    add(client, campaign("b"))
+    clock.now = MORNING + timedelta(days=1)
+    add(client, campaign("c", day=TODAY + timedelta(days=1)))
+    with store_of(database_url) as replica:
+        prune_history(replica, MORNING + timedelta(days=DAYS, hours=1), DAYS)  # a and b
+        assert [c.sequence for c in changes(client, after_sequence=2).changes] == [3]
+        assert changes(client, after_sequence=2).oldest_sequence == 3
+        assert refused_cursor(client, after=1) == "3"
+        prune_history(replica, MORNING + timedelta(days=DAYS + 2), DAYS)  # all of them
+    page = changes(client, after_sequence=3)  # the reader at the latest sequence goes on
+    assert (list(page.changes), page.latest_sequence, page.oldest_sequence) == ([], 3, 4)
+    assert refused_cursor(client, after=2) == "4"
+    assert refused_cursor(client, after=0) == "4"
+    clock.now = MORNING + timedelta(days=2)
+    add(client, campaign("d", day=TODAY + timedelta(days=2)))
+    assert [c.sequence for c in changes(client, after_sequence=3).changes] == [4]
+
+
+def refused_cursor(client: CampaignServiceStub, after: int) -> str:
+    """The oldest retained sequence a refusal of `after` names."""
+    failure = refused(
+        client.ListCampaignChanges, rpc.ListCampaignChangesRequest(vdn_id=1, after_sequence=after)
+    )
+    assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
+    oldest = failure.metadata["oldest_sequence"]
+    assert f"the oldest is {oldest}" in failure.message
+    return oldest

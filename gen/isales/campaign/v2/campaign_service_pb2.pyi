@@ -643,8 +643,10 @@ class ListCampaignChangesResponse(_message.Message):
     latest_sequence: _builtins.int
     """The tenant's latest sequence when the page was read."""
     oldest_sequence: _builtins.int
-    """The oldest sequence the history still holds (older ones were pruned); 0
-    while the tenant has none.
+    """The oldest sequence the history still holds (older ones were pruned); when
+    it holds none (no change yet, or every one pruned), latest_sequence + 1, the
+    sequence of the tenant's next change. A reader can go on from any
+    `after_sequence` of at least oldest_sequence - 1; older ones are refused.
     """
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_change_pb2.CampaignChange]:

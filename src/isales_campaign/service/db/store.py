@@ -268,12 +268,16 @@ class ChangeRow(NamedTuple):
 
 
 _CHANGE_ROW = tuple(campaign_changes.c[name] for name in ChangeRow._fields)
-#: The tenant's latest sequence, and its oldest retained one (None while it has none).
+#: The tenant's latest sequence, and its oldest retained one: when none is retained (no change
+#: yet, or all pruned), the one after the last pruned, which its next change will take.
 _HISTORY_BOUNDS = select(
     _LATEST_SEQUENCE,
-    select(func.min(campaign_changes.c.sequence))
-    .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
-    .scalar_subquery(),
+    func.coalesce(
+        select(func.min(campaign_changes.c.sequence))
+        .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
+        .scalar_subquery(),
+        tenants.c.pruned_sequence + 1,
+    ),
 ).where(tenants.c.vdn_id == bindparam("vdn_id"))
 
 
@@ -592,10 +596,10 @@ class CampaignStore:
         """Writes of this process waiting for their turn (SQLite; none on PostgreSQL)."""
         return self._group_commit.waiting if self._group_commit else 0
 
-    def history(self, query: HistoryQuery) -> tuple[list[ChangeRow], int, int | None]:
+    def history(self, query: HistoryQuery) -> tuple[list[ChangeRow], int, int]:
         """The tenant's recorded changes after `query.after` (of one campaign, or all), up to
         `query.limit`, ascending; with the tenant's latest sequence and its oldest retained
-        one (None while it has none), read in one transaction."""
+        one (see `_HISTORY_BOUNDS`), read in one transaction."""
         statements = self._statements
         values = {
             "vdn_id": query.vdn_id,
@@ -611,7 +615,7 @@ class CampaignStore:
         if bounds is None:
             raise TenantNotFound(query.vdn_id)
         latest, oldest = bounds
-        return rows, int(latest), None if oldest is None else int(oldest)
+        return rows, int(latest), int(oldest)
 
     def tenants_to_prune(self, before: datetime) -> list[int]:
         """The tenants whose oldest recorded change was made before `before` (naive UTC)."""

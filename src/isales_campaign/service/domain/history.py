@@ -9,10 +9,10 @@ from google.protobuf.message import Message
 from isales_campaign.service.errors import HistoryPruned
 
 
-def check_retained(vdn_id: int, after: int, oldest: int | None) -> None:
+def check_retained(vdn_id: int, after: int, oldest: int) -> None:
     """A reader that has seen up to `after` can go on only while the changes after it are
-    all retained (`oldest`: the oldest retained sequence, None while there is none)."""
-    if oldest is not None and after + 1 < oldest:
+    all retained (`oldest`: the oldest retained sequence; when none is, the next one)."""
+    if after + 1 < oldest:
         raise HistoryPruned(vdn_id, after, oldest)
 
 
