@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import grpc
@@ -16,6 +17,7 @@ from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import select
 
+from isales_campaign.config import Settings
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import tenants
 from isales_campaign.service.db.store import (
@@ -27,7 +29,8 @@ from isales_campaign.service.db.store import (
 from isales_campaign.service.domain.history import retention_cutoff
 from isales_campaign.service.domain.legacy_time import utc_naive
 from isales_campaign.service.retention import HistoryPruner, Pruned, prune_history
-from tests.conftest import FixedClock, seed_database
+from isales_campaign.service.server import start_server
+from tests.conftest import FixedClock, ServerFactory, seed_database
 from tests.service.helpers import MORNING, TODAY, add, campaign, changes, refused
 from tests.waiting import wait_for
 
@@ -255,6 +258,26 @@ def test_the_pruner_prunes_at_start_and_every_interval_until_stopped(
         assert pruner.stop(5)
     lines = [r for r in caplog.records if r.getMessage() == "change history pruned"]
     assert [(line.tenants, line.records) for line in lines] == [(1, 1), (1, 1)]  # type: ignore[attr-defined]
+
+
+def test_a_server_prunes_from_its_start_until_it_stops(database_url: str) -> None:
+    seed_database(database_url)
+    with store_of(database_url) as store:
+        record(store, OLD, YOUNG)
+        settings = replace(Settings(), database_url=database_url, grpc_listen="127.0.0.1:0")
+        running = start_server(settings, migrate=False, clock=FixedClock(NOW))
+        try:
+            assert running.pruner is not None
+            wait_for(lambda: retained(store) == [2], "the pass at the server's start")
+        finally:
+            running.stop(0)
+        assert running.pruner.stop(0)  # its thread has ended
+
+
+def test_a_server_keeping_every_record_runs_no_pruner(
+    make_server: ServerFactory, database_url: str
+) -> None:
+    assert make_server(database_url, change_retention_days=0).pruner is None
 
 
 def test_a_cursor_into_the_pruned_history_is_refused_with_the_oldest_retained_sequence(
