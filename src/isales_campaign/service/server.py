@@ -55,7 +55,7 @@ UNHEALTHY_PROBE_SECONDS = 0.5
 QUIET_SECONDS = 0.1
 QUIET_LIMIT_SECONDS = 1.0
 #: How long a stop waits for the pruner's batch under way: a batch takes milliseconds, and
-#: one that the engine's disposal cuts short is rolled back whole.
+#: one that the shutdown cuts short is rolled back whole.
 PRUNER_STOP_SECONDS = 1.0
 
 
