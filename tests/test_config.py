@@ -21,6 +21,24 @@ def test_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize(("raw", "days"), [("", 400), ("30", 30), ("0", 0)])
+def test_the_change_retention_is_days_and_0_keeps_every_record(raw: str, days: int) -> None:
+    assert Settings.from_env({"ISALES_CHANGE_RETENTION_DAYS": raw}).change_retention_days == days
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("-1", "ISALES_CHANGE_RETENTION_DAYS must be at least 0, not -1"),
+        ("1.5", "ISALES_CHANGE_RETENTION_DAYS must be an integer, not '1.5'"),
+    ],
+)
+def test_an_unusable_change_retention_is_refused_in_one_line(raw: str, error: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"ISALES_CHANGE_RETENTION_DAYS": raw})
+    assert str(refused.value) == error
+
+
 @pytest.mark.parametrize(("raw", "required"), [("1", True), ("true", True), ("0", False)])
 def test_the_token_requirement_is_a_flag(raw: str, required: bool) -> None:
     settings = Settings.from_env({"ISALES_REQUIRE_INTERNAL_TOKEN": raw})
@@ -47,6 +65,9 @@ def test_a_mounted_token_loses_its_newline_and_stays_out_of_repr() -> None:
         ({"ISALES_DEPLOYMENT": "moon"}, "ISALES_DEPLOYMENT"),
         ({"ISALES_REQUIRE_INTERNAL_TOKEN": "maybe"}, "ISALES_REQUIRE_INTERNAL_TOKEN"),
         ({"ISALES_DATABASE_TIMEOUT_SECONDS": "-1"}, "ISALES_DATABASE_TIMEOUT_SECONDS"),
+        ({"ISALES_CHANGE_RETENTION_DAYS": "-1"}, "ISALES_CHANGE_RETENTION_DAYS"),
+        ({"ISALES_CHANGE_RETENTION_DAYS": "1.5"}, "ISALES_CHANGE_RETENTION_DAYS"),
+        ({"ISALES_CHANGE_RETENTION_DAYS": "a year"}, "ISALES_CHANGE_RETENTION_DAYS"),
     ],
 )
 def test_unusable_values_are_refused(env: dict[str, str], variable: str) -> None:

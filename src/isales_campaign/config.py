@@ -55,6 +55,9 @@ class Settings:
     #: archived (the vendor's 20).
     max_campaigns_per_family: int = 20
     deployment: Deployment = Deployment.CLOUD
+    #: Days a change's record is kept in the change history; older ones are pruned. 0 keeps
+    #: every record (for operators who must keep the whole history, or archive it elsewhere).
+    change_retention_days: int = 400
     #: Worker threads of the gRPC server; the database pool holds up to twice as many.
     grpc_workers: int = 16
     #: Largest accepted REST request body, in bytes.
@@ -117,6 +120,9 @@ class Settings:
                 env, "ISALES_MAX_CAMPAIGNS_PER_FAMILY", defaults.max_campaigns_per_family, minimum=1
             ),
             deployment=_deployment(env.get("ISALES_DEPLOYMENT", defaults.deployment.value)),
+            change_retention_days=_int(
+                env, "ISALES_CHANGE_RETENTION_DAYS", defaults.change_retention_days, minimum=0
+            ),
             grpc_workers=_int(env, "ISALES_GRPC_WORKERS", defaults.grpc_workers, minimum=1),
             max_body_bytes=_int(env, "ISALES_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
             grpc_max_message_bytes=_int(
@@ -305,6 +311,7 @@ ENVIRONMENT = (
     Variable("ISALES_MAX_ACTIVE_TASKS", "max_active_tasks", gateway=False),
     Variable("ISALES_MAX_CAMPAIGNS_PER_FAMILY", "max_campaigns_per_family", gateway=False),
     Variable("ISALES_DEPLOYMENT", "deployment", gateway=False),
+    Variable("ISALES_CHANGE_RETENTION_DAYS", "change_retention_days", gateway=False),
     Variable("ISALES_GRPC_WORKERS", "grpc_workers", gateway=False),
     Variable("ISALES_MAX_BODY_BYTES", "max_body_bytes", service=False),
     Variable("ISALES_GRPC_MAX_MESSAGE_BYTES", "grpc_max_message_bytes", gateway=False),

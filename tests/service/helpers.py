@@ -96,6 +96,14 @@ def delete(client: CampaignServiceStub, campaign_id: int, *, archive: bool = Fal
     client.DeleteCampaign(request, timeout=10)
 
 
+def changes(
+    client: CampaignServiceStub, vdn_id: int = 1, **fields: object
+) -> rpc.ListCampaignChangesResponse:
+    """A page of the tenant's change history."""
+    request = rpc.ListCampaignChangesRequest(vdn_id=vdn_id, **fields)  # type: ignore[arg-type]
+    return client.ListCampaignChanges(request, timeout=10)
+
+
 def usage(client: CampaignServiceStub, vdn_id: int = 1) -> dict[int, tuple[int, int]]:
     """(active campaigns, campaigns in all) per family, from GetQuota."""
     families = client.GetQuota(rpc.GetQuotaRequest(vdn_id=vdn_id), timeout=10).families

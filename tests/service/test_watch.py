@@ -188,6 +188,7 @@ def test_a_cursor_older_than_the_retained_history_is_refused_with_the_oldest_seq
     assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
     assert failure.metadata["oldest_sequence"] == "3"
     assert watch(client, after=2).changes(1) == [3]
+    assert watch(client).changes(1) == [3]  # from the oldest retained change
 
 
 def test_a_server_takes_as_many_watchers_as_it_is_set_to(

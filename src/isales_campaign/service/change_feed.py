@@ -50,11 +50,11 @@ STOP_SECONDS = 2.0
 @dataclass(frozen=True, slots=True)
 class ChangePage:
     """Changes after a sequence, ascending; with the tenant's latest sequence and its oldest
-    retained one (None while it has none)."""
+    retained one (when none is, the next one)."""
 
     changes: list[CampaignChange]
     latest: int
-    oldest: int | None
+    oldest: int
 
 
 #: Reads up to `limit` of a tenant's changes after a sequence: (vdn_id, after, limit).

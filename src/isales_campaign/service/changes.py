@@ -41,7 +41,7 @@ class ChangeHistory:
         response = ListCampaignChangesResponse(
             next_after_sequence=page[-1].sequence if len(rows) > page_size else 0,
             latest_sequence=latest,
-            oldest_sequence=oldest or 0,
+            oldest_sequence=oldest,
         )
         for row in page:
             fill_change(response.changes.add(), row)

@@ -1,4 +1,5 @@
-"""The gRPC server: campaign service, health checking, reflection, graceful shutdown."""
+"""The gRPC server: campaign service, health checking, reflection, graceful shutdown, and the
+change history's pruner."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from isales_campaign.service.domain.quotas import CampaignLimits
 from isales_campaign.service.drain import Drain
 from isales_campaign.service.errors import ListenError
 from isales_campaign.service.interceptors import RequestInterceptor
+from isales_campaign.service.retention import HistoryPruner
 from isales_campaign.service.servicer import CampaignServicer
 from isales_campaign.tls import server_credentials
 
@@ -58,6 +60,9 @@ QUIET_SECONDS = 0.1
 QUIET_LIMIT_SECONDS = 1.0
 #: Threads beyond ISALES_MAX_WATCHERS that answer watchers over the limit.
 WATCH_REFUSERS = 4
+#: How long a stop waits for the pruner's batch under way: a batch takes milliseconds, and
+#: one that the shutdown cuts short is rolled back whole.
+PRUNER_STOP_SECONDS = 1.0
 
 
 @dataclass
@@ -77,6 +82,8 @@ class RunningServer:
     campaigns: CampaignServicer
     access_keys: AccessKeyServicer
     chain: CallChain
+    #: Prunes the change history (None: the retention keeps every record).
+    pruner: HistoryPruner | None
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
@@ -91,6 +98,8 @@ class RunningServer:
         self._drain.wait_quiet(QUIET_SECONDS, quiet_until)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
         self._watch_pool.shutdown(wait=False)
+        if self.pruner is not None:
+            self.pruner.stop(PRUNER_STOP_SECONDS)
         self.store.close()
         self.engine.dispose()
 
@@ -197,6 +206,10 @@ def start_server(
         name="health-probe",
         daemon=True,
     ).start()
+    pruner = None
+    if settings.change_retention_days:
+        pruner = HistoryPruner(store, settings.change_retention_days, clock)
+        pruner.start()
     log.info(
         "gRPC server listening",
         extra={
@@ -220,6 +233,7 @@ def start_server(
         campaigns=campaign_servicer,
         access_keys=access_key_servicer,
         chain=chain,
+        pruner=pruner,
     )
 
 

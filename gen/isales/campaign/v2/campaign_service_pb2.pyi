@@ -609,7 +609,9 @@ class ListCampaignChangesRequest(_message.Message):
     campaign_id: _builtins.int
     """Only the changes of this campaign (its history outlives it)."""
     after_sequence: _builtins.int
-    """The last sequence already seen: 0 for the first page."""
+    """The last sequence already seen: 0 for the first page (from the oldest
+    retained change).
+    """
     page_size: _builtins.int
     """At most 100; 0 means 10."""
     def __init__(
@@ -643,8 +645,10 @@ class ListCampaignChangesResponse(_message.Message):
     latest_sequence: _builtins.int
     """The tenant's latest sequence when the page was read."""
     oldest_sequence: _builtins.int
-    """The oldest sequence the history still holds (older ones were pruned); 0
-    while the tenant has none.
+    """The oldest sequence the history still holds (older ones were pruned); when
+    it holds none (no change yet, or every one pruned), latest_sequence + 1, the
+    sequence of the tenant's next change. A reader can go on from 0 or from any
+    `after_sequence` of at least oldest_sequence - 1; others are refused.
     """
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_change_pb2.CampaignChange]:
@@ -675,8 +679,9 @@ class WatchCampaignChangesRequest(_message.Message):
     vdn_id: _builtins.int
     """The tenant: 1-9999."""
     after_sequence: _builtins.int
-    """The last sequence already seen: 0 for the whole retained history, or the
-    `latest_sequence` of a list for the changes from now on.
+    """The last sequence already seen: 0 for the whole retained history (from
+    the oldest retained change), or the `latest_sequence` of a list for the
+    changes from now on.
     """
     def __init__(
         self,

@@ -268,13 +268,61 @@ class ChangeRow(NamedTuple):
 
 
 _CHANGE_ROW = tuple(campaign_changes.c[name] for name in ChangeRow._fields)
-#: The tenant's latest sequence, and its oldest retained one (None while it has none).
+#: The tenant's latest sequence, and its oldest retained one: when none is retained (no change
+#: yet, or all pruned), the one after the last pruned, which its next change will take.
 _HISTORY_BOUNDS = select(
     _LATEST_SEQUENCE,
-    select(func.min(campaign_changes.c.sequence))
-    .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
-    .scalar_subquery(),
+    func.coalesce(
+        select(func.min(campaign_changes.c.sequence))
+        .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
+        .scalar_subquery(),
+        tenants.c.pruned_sequence + 1,
+    ),
 ).where(tenants.c.vdn_id == bindparam("vdn_id"))
+
+
+# -- retention: a tenant's oldest records go, a batch per transaction under its lock ---------
+
+#: The tenants whose oldest record was made before `before` (one entry of the primary key per
+#: tenant: a pass with nothing to prune reads no more).
+_TENANTS_TO_PRUNE = (
+    select(tenants.c.vdn_id)
+    .where(
+        select(campaign_changes.c.change_time)
+        .where(campaign_changes.c.vdn_id == tenants.c.vdn_id)
+        .order_by(campaign_changes.c.sequence)
+        .limit(1)
+        .scalar_subquery()
+        < bindparam("before")
+    )
+    .order_by(tenants.c.vdn_id)
+)
+_HEAD = (
+    select(campaign_changes.c.sequence, campaign_changes.c.change_time)
+    .where(campaign_changes.c.vdn_id == bindparam("vdn_id"))
+    .order_by(campaign_changes.c.sequence)
+    .limit(bindparam("limit"))
+    .subquery("head")
+)
+#: The last sequence of a batch: of the tenant's `limit` oldest records (a range of the
+#: primary key), those before the first one made at or after `before`, so that what is kept
+#: stays contiguous even where the clock went back; NULL when the tenant has no record.
+_LAST_PRUNABLE = select(
+    func.coalesce(
+        func.min(case((_HEAD.c.change_time >= bindparam("before"), _HEAD.c.sequence))) - 1,
+        func.max(_HEAD.c.sequence),
+    ).label("last")
+)
+_PRUNE = delete(campaign_changes).where(
+    campaign_changes.c.vdn_id == bindparam("vdn_id"),
+    campaign_changes.c.sequence <= bindparam("last"),
+)
+#: Forward only, so that no sequence is ever given twice (see `_LATEST_SEQUENCE`).
+_MOVE_PRUNED = (
+    update(tenants)
+    .where(tenants.c.vdn_id == bindparam("vdn_id"), tenants.c.pruned_sequence < bindparam("last"))
+    .values(pruned_sequence=bindparam("last"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,10 +598,10 @@ class CampaignStore:
         """Writes of this process waiting for their turn (SQLite; none on PostgreSQL)."""
         return self._group_commit.waiting if self._group_commit else 0
 
-    def history(self, query: HistoryQuery) -> tuple[list[ChangeRow], int, int | None]:
+    def history(self, query: HistoryQuery) -> tuple[list[ChangeRow], int, int]:
         """The tenant's recorded changes after `query.after` (of one campaign, or all), up to
         `query.limit`, ascending; with the tenant's latest sequence and its oldest retained
-        one (None while it has none), read in one transaction."""
+        one (see `_HISTORY_BOUNDS`), read in one transaction."""
         statements = self._statements
         values = {
             "vdn_id": query.vdn_id,
@@ -569,7 +617,13 @@ class CampaignStore:
         if bounds is None:
             raise TenantNotFound(query.vdn_id)
         latest, oldest = bounds
-        return rows, int(latest), None if oldest is None else int(oldest)
+        return rows, int(latest), int(oldest)
+
+    def tenants_to_prune(self, before: datetime) -> list[int]:
+        """The tenants whose oldest recorded change was made before `before` (naive UTC)."""
+        with self._reading() as connection:
+            rows = self._statements.tenants_to_prune.all(connection, {"before": before})
+        return [int(row.vdn_id) for row in rows]
 
     def usage(self, vdn_id: int, now: datetime) -> dict[Family, FamilyUsage]:
         """The tenant's live campaigns per family; `now` is naive UTC."""
@@ -648,6 +702,10 @@ class _Statements:
         self.history_bounds = Prepared(_HISTORY_BOUNDS, dialect)
         self.history = Prepared(_history(campaign=False), dialect, row=ChangeRow)
         self.campaign_history = Prepared(_history(campaign=True), dialect, row=ChangeRow)
+        self.tenants_to_prune = Prepared(_TENANTS_TO_PRUNE, dialect)
+        self.last_prunable = Prepared(_LAST_PRUNABLE, dialect)
+        self.prune = Prepared(_PRUNE, dialect)
+        self.move_pruned = Prepared(_MOVE_PRUNED, dialect)
         self._dialect = dialect
         self._updates: dict[tuple[str, ...], Prepared] = {}
 
@@ -851,6 +909,22 @@ class TenantTransaction:
         assert recorded is not None
         self.recorded = True
         return int(recorded.sequence)
+
+    def prune_changes(self, before: datetime, limit: int) -> int:
+        """Delete the tenant's oldest records made before `before` (naive UTC), up to
+        `limit` and none after its first record made since, and move its pruned sequence to
+        the last one deleted, for the next change to continue after it; how many went."""
+        found = self._statements.last_prunable.first(
+            self._connection, {"vdn_id": self.vdn_id, "before": before, "limit": limit}
+        )
+        if found is None or found.last is None:
+            return 0
+        values = {"vdn_id": self.vdn_id, "last": int(found.last)}
+        cursor = self.execute(self._statements.prune, values)
+        deleted = int(cursor.rowcount)
+        cursor.close()
+        self.execute(self._statements.move_pruned, values).close()
+        return deleted
 
 
 def _nobody_listens(_vdn_id: int) -> None:

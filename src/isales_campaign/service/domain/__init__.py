@@ -8,5 +8,5 @@ facts the store reads, free of gRPC and SQL.
 - `transitions`: the status model (what each change may start from, and what it leads to);
 - `quotas`: the device families and the per-tenant limits;
 - `idempotency`: what an idempotency key promises a retry;
-- `history`: what the record of a change says of it.
+- `history`: what the record of a change says of it, and until when it is kept.
 """

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from google.protobuf.message import Message
 
 from isales_campaign.service.errors import HistoryPruned
 
 
-def check_retained(vdn_id: int, after: int, oldest: int | None) -> None:
+def check_retained(vdn_id: int, after: int, oldest: int) -> None:
     """A reader that has seen up to `after` can go on only while the changes after it are
-    all retained (`oldest`: the oldest retained sequence, None while there is none)."""
-    if oldest is not None and after + 1 < oldest:
+    all retained (`oldest`: the oldest retained sequence; when none is, the next one). A
+    reader that has seen nothing (0) starts from the oldest retained change."""
+    if after and after + 1 < oldest:
         raise HistoryPruned(vdn_id, after, oldest)
+
+
+def retention_cutoff(now: datetime, retention_days: int) -> datetime | None:
+    """The change time before which records are pruned, or None to keep them all: a
+    retention of 0 days, or one that reaches back past the calendar's first day."""
+    if retention_days <= 0:
+        return None
+    try:
+        return now - timedelta(days=retention_days)
+    except OverflowError:
+        return None
 
 
 def changed_fields(before: Message, after: Message, prefix: str = "") -> list[str]:
