@@ -373,8 +373,8 @@ _FORMAT = re.compile(r"(?:this == '' \|\| )?this\.matches\('([^'\\]*)'\)")
 
 
 def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any]:
-    """The JSON Schema keywords of a string's, an enum's or an integer's rules (an item's,
-    for a repeated field)."""
+    """The JSON Schema keywords of a string's, an enum's or an integer's (32 or 64 bits)
+    rules (an item's, for a repeated field)."""
     constraints: dict[str, Any] = {}
     if fd.type == FieldDescriptor.TYPE_STRING:
         string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
@@ -391,9 +391,10 @@ def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[st
     elif fd.enum_type is not None:
         if rules.enum.defined_only:  # 0 too: a filter's "all"
             constraints["enum"] = [value.number for value in fd.enum_type.values]
-    elif fd.type == FieldDescriptor.TYPE_INT32:
-        if rules.int32.HasField("gte"):
-            constraints["minimum"] = rules.int32.gte
-        if rules.int32.HasField("lte"):
-            constraints["maximum"] = rules.int32.lte
+    elif fd.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
+        numbers = rules.int32 if fd.type == FieldDescriptor.TYPE_INT32 else rules.int64
+        if numbers.HasField("gte"):
+            constraints["minimum"] = numbers.gte
+        if numbers.HasField("lte"):
+            constraints["maximum"] = numbers.lte
     return constraints

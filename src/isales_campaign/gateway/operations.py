@@ -24,7 +24,7 @@ from isales_campaign.gateway.pipeline import Answer, Call, Operation, QueryParam
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.gateway.translate import (
     INT32_MAX,
-    int32_of_text,
+    integer_of_text,
     json_object,
     translate_campaign,
 )
@@ -157,16 +157,16 @@ def _validate_only(call: Call) -> bool:
     return value == "true"
 
 
-def _integer(query: Mapping[str, str], name: str, default: int) -> int:
+def _integer(query: Mapping[str, str], name: str, default: int, *, bits: int = 32) -> int:
     """An integer query parameter (empty: the default); 02000006 when it is not one,
-    02000007 beyond 32 bits."""
+    02000007 beyond `bits` bits."""
     text = query.get(name, "")
     if text == "":
         return default
     try:
-        return int32_of_text(text)
+        return integer_of_text(text, bits)
     except OverflowError:
-        raise answers.invalid(name, "is outside the 32-bit integer range") from None
+        raise answers.invalid(name, f"is outside the {bits}-bit integer range") from None
     except ValueError:
         problem = Problem(name, _WRONG_TYPE, "must be an integer")
         raise answers.refusal([problem]) from None
