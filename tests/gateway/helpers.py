@@ -151,6 +151,7 @@ OPERATION_REQUESTS: dict[str, tuple[str, str, bool]] = {
     "pause": ("PUT", paths.PAUSE, False),
     "resume": ("PUT", paths.RESUME, False),
     "delete": ("DELETE", paths.ONE, False),
+    "changes": ("GET", paths.CHANGES, False),
 }
 
 
