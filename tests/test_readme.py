@@ -139,7 +139,7 @@ def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
             "returnObject": {"id": expected_id},
         }
         codes = [answer["resultCode"] for answer in answers[1:]]
-        assert codes == ["0200000"] * 7 + ["0200007"], answers
+        assert codes == ["0200000"] * 7 + ["0200007", "0200000"], answers
         listed, found = answers[1], answers[2]["returnObject"]
         assert (listed["totalSize"], [row["id"] for row in listed["data"]]) == (1, [expected_id])
         assert (found["id"], found["callerNo"], found["status"]) == (
@@ -147,6 +147,17 @@ def test_rest_examples(served: tuple[Path, int, dict[str, str]]) -> None:
             "88889527,88880066",
             2,
         )
+        history = answers[-1]
+        assert [(r["kind"], r["version"]) for r in history["data"]] == [
+            ("ADDED", 1),
+            ("MODIFIED", 2),
+            ("PAUSED", 3),
+            ("RESUMED", 4),
+            ("PAUSED", 5),
+            ("DELETED", 5),
+        ]
+        assert history["data"][1]["changedFields"] == ["description"]
+        assert history["nextAfterSequence"] == 0
     example = next(e for e in blocks("python") if "LegacyClient" in e)
     code = example.replace("127.0.0.1:8080", here)
     # Twice in a row: the deleted campaign freed its name, and each run signs anew.

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from isales_campaign.local_backend import LocalBackend
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.seed import apply_seed, parse_seed
 from isales_campaign.service.server import RunningServer, start_server
+from tests.conftest import fresh_postgres_database
 from tests.processes import free_port
 
 ADD_PATH = "/rest/isales/v2/openapi/campaigns/{vdn}"
@@ -197,6 +199,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_stack(
+    postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A stack on a fresh PostgreSQL database, for the tests of one module."""
+    with contextmanager(fresh_postgres_database)(postgres_admin_url) as url:
+        started = start_stack(tmp_path_factory.mktemp("postgres"), database_url=url)
+        try:
+            yield started
+        finally:
+            started.stop()
 
 
 @pytest.fixture(scope="session")

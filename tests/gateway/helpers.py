@@ -17,7 +17,7 @@ import grpc
 import httpx
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-from sqlalchemy import update
+from sqlalchemy import Executable, update
 
 from isales_campaign.client.http import LegacyClient, LegacyResponse
 from isales_campaign.legacy import auth_v2, paths
@@ -123,15 +123,23 @@ def later_timestamp(seconds: int = 1) -> str:
 
 def end_in_the_past(stack: Stack, campaign_id: int) -> None:
     """Make the campaign ended: its end lies in the past (which add and modify refuse)."""
+    changed = run_statement(
+        stack,
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(end_at=datetime(2000, 1, 1)),  # naive UTC, as stored
+    )
+    assert changed == 1
+
+
+def run_statement(stack: Stack, statement: Executable) -> int:
+    """Run a statement on the stack's database, behind the service's back; the rows it
+    changed."""
     engine = create_database_engine(stack.settings.database_url, pool_size=1)
     try:
         with engine.begin() as connection:
-            result = connection.execute(
-                update(campaigns)
-                .where(campaigns.c.id == campaign_id)
-                .values(end_at=datetime(2000, 1, 1))  # naive UTC, as stored
-            )
-            assert result.rowcount == 1
+            rowcount: int = connection.execute(statement).rowcount
+            return rowcount
     finally:
         engine.dispose()
 
@@ -143,6 +151,7 @@ OPERATION_REQUESTS: dict[str, tuple[str, str, bool]] = {
     "pause": ("PUT", paths.PAUSE, False),
     "resume": ("PUT", paths.RESUME, False),
     "delete": ("DELETE", paths.ONE, False),
+    "changes": ("GET", paths.CHANGES, False),
 }
 
 

@@ -1,6 +1,7 @@
 """The table of answers: how failed calls of the service are answered, and, against real
-servers, every kind of answer of the vendor's paths provoked for real: each is what the table
-says, and the statuses observed are exactly those the OpenAPI document lists."""
+servers, every kind of answer of the vendor's paths provoked for real (and those that depend
+on the route, on the history's path too): each is what the table says, and the statuses
+observed are exactly those the OpenAPI document lists."""
 
 from __future__ import annotations
 
@@ -223,6 +224,16 @@ PROVOKED: dict[Kind, Callable[[Stacks], Observed]] = {
 }
 
 
+def _check(kind: Kind, answer: Observed) -> None:
+    """The answer is what the table says of its kind."""
+    assert answer.status == kind.status, (kind.name, answer)
+    assert kind.code is None or answer.code == kind.code, (kind.name, answer)
+    for name, value in kind.headers.items():
+        assert answer.headers.get(name.lower()) == value, (kind.name, name, answer)
+    for name in kind.varying_headers:
+        assert name.lower() in answer.headers, (kind.name, name, answer)
+
+
 def test_the_openapi_document_lists_exactly_the_statuses_the_vendors_paths_answer(
     stack: Stack, strict: Stack, offline_stack: Stack, faulty: Stack
 ) -> None:
@@ -234,12 +245,7 @@ def test_the_openapi_document_lists_exactly_the_statuses_the_vendors_paths_answe
     stacks = Stacks(stack, strict, offline_stack, faulty)
     observed = {kind: provoke(stacks) for kind, provoke in PROVOKED.items()}
     for kind, answer in observed.items():
-        assert answer.status == kind.status, (kind.name, answer)
-        assert kind.code is None or answer.code == kind.code, (kind.name, answer)
-        for name, value in kind.headers.items():
-            assert answer.headers.get(name.lower()) == value, (kind.name, name, answer)
-        for name in kind.varying_headers:
-            assert name.lower() in answer.headers, (kind.name, name, answer)
+        _check(kind, answer)
 
     # 499 is the status logged and counted for a client that left before its request was
     # whole: no client ever receives it, and the document says what a client receives.
@@ -251,3 +257,45 @@ def test_the_openapi_document_lists_exactly_the_statuses_the_vendors_paths_answe
         assert {int(status) for status in described["responses"]} == received, (
             operation.operation_id
         )
+
+
+def _changes(stack: Stack, campaign_id: int | str = 1) -> str:
+    return stack.base_url + paths.path(paths.CHANGES, 1, campaign_id)
+
+
+def _history_of_a_new_campaign(stacks: Stacks) -> Observed:
+    client = stacks.stack.client(1)
+    campaign_id = client.add_campaign(1, example_body()).body["returnObject"]["id"]
+    return _of(client.list_campaign_changes(1, campaign_id))
+
+
+#: How each kind of answer that depends on the route is provoked on the history's path (this
+#: gateway's extension); those decided below the router are the same on every path.
+HISTORY_PROVOKED: dict[Kind, Callable[[Stacks], Observed]] = {
+    answers.SUCCESS: _history_of_a_new_campaign,
+    answers.REFUSED: lambda s: _of(s.stack.client(1).list_campaign_changes(1, 1, rowsPerPage=101)),
+    answers.UNAUTHORIZED: lambda s: _of(httpx.get(_changes(s.stack))),
+    answers.NOT_FOUND: lambda s: _of(s.stack.client(1).request("GET", _changes(s.stack, "1%2F9"))),
+    answers.METHOD_NOT_ALLOWED: lambda s: _of(httpx.post(_changes(s.stack))),
+    answers.BODY_TOO_LARGE: lambda s: _of(
+        s.offline.client(1).request("GET", _changes(s.offline), b"{" + b" " * 5000 + b"}")
+    ),
+    answers.UNSUPPORTED_MEDIA_TYPE: lambda s: _of(
+        s.stack.client(1).request("GET", _changes(s.stack), b"{}", {"Content-Type": "text/plain"})
+    ),
+    answers.INTERNAL_ERROR: lambda s: _of(s.faulty.client(1).list_campaign_changes(1, 1)),
+    answers.UNAVAILABLE: lambda s: _of(s.offline.client(1).list_campaign_changes(1, 1)),
+}
+
+
+def test_the_history_answers_as_the_table_says_and_documents_it(
+    stack: Stack, strict: Stack, offline_stack: Stack, faulty: Stack
+) -> None:
+    stacks = Stacks(stack, strict, offline_stack, faulty)
+    observed = {kind: provoke(stacks) for kind, provoke in HISTORY_PROVOKED.items()}
+    for kind, answer in observed.items():
+        _check(kind, answer)
+    assert observed[answers.METHOD_NOT_ALLOWED].headers["allow"] == "GET, HEAD"
+    document = httpx.get(stack.base_url + "/openapi.json", timeout=30).json()
+    described = document["paths"][paths.CHANGES]["get"]["responses"]
+    assert {answer.status for answer in observed.values()} <= {int(s) for s in described}

@@ -10,13 +10,10 @@ differences."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_postgres_database
 from tests.gateway.conftest import Stack, example_body, ivr_body, start_stack
 from tests.gateway.helpers import (
     OPERATION_REQUESTS,
@@ -76,19 +73,6 @@ def test_an_ended_campaign(tmp_path: Path) -> None:
         run_ended_campaign(ended_stack)
     finally:
         ended_stack.stop()
-
-
-@pytest.fixture(scope="class")
-def postgres_stack(
-    postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """A stack on a fresh PostgreSQL database, for the tests of one class."""
-    with contextmanager(fresh_postgres_database)(postgres_admin_url) as url:
-        started = start_stack(tmp_path_factory.mktemp("postgres"), database_url=url)
-        try:
-            yield started
-        finally:
-            started.stop()
 
 
 class TestOnPostgreSQL:

@@ -4,6 +4,7 @@ examples that work, the result codes. (Its responses: test_answers.)"""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
@@ -12,7 +13,7 @@ from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.legacy import paths
 from isales_campaign.result_codes import ResultCode, legacy_code
 from tests.gateway.conftest import Stack, example_body
-from tests.gateway.helpers import listed, refused
+from tests.gateway.helpers import added, listed, modified, ok, refused
 
 
 def test_openapi_document(stack: Stack) -> None:
@@ -133,3 +134,69 @@ def test_the_lists_documented_rules_are_those_it_answers_by(stack: Stack) -> Non
             listed(client, 1, **{name: value})
         unknown = next(n for n in range(max(allowed) + 2) if n not in allowed)
         refused(client.list_campaigns(1, **{name: unknown}), "02000007", name)
+
+
+def _history(document: dict[str, Any]) -> dict[str, Any]:
+    described: dict[str, Any] = document["paths"][paths.CHANGES]["get"]
+    return described
+
+
+def test_the_history_is_documented_as_this_gateways_extension(stack: Stack) -> None:
+    document = httpx.get(stack.base_url + "/openapi.json").json()
+    history = _history(document)
+    assert history[openapi.EXTENSION_MARK] is True
+    assert history["tags"] == [openapi.EXTENSION_TAG]
+    assert "the vendor's API has no such operation" in history["description"]
+    assert openapi.EXTENSION_TAG in {tag["name"] for tag in document["tags"]}
+    vendors = [
+        spec
+        for path, item in document["paths"].items()
+        if path.startswith("/rest/")
+        for spec in item.values()
+        if spec is not history
+    ]
+    assert len(vendors) == len(OPERATIONS) - 1
+    assert not [spec for spec in vendors if openapi.EXTENSION_MARK in spec or "tags" in spec]
+
+    # A real answer has the documented fields beside the envelope's, its records theirs.
+    envelope, fields = history["responses"]["200"]["content"]["application/json"]["schema"]["allOf"]
+    assert envelope == {"$ref": "#/components/schemas/Envelope"}
+    client = stack.client(1)
+    body = example_body()
+    campaign_id = added(client, 1, body)
+    ok(client.update_campaign(1, campaign_id, modified(body, lambda b: b.update(priority=5))))
+    page = ok(client.list_campaign_changes(1, campaign_id))
+    required = document["components"]["schemas"]["Envelope"]["required"]
+    assert set(page) == {*required, *fields["properties"]}
+    record = fields["properties"]["data"]["items"]["properties"]
+    assert len(page["data"]) == 2
+    for row in page["data"]:
+        assert set(row) == set(record)
+        assert set(row["actor"]) == set(record["actor"]["properties"])
+        assert row["kind"] in record["kind"]["enum"]
+        assert row["status"] in record["status"]["enum"]
+        assert re.fullmatch(record["changeTime"]["pattern"], row["changeTime"])
+    assert page["data"][1]["changedFields"] == ["priority"]
+
+
+def test_the_historys_documented_rules_are_those_it_answers_by(
+    stack: Stack, executing: int
+) -> None:
+    document = httpx.get(stack.base_url + "/openapi.json").json()
+    schemas = {p["name"]: p["schema"] for p in _history(document)["parameters"]}
+    rows, after = schemas["rowsPerPage"], schemas["afterSequence"]
+    client = stack.client(1)
+
+    page = ok(client.list_campaign_changes(1, executing))
+    assert (page["rowsPerPage"], page["afterSequence"]) == (rows["default"], after["default"])
+    page = ok(client.list_campaign_changes(1, executing, rowsPerPage=rows["maximum"]))
+    assert page["rowsPerPage"] == rows["maximum"]
+    for beyond in (rows["maximum"] + 1, rows["minimum"] - 1):
+        answer = client.list_campaign_changes(1, executing, rowsPerPage=beyond)
+        refused(answer, "02000007", "rowsPerPage")
+
+    assert after["format"] == "int64"
+    ok(client.list_campaign_changes(1, executing, afterSequence=2**63 - 1))
+    ok(client.list_campaign_changes(1, executing, afterSequence=after["minimum"]))
+    answer = client.list_campaign_changes(1, executing, afterSequence=after["minimum"] - 1)
+    refused(answer, "02000007", "afterSequence")

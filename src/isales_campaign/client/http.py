@@ -93,8 +93,9 @@ class LegacyResponse:
 class LegacyClient:
     """`LegacyClient(base_url, ak, sk).add_campaign(1, {...})`; one connection per call.
 
-    One method per operation of the vendor's API; each returns the answer as a `LegacyResponse`
-    (the HTTP status and the decoded envelope), whatever its result code.
+    One method per operation of the vendor's API, and of the gateway's extension (a campaign's
+    change history); each returns the answer as a `LegacyResponse` (the HTTP status and the
+    decoded envelope), whatever its result code.
     """
 
     def __init__(
@@ -166,6 +167,14 @@ class LegacyClient:
         None sends no body (the vendor's default: delete)."""
         body = b"" if archive is None else orjson.dumps({"archiveHistory": int(archive)})
         return self.request("DELETE", self._url(paths.path(paths.ONE, vdn_id, campaign_id)), body)
+
+    def list_campaign_changes(
+        self, vdn_id: int, campaign_id: int, **params: str | int
+    ) -> LegacyResponse:
+        """GET a page of the campaign's change history (the gateway's extension); `params`
+        are the query parameters (`afterSequence`, `rowsPerPage`)."""
+        url = self._url(paths.path(paths.CHANGES, vdn_id, campaign_id), params)
+        return self.request("GET", url)
 
     def request(
         self,

@@ -60,6 +60,10 @@ CODE_MEANINGS: dict[int, str] = {
     ResultCode.RESULT_CODE_TOO_MANY_ITEMS: "Too many items in a list parameter.",
 }
 
+#: The tag of this gateway's own operations, and the mark each carries.
+EXTENSION_TAG = "gateway extension"
+EXTENSION_MARK = "x-isales-extension"
+
 _AUTH = (
     "auth-v2 AK/SK signature: `auth-v2/{AK}/{timestamp}/{signedHeaders}/{signature}`; "
     "timestamp `yyyy-MM-ddTHH:mm:ssZ` (or with `.SSS`), at most 15 minutes (configurable) "
@@ -99,9 +103,17 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "iSales outbound campaigns (legacy REST gateway)",
             "version": __version__,
-            "description": "The vendor's legacy calls, served by translating them to gRPC.\n\n"
-            "Result codes:\n" + code_table,
+            "description": "The vendor's legacy calls, served by translating them to gRPC, "
+            f"and this gateway's own extensions (tagged `{EXTENSION_TAG}`, marked "
+            f"`{EXTENSION_MARK}`).\n\nResult codes:\n" + code_table,
         },
+        "tags": [
+            {
+                "name": EXTENSION_TAG,
+                "description": "Operations of this gateway that the vendor's API does not have, "
+                "in the vendor's style (auth-v2, the envelope, its codes).",
+            }
+        ],
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -188,6 +200,15 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "required": required,
             "content": {"application/json": {"schema": schema, "example": body_example}},
         }
+    if operation.answer_schema is not None:
+        answer = {"allOf": [_ERROR["application/json"]["schema"], operation.answer_schema]}
+        spec["responses"][str(answers.SUCCESS.status)]["content"] = {
+            "application/json": {"schema": answer}
+        }
+    if operation.extension:
+        spec["tags"] = [EXTENSION_TAG]
+        spec[EXTENSION_MARK] = True
+        spec["description"] = "This gateway's extension: the vendor's API has no such operation."
     if operation.operation_id == "addCampaign":
         spec["responses"][str(answers.SUCCESS.status)]["content"] = {
             "application/json": {
@@ -373,8 +394,8 @@ _FORMAT = re.compile(r"(?:this == '' \|\| )?this\.matches\('([^'\\]*)'\)")
 
 
 def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any]:
-    """The JSON Schema keywords of a string's, an enum's or an integer's rules (an item's,
-    for a repeated field)."""
+    """The JSON Schema keywords of a string's, an enum's or an integer's (32 or 64 bits)
+    rules (an item's, for a repeated field)."""
     constraints: dict[str, Any] = {}
     if fd.type == FieldDescriptor.TYPE_STRING:
         string_rules = rules.repeated.items.string if fd.is_repeated else rules.string
@@ -391,9 +412,10 @@ def _constraints(fd: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[st
     elif fd.enum_type is not None:
         if rules.enum.defined_only:  # 0 too: a filter's "all"
             constraints["enum"] = [value.number for value in fd.enum_type.values]
-    elif fd.type == FieldDescriptor.TYPE_INT32:
-        if rules.int32.HasField("gte"):
-            constraints["minimum"] = rules.int32.gte
-        if rules.int32.HasField("lte"):
-            constraints["maximum"] = rules.int32.lte
+    elif fd.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
+        numbers = rules.int32 if fd.type == FieldDescriptor.TYPE_INT32 else rules.int64
+        if numbers.HasField("gte"):
+            constraints["minimum"] = numbers.gte
+        if numbers.HasField("lte"):
+            constraints["maximum"] = numbers.lte
     return constraints

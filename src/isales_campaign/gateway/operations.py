@@ -1,17 +1,21 @@
-"""The vendor's operations: each turns its legacy request into the gRPC request and the
-gRPC answer into the legacy one. `OPERATIONS` is the route table that `app` serves and
-`openapi` documents."""
+"""The vendor's operations, and this gateway's extension (a campaign's change history): each
+turns its legacy request into the gRPC request and the gRPC answer into the legacy one.
+`OPERATIONS` is the route table that `app` serves and `openapi` documents."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
 
-from isales.campaign.v2.campaign_pb2 import Campaign
+from isales.campaign.v2.campaign_change_pb2 import CampaignChange, ChangeKind
+from isales.campaign.v2.campaign_pb2 import Campaign, CampaignStatus
 from isales.campaign.v2.campaign_service_pb2 import (
     AddCampaignRequest,
     CampaignFamily,
     DeleteCampaignRequest,
     GetCampaignRequest,
+    ListCampaignChangesRequest,
     ListCampaignsRequest,
     PauseCampaignRequest,
     ResumeCampaignRequest,
@@ -19,16 +23,17 @@ from isales.campaign.v2.campaign_service_pb2 import (
 )
 
 from isales_campaign.gateway import answers
-from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign
+from isales_campaign.gateway.envelope import json_path
+from isales_campaign.gateway.legacy_json import caller_numbers, render_campaign, render_message
 from isales_campaign.gateway.pipeline import Answer, Call, Operation, QueryParameter
 from isales_campaign.gateway.problems import Problem
 from isales_campaign.gateway.translate import (
     INT32_MAX,
-    int32_of_text,
+    integer_of_text,
     json_object,
     translate_campaign,
 )
-from isales_campaign.legacy import paths
+from isales_campaign.legacy import auth_v2, paths
 from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER, VALIDATE_ONLY
 from isales_campaign.paging import DEFAULT_PAGE_SIZE
 from isales_campaign.result_codes import ResultCode
@@ -70,7 +75,7 @@ async def get_campaign(call: Call) -> Answer:
 
 async def list_campaigns(call: Call) -> Answer:
     query = call.query
-    rows = _integer(query, "rowsPerPage", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+    rows = _rows_per_page(query)
     page = max(_integer(query, "curPage", 1), 1)
     skip = (page - 1) * max(rows, 0)
     if skip > INT32_MAX:
@@ -108,6 +113,29 @@ async def list_campaigns(call: Call) -> Answer:
                 }
                 for record in listed.campaigns
             ],
+        }
+    )
+
+
+async def list_campaign_changes(call: Call) -> Answer:
+    """This gateway's extension: one campaign's change history, a page after a cursor."""
+    rows = _rows_per_page(call.query)
+    after = _integer(call.query, "afterSequence", 0, bits=64)
+    request = ListCampaignChangesRequest(
+        vdn_id=call.vdn_id,
+        campaign_id=call.known_campaign_id(),
+        after_sequence=after,
+        page_size=rows,
+    )
+    listed = await call.invoke(call.backend.campaigns.ListCampaignChanges, request)
+    return Answer(
+        top_level={
+            "afterSequence": after,
+            "rowsPerPage": rows,
+            "nextAfterSequence": listed.next_after_sequence,
+            "latestSequence": listed.latest_sequence,
+            "oldestSequence": listed.oldest_sequence,
+            "data": [_change(change) for change in listed.changes],
         }
     )
 
@@ -157,19 +185,54 @@ def _validate_only(call: Call) -> bool:
     return value == "true"
 
 
-def _integer(query: Mapping[str, str], name: str, default: int) -> int:
+def _integer(query: Mapping[str, str], name: str, default: int, *, bits: int = 32) -> int:
     """An integer query parameter (empty: the default); 02000006 when it is not one,
-    02000007 beyond 32 bits."""
+    02000007 beyond `bits` bits."""
     text = query.get(name, "")
     if text == "":
         return default
     try:
-        return int32_of_text(text)
+        return integer_of_text(text, bits)
     except OverflowError:
-        raise answers.invalid(name, "is outside the 32-bit integer range") from None
+        raise answers.invalid(name, f"is outside the {bits}-bit integer range") from None
     except ValueError:
         problem = Problem(name, _WRONG_TYPE, "must be an integer")
         raise answers.refusal([problem]) from None
+
+
+def _rows_per_page(query: Mapping[str, str]) -> int:
+    """`rowsPerPage`: empty or 0 is the default; the service refuses one beyond its range."""
+    return _integer(query, "rowsPerPage", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+
+
+def _change(change: CampaignChange) -> dict[str, Any]:
+    """A record of the history in the legacy JSON style of query one."""
+    return {
+        "sequence": change.sequence,
+        "campaignId": change.campaign_id,
+        "kind": _kind_name(change.kind),
+        "version": change.version,
+        # The one time format the gateway already speaks with no zone to guess: auth-v2's.
+        "changeTime": auth_v2.format_timestamp(change.change_time.ToDatetime(UTC), millis=True),
+        "actor": render_message(change.actor),
+        "status": change.status,
+        "changedFields": [json_path(path) for path in change.changed_fields.paths],
+        "campaign": render_campaign(change.campaign),
+    }
+
+
+_KIND_PREFIX = "CHANGE_KIND_"
+#: Every kind a record may have, as the answers name them.
+_KIND_NAMES = [
+    kind.name.removeprefix(_KIND_PREFIX) for kind in ChangeKind.DESCRIPTOR.values if kind.number
+]
+
+
+def _kind_name(kind: int) -> str:
+    """`CHANGE_KIND_MODIFIED` -> `MODIFIED`; a kind newer than this gateway (a service
+    upgraded first) keeps its number rather than failing the whole page."""
+    known = ChangeKind.DESCRIPTOR.values_by_number.get(kind)
+    return str(kind) if known is None else known.name.removeprefix(_KIND_PREFIX)
 
 
 def _archive(body: bytes) -> bool:
@@ -196,6 +259,88 @@ _VALIDATE_ONLY = QueryParameter(
     "true: check every rule, the database ones included, and change nothing.",
     "validate_only",
 )
+_ROWS_PER_PAGE = QueryParameter(
+    {"type": "integer", "default": DEFAULT_PAGE_SIZE},
+    "Above {maximum} is 02000007.",
+    "page_size",
+    contract=True,
+)
+_INT64 = {"type": "integer", "format": "int64"}
+#: A history page's fields beside the envelope's keys, as `list_campaign_changes` renders them
+#: (none is required: a refusal, also HTTP 200, has the envelope only).
+_HISTORY_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "afterSequence": {**_INT64, "description": "The cursor asked for."},
+        "rowsPerPage": {"type": "integer"},
+        "nextAfterSequence": {
+            **_INT64,
+            "description": "The afterSequence of the next page; 0 when this page is the last.",
+        },
+        "latestSequence": {
+            **_INT64,
+            "description": "The VDN's latest sequence when the page was read (all of its "
+            "campaigns' changes share one sequence).",
+        },
+        "oldestSequence": {
+            **_INT64,
+            "description": "The oldest sequence the VDN's history still holds (older records "
+            "were pruned); 0 while it holds none.",
+        },
+        "data": {
+            "type": "array",
+            "description": "The campaign's records after afterSequence, ascending by sequence.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "sequence": _INT64,
+                    "campaignId": _INT64,
+                    "kind": {"type": "string", "enum": _KIND_NAMES},
+                    "version": {
+                        **_INT64,
+                        "description": "The campaign's version after the change (DELETED, "
+                        "ARCHIVED: the version removed).",
+                    },
+                    "changeTime": {
+                        "type": "string",
+                        "description": "When it was committed: UTC, yyyy-MM-ddTHH:mm:ss.SSSZ "
+                        "(auth-v2's timestamp format).",
+                        "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+                    },
+                    "actor": {
+                        "type": "object",
+                        "description": "Who made it: the auth-v2 access key of a REST call, "
+                        "the client certificate's subject of a gRPC caller, or neither "
+                        "(internal); the request id. Unset values null.",
+                        "properties": {
+                            "accessKey": {"type": ["string", "null"]},
+                            "certificateSubject": {"type": ["string", "null"]},
+                            "internal": {"type": "boolean"},
+                            "requestId": {"type": ["string", "null"]},
+                        },
+                    },
+                    "status": {
+                        "type": "integer",
+                        "enum": [s.number for s in CampaignStatus.DESCRIPTOR.values if s.number],
+                        "description": "The status after the change (DELETED, ARCHIVED: as it "
+                        "was).",
+                    },
+                    "changedFields": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "MODIFIED: the JSON paths of the fields whose values "
+                        "differ (a list as a whole); otherwise empty.",
+                    },
+                    "campaign": {
+                        "type": "object",
+                        "description": "The configuration after the change (DELETED, "
+                        "ARCHIVED: as it was), as query one's returnObject writes it.",
+                    },
+                },
+            },
+        },
+    },
+}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -248,12 +393,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "curPage": QueryParameter(
                 {"type": "integer", "default": 1}, "Below 1 is taken as 1.", "skip"
             ),
-            "rowsPerPage": QueryParameter(
-                {"type": "integer", "default": DEFAULT_PAGE_SIZE},
-                "Above {maximum} is 02000007.",
-                "page_size",
-                contract=True,
-            ),
+            "rowsPerPage": _ROWS_PER_PAGE,
             "ccId": QueryParameter(
                 {"type": "integer"}, "Center ID (OP deployments).", "cc_id", contract=True
             ),
@@ -320,5 +460,30 @@ OPERATIONS: tuple[Operation, ...] = (
         changes=True,
         parameters=_ID_PARAMETERS,
         success="The envelope.",
+    ),
+    Operation(
+        "listCampaignChanges",
+        "GET",
+        paths.CHANGES,
+        "Querying an Outbound Campaign's Change History",
+        list_campaign_changes,
+        ListCampaignChangesRequest.DESCRIPTOR,
+        parameters=_ID_PARAMETERS,
+        query={
+            "afterSequence": QueryParameter(
+                {**_INT64, "default": 0},
+                "The last sequence already seen (0: none); below {minimum} is 02000007. One "
+                "older than the retained history is 0200001, naming the oldest retained "
+                "sequence.",
+                "after_sequence",
+                contract=True,
+            ),
+            "rowsPerPage": _ROWS_PER_PAGE,
+        },
+        success="No returnObject: afterSequence, rowsPerPage, nextAfterSequence, "
+        "latestSequence, oldestSequence and data (the campaign's records, ascending by "
+        "sequence), beside the envelope's keys.",
+        answer_schema=_HISTORY_ANSWER,
+        extension=True,
     ),
 )

@@ -1,4 +1,4 @@
-"""One pipeline for every vendor path, and one way to fail.
+"""One pipeline for every operation of the route table, and one way to fail.
 
 Order of checks (cheap before costly; nothing reaches CampaignService unless every check
 passed), each failing as the kind of answer named (see `answers`): ambiguous framing
@@ -104,7 +104,8 @@ class QueryParameter:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One vendor operation: where it is served, what it takes, what serves it."""
+    """One operation (the vendor's, or an extension): where it is served, what it takes,
+    what serves it."""
 
     operation_id: str
     method: str
@@ -124,6 +125,11 @@ class Operation:
     query: Mapping[str, QueryParameter] = field(default_factory=dict)
     #: What `returnObject` (or the top level) holds on success, for the OpenAPI document.
     success: str = ""
+    #: The JSON Schema of what a success holds beside the envelope's keys, when the OpenAPI
+    #: document states it.
+    answer_schema: Mapping[str, Any] | None = None
+    #: This gateway's own operation, which the vendor's API does not have.
+    extension: bool = False
 
     def legacy_names(self) -> dict[str, str]:
         """Proto path -> legacy name of every request field that is not in the body."""

@@ -36,7 +36,7 @@ from isales_campaign.result_codes import ResultCode
 
 __all__ = [
     "INT32_MAX",
-    "int32_of_text",
+    "integer_of_text",
     "json_object",
     "loads",
     "parse_embedded_json",
@@ -259,7 +259,7 @@ def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int 
         # level a string of decimal digits is taken as a Jackson-based backend (the vendor's)
         # takes it, and nothing looser (blanks, signs other than `-`, fractions).
         try:
-            return int32_of_text(value)
+            return integer_of_text(value)
         except OverflowError:
             problems.append(Problem(where, _INVALID_VALUE, "is outside the 32-bit integer range"))
         except ValueError:
@@ -269,15 +269,16 @@ def _int(value: Any, where: str, lenient: bool, problems: list[Problem]) -> int 
     return None
 
 
-def int32_of_text(text: str) -> int:
-    """The 32-bit integer a decimal text holds (blanks around it allowed). ValueError when it
-    holds no integer, OverflowError when the integer does not fit."""
+def integer_of_text(text: str, bits: int = 32) -> int:
+    """The signed integer of `bits` bits a decimal text holds (blanks around it allowed).
+    ValueError when it holds no integer, OverflowError when the integer does not fit."""
     if not _INT_TEXT.fullmatch(text):
         raise ValueError(f"not an integer: {text!r}")
+    bound = 2 ** (bits - 1)
     digits = text.strip().lstrip("-")
     # The length first: int() of thousands of digits is slow, and refused beyond 4,300.
-    if len(digits) > 10 or not _INT32_MIN <= int(text) <= INT32_MAX:
-        raise OverflowError(f"outside the 32-bit integer range: {text!r}")
+    if len(digits) > len(str(bound)) or not -bound <= int(text) < bound:
+        raise OverflowError(f"outside the {bits}-bit integer range: {text!r}")
     return int(text)
 
 

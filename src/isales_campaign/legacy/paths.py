@@ -1,4 +1,5 @@
-"""The vendor's REST paths, as Starlette route templates (`{vdnId}`, `{campaignId}`)."""
+"""The vendor's REST paths, as Starlette route templates (`{vdnId}`, `{campaignId}`), and
+this gateway's own extensions beside them (marked as such: the vendor has no such path)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ MODIFY = "/rest/isales/v2/openapi/campaigns/{vdnId}/{campaignId}"
 #: PUT: suspend and resume.
 PAUSE = ONE + "/pause"
 RESUME = ONE + "/resume"
+
+# -- this gateway's extensions, not the vendor's -------------------------------------------
+
+#: GET: the change history of one campaign (the vendor keeps none).
+CHANGES = ONE + "/changes"
 
 
 def path(template: str, vdn_id: int | str, campaign_id: int | str | None = None) -> str:
