@@ -4,8 +4,10 @@ PostgreSQL, with real servers on loopback."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -315,3 +317,22 @@ def _read_to_the_end(
     except grpc.RpcError as error:
         return received, failure_of(error)
     raise AssertionError("the stream ended without a status")
+
+
+def test_the_listening_connection_outlives_the_database_timeout(
+    database_url: str,
+    make_server: ServerFactory,
+    clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database's watchdog cuts connections that are busy too long; the one that waits
+    for notices of changes is not its to cut (it was, every few seconds)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no listening connection")
+    make_server(database_url, clock=clock, database_timeout_seconds=0.1)
+    with caplog.at_level(logging.WARNING):
+        time.sleep(2.0)  # the watchdog gives a connection the timeout and a second
+    cut = [
+        r.getMessage() for r in caplog.records if r.name.startswith("isales_campaign.service.db")
+    ]
+    assert not cut

@@ -64,8 +64,10 @@ class Watchdog:
 
     def attach(self, engine: Engine) -> None:
         event.listen(engine.pool, "checkout", self._checkout)
-        # A connection that is checked in, invalidated or closed is no longer watched.
+        # A connection that is checked in, invalidated or closed is no longer watched; nor is
+        # one detached from the pool (its owner bounds it: the change listener waits for good).
         event.listen(engine.pool, "checkin", self._release)
+        event.listen(engine.pool, "detach", self._release)
         event.listen(engine.pool, "invalidate", self._release)
         event.listen(engine.pool, "close", self._release)
         event.listen(engine, "engine_disposed", self._stop)
