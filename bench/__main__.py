@@ -1,13 +1,15 @@
 """`python -m bench` (`make bench`): real servers on loopback, driven by a separate load process.
 
 Scenarios, each at every concurrency with a fixed warm-up and measured window:
-no-op gRPC and Starlette baselines; gRPC AddCampaign, REST (gateway + service) and REST in
-one process (`isales serve`, the gateway calling the service directly) on SQLite, and the
-FastAPI + pydantic reference of `bench.reference` doing the same job on SQLite,
-and on PostgreSQL when ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created
-and dropped) is set; then gRPC adds, gets, list pages, and adds and gets together (every
-caller in turn), with 100,000 campaigns stored and with --scale-rows. Then the in-process
-micro-costs. Prints one table and writes bench/results.json.
+no-op gRPC and Starlette baselines; gRPC AddCampaign, gRPC changes (each caller suspends,
+resumes and modifies a campaign of its own in turn), REST (gateway + service) and REST in one
+process (`isales serve`, the gateway calling the service directly) on SQLite, and the FastAPI +
+pydantic reference of `bench.reference` doing the same job on SQLite, and on PostgreSQL when
+ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created and dropped) is set; then
+gRPC adds, gets, list pages, and adds and gets together (every caller in turn), with 100,000
+campaigns stored and with --scale-rows; the change feed (`bench.watch`: idle watchers' CPU,
+delivery delays). Then the in-process micro-costs.
+Prints one table and writes bench/results.json.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import make_url
 
-from bench import data, micro, payloads, procs, report
+from bench import data, micro, payloads, procs, report, watch
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Campaign limits (active, and in all) that no bench request reaches: every request adds an
@@ -52,6 +54,7 @@ class Bench:
         self.work_dir = work_dir
         self.scenarios: list[dict[str, Any]] = []
         self.generator_checks: list[dict[str, Any]] = []
+        self.watch: list[dict[str, Any]] = []
 
     def drive(
         self,
@@ -165,6 +168,10 @@ class Bench:
 
         grpc_add = f"gRPC add {database}"
         self.scenario(grpc_add, "grpc", database, lambda url: [procs.grpc_server(work, url, **env)])
+        self.scenario(
+            f"gRPC change {database}", "grpc-change", database,
+            lambda url: [procs.grpc_server(work, url, **env)],
+        )  # fmt: skip
         self.scenario(f"REST add {database}", "http", database, gateway_and_service)
         self.scenario(
             f"REST add {database}, one process", "http", database,
@@ -187,6 +194,10 @@ class Bench:
         if self.args.scale_rows:
             for rows in (self.args.base_rows, self.args.scale_rows):
                 self.at_scale(database, rows, env)
+        _progress(f"change feed {database}")
+        # Twice the window: with the default 5 s, idle watchers get their 10 s bookmark in it.
+        window = 2 * self.args.duration
+        self.watch.append(watch.measure(self.work_dir, database, self.args.database_url, window))
 
     def at_scale(self, database: str, rows: int, env: dict[str, str]) -> None:
         """Add, get, a list page of LIST_PAGE, and adds and gets together, against one
@@ -226,7 +237,7 @@ class Bench:
                 self.drive(
                     name, kind, servers[0].target, servers,
                     channels=channels,
-                    baseline="noop gRPC" if kind == "grpc" else "noop Starlette",
+                    baseline="noop gRPC" if kind.startswith("grpc") else "noop Starlette",
                     database=database,
                 )  # fmt: skip
             finally:
@@ -343,6 +354,7 @@ def main() -> int:
         },
         "scenarios": bench.scenarios,
         "generator_checks": bench.generator_checks,
+        "watch": bench.watch,
         "micro": micro_costs,
         "wall_s": round(time.perf_counter() - started, 1),
     }

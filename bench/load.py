@@ -21,7 +21,14 @@ from typing import Any
 
 import grpc
 import orjson
-from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest, ListCampaignsRequest
+from isales.campaign.v2.campaign_service_pb2 import (
+    AddCampaignResponse,
+    GetCampaignRequest,
+    ListCampaignsRequest,
+    PauseCampaignRequest,
+    ResumeCampaignRequest,
+    UpdateCampaignRequest,
+)
 
 from bench import payloads
 from isales_campaign.client.http import sign_request
@@ -41,6 +48,12 @@ _GRPC_CALLS = {
     "grpc-list": [("list", payloads.LIST_METHOD)],
     # Each caller adds and gets in turn: do reads wait behind the writes?
     "grpc-mixed": [("add", payloads.ADD_METHOD), ("get", payloads.GET_METHOD)],
+    # Each caller adds a campaign of its own, then suspends, resumes and modifies it in turn.
+    "grpc-change": [
+        ("pause", payloads.PAUSE_METHOD),
+        ("resume", payloads.RESUME_METHOD),
+        ("modify", payloads.UPDATE_METHOD),
+    ],
 }
 
 
@@ -74,6 +87,8 @@ class GrpcLoad:
         ]
         turn = self._senders
         self._senders += 1
+        if self._calls is _GRPC_CALLS["grpc-change"]:
+            return self._change_sender(channel, calls)
 
         async def send() -> tuple[str, str | None]:
             nonlocal turn
@@ -87,9 +102,43 @@ class GrpcLoad:
 
         return send
 
-    def _add(self) -> bytes:
-        vdn_id, name = self._names.next()
+    def _change_sender(
+        self,
+        channel: grpc.aio.Channel,
+        calls: list[tuple[str, grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]]],
+    ) -> Sender:
+        """A caller that adds its campaign (its first call), then changes it in turn."""
+        add: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            payloads.ADD_METHOD, None, None
+        )
+        requests: list[bytes] = []
+        turn = 0
+
+        async def send() -> tuple[str, str | None]:
+            nonlocal turn
+            try:
+                if not requests:
+                    vdn_id, name = self._names.next()
+                    added = await add(self._add_of(vdn_id, name), timeout=30)
+                    requests.extend(
+                        _changes_of(vdn_id, name, AddCampaignResponse.FromString(added).id)
+                    )
+                    return "add", None
+                label, call = calls[turn % len(calls)]
+                request = requests[turn % len(requests)]
+                turn += 1
+                await call(request, timeout=30)
+            except grpc.aio.AioRpcError as error:
+                return "change", f"gRPC {error.code().name}: {error.details()}"
+            return label, None
+
+        return send
+
+    def _add_of(self, vdn_id: int, name: bytes) -> bytes:
         return self._templates[vdn_id - 1].replace(_PLACEHOLDER, name)
+
+    def _add(self) -> bytes:
+        return self._add_of(*self._names.next())
 
     def _get(self) -> bytes:
         """A preloaded campaign, at random."""
@@ -105,6 +154,23 @@ class GrpcLoad:
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close(None)
+
+
+def _changes_of(vdn_id: int, name: bytes, campaign_id: int) -> list[bytes]:
+    """Twice a suspension, a resumption and a modification of a campaign (of its
+    description, to one text and back)."""
+    requests = []
+    for description in ("modified by the load", "modified again by the load"):
+        campaign = payloads.example_request(vdn_id, name.decode()).campaign
+        campaign.description = description
+        requests += [
+            PauseCampaignRequest(vdn_id=vdn_id, campaign_id=campaign_id).SerializeToString(),
+            ResumeCampaignRequest(vdn_id=vdn_id, campaign_id=campaign_id).SerializeToString(),
+            UpdateCampaignRequest(
+                vdn_id=vdn_id, campaign_id=campaign_id, campaign=campaign
+            ).SerializeToString(),
+        ]
+    return requests
 
 
 class HttpLoad:

@@ -19,6 +19,9 @@ from tests.examples import add_request, example_campaign
 ADD_METHOD = "/isales.campaign.v2.CampaignService/AddCampaign"
 GET_METHOD = "/isales.campaign.v2.CampaignService/GetCampaign"
 LIST_METHOD = "/isales.campaign.v2.CampaignService/ListCampaigns"
+PAUSE_METHOD = "/isales.campaign.v2.CampaignService/PauseCampaign"
+RESUME_METHOD = "/isales.campaign.v2.CampaignService/ResumeCampaign"
+UPDATE_METHOD = "/isales.campaign.v2.CampaignService/UpdateCampaign"
 #: Campaigns on a measured list page.
 LIST_PAGE = 100
 REST_PATH = "/rest/isales/v2/openapi/campaigns/{vdn_id}"

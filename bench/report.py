@@ -8,6 +8,10 @@ from typing import Any
 GRPC_SHARE, REST_SHARE = 0.50, 0.35
 MICRO_LIMIT_US = 50.0
 TAIL_FACTOR = 5.0
+#: What 200 idle watchers may cost one server process, as a share of a core.
+IDLE_WATCHERS_SHARE = 0.02
+#: A change reaches its watchers within this many ms, from any server.
+DELIVERY_LIMIT_MS = 1000.0
 RSS_LIMIT_MB = 150.0
 SCALE_TOLERANCE = 0.10
 #: A load generator using more than this many cores may be what limits a run (2-core machine).
@@ -117,14 +121,64 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                 f"{base['rows']:,} stored, p50 x {p50:.2f} (target within 10%)",
             )
         )
+    checks += _watch_goals(results.get("watch", []))
     errors = sum(s["errors"] for s in results["scenarios"])
     checks.append((errors == 0, f"errors in all scenarios: {errors} (must be 0)"))
+    return checks
+
+
+def watch_table(runs: list[dict[str, Any]]) -> str:
+    """The change feed: what idle watchers cost, and each change's delay to its watchers."""
+    lines = []
+    for run in runs:
+        idle = run["idle"]
+        lines.append(
+            f"change feed {run['database']}: {idle['watchers']} idle watchers cost "
+            f"{idle['watchers_share_of_a_core']:.1%} of a core (server "
+            f"{idle['server_cores_without']:.1%} without them, over {idle['seconds']:.0f} s)"
+        )
+        for where in ("same server", "other server"):
+            d = run[where]
+            lines.append(
+                f"  changes made through the {where}: {d['changes']} at {d['rate']}/s to "
+                f"{d['watchers']} watchers, {d['delivered']} delivered "
+                f"({'in order, no gap' if d['in_order_without_gap'] else 'OUT OF ORDER OR GAP'}); "
+                f"delay p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms, "
+                f"max {d['max_ms']:.1f} ms"
+            )
+    return "\n".join(lines)
+
+
+def _watch_goals(runs: list[dict[str, Any]]) -> list[tuple[bool, str]]:
+    checks: list[tuple[bool, str]] = []
+    for run in runs:
+        share = run["idle"]["watchers_share_of_a_core"]
+        checks.append(
+            (
+                share < IDLE_WATCHERS_SHARE,
+                f"change feed {run['database']}: {run['idle']['watchers']} idle watchers cost "
+                f"{share:.1%} of a core (target < {IDLE_WATCHERS_SHARE:.0%})",
+            )
+        )
+        for where in ("same server", "other server"):
+            d = run[where]
+            complete = d["in_order_without_gap"] and d["delivered"] == d["changes"] * d["watchers"]
+            checks.append(
+                (
+                    complete and d["max_ms"] < DELIVERY_LIMIT_MS,
+                    f"change feed {run['database']}, through the {where}: every change to every "
+                    f"watcher in order, the slowest in {d['max_ms']:.0f} ms "
+                    f"(target < {DELIVERY_LIMIT_MS:.0f})",
+                )
+            )
     return checks
 
 
 def render(results: dict[str, Any]) -> str:
     parts = [
         table(results["scenarios"]),
+        "",
+        watch_table(results.get("watch", [])),
         "",
         micro_table(results["micro"]),
         "",

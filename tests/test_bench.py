@@ -15,7 +15,8 @@ import pytest
 
 from bench.report import REFERENCE
 
-pytestmark = pytest.mark.slow
+# Whole runs: longer than the suite's per-test bound.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 3)
@@ -107,9 +108,15 @@ def test_every_scenario_answers_and_every_target_is_judged(
         "x the FastAPI reference",
         f"gRPC get sqlite, {SCALE_ROWS:,} stored c=3: ",
         "errors in all scenarios: 0",
+        "change feed sqlite: 200 idle watchers cost",
+        "change feed sqlite, through the other server: every change to every watcher in order",
     ]
     if postgresql:
         judged.append(f"{adds}, 2 processes c=3: ")
+        judged.append("change feed postgresql, through the same server: every change")
+    assert [run["database"] for run in results["watch"]] == (
+        ["sqlite", "postgresql"] if postgresql else ["sqlite"]
+    )
     targets = report.partition("targets:")[2]
     assert [line for line in judged if line not in targets] == []
 

@@ -66,6 +66,23 @@ def test_grpc_example(sqlite_url: str, make_server: ServerFactory) -> None:
     assert again.stdout.startswith("refused: NOT_FOUND"), again.stdout
 
 
+def test_follow_example(sqlite_url: str, make_server: ServerFactory) -> None:
+    running = make_server(sqlite_url)
+    address = f"127.0.0.1:{running.port}"
+    changes = next(e for e in blocks("python") if "CampaignServiceStub" in e)
+    follow = next(e for e in blocks("python") if "WatchCampaignChanges" in e)
+    for code in (changes, follow):
+        result = subprocess.run(
+            [sys.executable, "-c", code.replace("127.0.0.1:50051", address)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["1 ADDED 1", "2 MODIFIED 1", "3 PAUSED 1"]
+
+
 def make_recipe(target: str) -> list[list[str]]:
     """The commands of a Makefile target, with the virtual environment's and the
     repository's paths filled in."""

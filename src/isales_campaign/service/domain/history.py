@@ -33,20 +33,22 @@ def changed_fields(before: Message, after: Message, prefix: str = "") -> list[st
     sub-message's own fields where both have it; a list as a whole), in field order."""
     paths: list[str] = []
     for field in after.DESCRIPTOR.fields:
-        path = prefix + field.name
+        name = field.name
         repeated = field.is_repeated
         if field.message_type is not None and not repeated:
-            present = (before.HasField(field.name), after.HasField(field.name))
+            present = (before.HasField(name), after.HasField(name))
             if present == (True, True):
-                paths += changed_fields(
-                    getattr(before, field.name), getattr(after, field.name), path + "."
-                )
+                inner_before, inner_after = getattr(before, name), getattr(after, name)
+                # Equal sub-messages compare in C: a modification walks only what it changed
+                # (a campaign walked whole cost 60 us).
+                if inner_before != inner_after:
+                    paths += changed_fields(inner_before, inner_after, f"{prefix}{name}.")
             elif present[0] != present[1]:
-                paths.append(path)
+                paths.append(prefix + name)
             continue
         presence = field.has_presence and not repeated
-        if (presence and before.HasField(field.name) != after.HasField(field.name)) or getattr(
-            before, field.name
-        ) != getattr(after, field.name):
-            paths.append(path)
+        if (presence and before.HasField(name) != after.HasField(name)) or getattr(
+            before, name
+        ) != getattr(after, name):
+            paths.append(prefix + name)
     return paths
