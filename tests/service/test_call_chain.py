@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -178,6 +179,104 @@ def test_the_method_sees_the_request_id_and_the_deadline(chain: CallChain) -> No
     method.serve("r", [bearer(TOKEN), (REQUEST_ID_HEADER, "a b")], None, look)
     assert seen["request_id"] != "a b"  # unsafe: replaced by a new one
     assert seen["deadline"] is None
+
+
+class _CallEnd:
+    """What a stream registers to run when its call ends (grpcio's `add_callback`)."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], None]] = []
+
+    def __call__(self, callback: Callable[[], None]) -> bool:
+        self.callbacks.append(callback)
+        return True
+
+    def end(self) -> None:
+        for callback in self.callbacks:
+            callback()
+
+
+def _stream(
+    chain: CallChain, name: str, responses: Callable[[object], Iterator[Any]], **call: Any
+) -> tuple[Iterator[Any], _CallEnd]:
+    ended = _CallEnd()
+    stream = chain.method(f"/{GUARDED}/{name}", "server_stream").stream(
+        call.get("request", "request"),
+        call.get("metadata", [*WITH_TOKEN, (REQUEST_ID_HEADER, "stream-1")]),
+        call.get("time_remaining", 5.0),
+        responses,
+        ended,
+    )
+    return stream, ended
+
+
+def _streamed(name: str, code: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "grpc_server_handled_total",
+        {
+            "grpc_type": "server_stream",
+            "grpc_service": GUARDED,
+            "grpc_method": name,
+            "grpc_code": code,
+        },
+    )
+    return value or 0.0
+
+
+def test_a_stream_reads_each_response_inside_the_call_and_is_counted_once(
+    chain: CallChain, drain: Drain
+) -> None:
+    def responses(_request: object) -> Iterator[Any]:
+        for _ in range(2):
+            yield current_request_id.get()
+
+    stream, ended = _stream(chain, "Streamed", responses)
+    assert list(stream) == ["stream-1", "stream-1"]
+    assert current_request_id.get() != "stream-1"  # set around each read only
+    ended.end()  # grpcio runs the callback when the call ends, as it always does
+    assert _streamed("Streamed", "OK") == 1
+    assert _streamed("Streamed", "CANCELLED") == 0
+    drain.start()
+    drain.wait_idle(time.monotonic())  # the stream left the drain: nothing in flight
+
+
+def test_a_stream_its_client_left_is_cancelled_and_leaves_the_drain(
+    chain: CallChain, drain: Drain
+) -> None:
+    def endless(_request: object) -> Iterator[Any]:
+        while True:
+            yield "more"
+
+    stream, ended = _stream(chain, "Left", endless)
+    assert next(stream) == "more"
+    ended.end()  # the client went away; nobody reads on
+    assert _streamed("Left", "CANCELLED") == 1
+    drain.start()
+    started = time.monotonic()
+    drain.wait_idle(started + 5)
+    assert time.monotonic() - started < 4  # not held by the stream
+
+
+def test_a_stream_is_refused_like_a_call(chain: CallChain, drain: Drain) -> None:
+    def refuse(_request: object) -> Iterator[Any]:
+        raise CampaignNotFound(1, 42)
+        yield  # a generator
+
+    for name, responses, call, code in (
+        ("NoToken", refuse, {"metadata": ()}, grpc.StatusCode.UNAUTHENTICATED),
+        ("Malformed", refuse, {"request": UNDECODABLE}, grpc.StatusCode.INVALID_ARGUMENT),
+        ("Refusing", refuse, {}, grpc.StatusCode.NOT_FOUND),
+    ):
+        stream, _ = _stream(chain, name, responses, **call)
+        with pytest.raises(CallFailed) as failed:
+            next(stream)
+        assert failed.value.status.code == code
+        assert _streamed(name, code.name) == 1
+    drain.start()
+    stream, _ = _stream(chain, "Drained", refuse)
+    with pytest.raises(CallFailed) as failed:
+        next(stream)
+    assert failed.value.status.code == grpc.StatusCode.UNAVAILABLE
 
 
 def _as_call(status: grpc.Status) -> Any:

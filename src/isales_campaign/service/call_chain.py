@@ -136,7 +136,7 @@ class ChainedMethod:
         caller = Caller(
             request_id_of(metadata), metadata, self._internal_token, certificate_subject
         )
-        entered = _enter(caller, time_remaining)
+        entered = _enter(caller, _deadline(time_remaining))
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         drain = None
@@ -221,7 +221,7 @@ class _ChainedStream:
         self._chained = chained
         self._request = request
         self._metadata = metadata
-        self._time_remaining = time_remaining
+        self._deadline = _deadline(time_remaining)
         self._method = method
         self._caller = caller
         self._responses: Iterator[Any] | None = None
@@ -236,7 +236,7 @@ class _ChainedStream:
         return self
 
     def __next__(self) -> Any:
-        entered = _enter(self._caller, self._time_remaining)
+        entered = _enter(self._caller, self._deadline)
         try:
             if self._responses is None:
                 self._drain = self._chained._admit(self._request, self._metadata)
@@ -267,12 +267,17 @@ class _ChainedStream:
 _Entered = tuple[Token[str | None], Token[Caller | None], Token[float | None]]
 
 
-def _enter(caller: Caller, time_remaining: float | None) -> _Entered:
+def _deadline(time_remaining: float | None) -> float | None:
+    """The `time.monotonic()` by which a call must be answered (None: no deadline)."""
+    return None if time_remaining is None else time.monotonic() + time_remaining
+
+
+def _enter(caller: Caller, deadline: float | None) -> _Entered:
     """Set the call's context: its request id, its caller and its deadline."""
     return (
         current_request_id.set(caller.request_id),
         current_caller.set(caller),
-        call_deadline.set(None if time_remaining is None else time.monotonic() + time_remaining),
+        call_deadline.set(deadline),
     )
 
 

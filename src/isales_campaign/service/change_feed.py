@@ -119,10 +119,9 @@ class ChangeFeed:
             self._dirty.update(self._tenants)
             self._work.notify()
 
-    @property
-    def watching(self) -> frozenset[int]:
-        """The tenants watched now."""
-        return frozenset(self._tenants)
+    def watched(self) -> bool:
+        """Whether anybody watches now."""
+        return bool(self._tenants)
 
     def watch(self, vdn_id: int, after: int) -> Watcher:
         """A watcher of the tenant's changes after `after`; WatchersExhausted when the process

@@ -137,7 +137,7 @@ def start_server(
         engine,
         changed=feed.changed,
         changed_any=feed.changed_all,
-        watched=lambda: bool(feed.watching),
+        watched=feed.watched,
     )
     drain = Drain()
     own_services = frozenset({CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME})
