@@ -2,8 +2,8 @@
 
 The gRPC server's metrics take the names and labels of go-grpc-prometheus
 (`grpc_server_started_total`, `grpc_server_handled_total`,
-`grpc_server_handling_seconds`) for its unary calls; the gateway's carry the
-legacy result code.
+`grpc_server_handling_seconds`) for its unary and server-streaming calls; the gateway's carry
+the legacy result code.
 """
 
 from __future__ import annotations
