@@ -2,7 +2,10 @@
 PostgreSQL, under a mix of changes from several client threads (see `change_mix`):
 
 - a watcher connected to one process sees every change made through another (and through its
-  own), sequences 1..N once each, in order, within moments of the last one.
+  own), sequences 1..N once each, in order, within moments of the last one;
+- servers killed (SIGKILL) mid-burst, one after another, leave a record of every change they
+  acknowledged and of no change that was not made, numbered without a gap: the changes after
+  a restart continue the sequence.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from isales.campaign.v2.campaign_change_pb2 import CampaignChange
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from tests.conftest import seed_database
+from tests.examples import add_request, example_campaign
 from tests.processes import ServerProcess
 from tests.service.change_mix import ChangeMix, every_change, history_problems, stored_campaigns
 from tests.waiting import wait_for
@@ -30,6 +34,9 @@ LIMITS = {"ISALES_MAX_ACTIVE_TASKS": "100000", "ISALES_MAX_CAMPAIGNS_PER_FAMILY"
 PROMPTLY = 5.0
 #: Changes made by each of the 4 client threads of the watch.
 CHANGES_EACH = 30
+#: Client threads making changes until the server is killed, the changes acknowledged
+#: before it is, and the kills of a test.
+KILL_CLIENTS, BEFORE_THE_KILL, KILLS = 8, 100, 3
 
 StartServers = Callable[..., list[ServerProcess]]
 
@@ -135,3 +142,28 @@ def test_a_watcher_of_one_process_sees_every_change_made_through_another_once_in
         assert watch.ended is None
         assert [change.sequence for change in watch.changes] == list(range(1, changed + 1))
         assert watch.changes == records  # each as recorded
+
+
+@pytest.mark.slow
+def test_servers_killed_mid_burst_leave_a_record_of_each_change_made_and_of_no_other(
+    database_url: str,
+    start_servers: StartServers,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    seed_database(database_url)
+    mix = ChangeMix()
+    for round_ in range(KILLS):
+        (killed,) = start_servers(database_url, f"killed-{round_}")
+        with mix.running([CampaignServiceStub(channel_to(killed.port))] * KILL_CLIENTS):
+            enough = mix.acknowledged + BEFORE_THE_KILL
+            wait_for(lambda e=enough: mix.acknowledged >= e, "changes under way")  # type: ignore[misc]
+            killed.process.kill()
+            killed.process.wait()
+    (restarted,) = start_servers(database_url, "restarted")
+    client = CampaignServiceStub(channel_to(restarted.port))
+    records = every_change(client)
+    assert history_problems(records, stored_campaigns(client), mix.answers) == []
+    # The history goes on after its last record.
+    new = client.AddCampaign(add_request(example_campaign("after the kills")), timeout=10).id
+    after = every_change(client)[len(records) :]
+    assert [(change.sequence, change.campaign_id) for change in after] == [(len(records) + 1, new)]
