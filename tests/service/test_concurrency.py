@@ -17,7 +17,6 @@ from isales.campaign.v2.campaign_service_pb2 import (
     DeleteCampaignRequest,
     GetCampaignRequest,
     GetQuotaRequest,
-    ListCampaignChangesRequest,
     ListCampaignsRequest,
     PauseCampaignRequest,
     ResumeCampaignRequest,
@@ -28,8 +27,20 @@ from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
 from tests.processes import ServerProcess
+from tests.service.change_mix import (
+    ADDED,
+    KINDS,
+    PAUSED,
+    Change,
+    ChangeMix,
+    every_change,
+    history_problems,
+    stored_campaigns,
+)
 
 QUOTA = 5
+#: Changes each thread of a mix makes.
+MIXED_CHANGES = 15
 
 
 @pytest.fixture
@@ -226,7 +237,7 @@ def test_two_processes_number_a_tenants_changes_without_a_gap(
     two_servers: list[CampaignServiceStub],
 ) -> None:
     """Changes made at once through both processes: the history numbers exactly those that
-    were acknowledged, 1..N, in commit order."""
+    were acknowledged, 1..N, in commit order, each with its kind, campaign and version."""
     added = add_in_parallel(two_servers, [f"numbered {i}" for i in range(24)])
     listing = two_servers[0].ListCampaigns(ListCampaignsRequest(vdn_id=1, page_size=100))
     ids = [record.id for record in listing.campaigns]
@@ -240,16 +251,18 @@ def test_two_processes_number_a_tenants_changes_without_a_gap(
             for index, campaign_id in enumerate(ids * 2)  # each twice: one of the two is refused
         )
     )
-    acknowledged = added["OK"] + paused.count("OK")
-    assert paused.count("OK") == len(ids)
-    sequences: list[int] = []
-    after = 0
-    while True:
-        page = two_servers[1].ListCampaignChanges(
-            ListCampaignChangesRequest(vdn_id=1, after_sequence=after, page_size=7), timeout=60
-        )
-        sequences += [change.sequence for change in page.changes]
-        if not page.next_after_sequence:
-            break
-        after = page.next_after_sequence
-    assert sequences == list(range(1, acknowledged + 1))
+    assert (added["OK"], paused.count("OK")) == (QUOTA, len(ids))
+    # Then every kind of change, from threads on both processes, at the quota's edge.
+    mix = ChangeMix(changes=MIXED_CHANGES, live=QUOTA)
+    for campaign_id in ids:
+        mix.acknowledge(Change(ADDED, campaign_id, 1))
+        mix.acknowledge(Change(PAUSED, campaign_id, 2))
+    with mix.running(two_servers * 2):
+        mix.join()
+    assert mix.answers.cut == {}  # every change was answered
+    records = every_change(two_servers[1], page_size=7)
+    assert [change.sequence for change in records] == list(
+        range(1, len(mix.answers.acknowledged) + 1)
+    )
+    assert history_problems(records, stored_campaigns(two_servers[0]), mix.answers) == []
+    assert {change.kind for change in records} == set(KINDS)
