@@ -141,7 +141,6 @@ campaign_changes = Table(
     # For a modification: the changed fields' paths, comma-separated.
     Column("changed_fields", String, nullable=False, server_default=text("''")),
     Index("ix_campaign_changes_vdn_id_campaign_id_sequence", "vdn_id", "campaign_id", "sequence"),
-    # On SQLite, the records live in their primary key's b-tree: a change writes one b-tree
-    # less (a rowid table would keep the rows and the key apart).
-    sqlite_with_rowid=False,
+    # A rowid table on SQLite (since revision 0008): a record is appended to the table's last
+    # page, and only small entries go among its tenant's in the indexes.
 )
