@@ -48,3 +48,23 @@ def test_the_version_of_a_source_tree_never_installed_is_unknown(
         cli.main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == "isales unknown\n"
+
+
+def test_the_help_of_changes_lists_the_settings_of_a_client(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["changes", "--help"])
+    help_text = capsys.readouterr().out
+    shown = help_text.partition("settings (environment variables")[2]
+    rows = [line.split(maxsplit=1) for line in shown.splitlines()[1:] if line.strip()]
+    assert [name for name, _ in rows] == [
+        "ISALES_GRPC_TARGET",
+        "ISALES_GRPC_TARGET_CA",
+        "ISALES_GRPC_TARGET_CERT",
+        "ISALES_GRPC_TARGET_KEY",
+        "ISALES_INTERNAL_TOKEN",
+        "ISALES_GRPC_TIMEOUT_SECONDS",
+        "ISALES_LOG_LEVEL",
+    ]
+    assert "exit codes: 0" in help_text

@@ -83,6 +83,45 @@ def test_follow_example(sqlite_url: str, make_server: ServerFactory) -> None:
     assert result.stdout.splitlines() == ["1 ADDED 1", "2 MODIFIED 1", "3 PAUSED 1"]
 
 
+def test_changes_example(sqlite_url: str, make_server: ServerFactory) -> None:
+    """The `isales changes` block, after the gRPC example: its history, read and followed."""
+    running = make_server(sqlite_url)
+    grpc_example = next(e for e in blocks("python") if "CampaignServiceStub" in e)
+    code = grpc_example.replace("127.0.0.1:50051", f"127.0.0.1:{running.port}")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, capture_output=True)
+    [example] = [b for b in blocks("sh") if "isales changes" in b]
+    env = {"PATH": str(BIN), "ISALES_GRPC_TARGET": f"127.0.0.1:{running.port}"}
+    commands = [
+        shlex.split(line, comments=True) for line in example.splitlines() if "isales" in line
+    ]
+    [one_campaign, after, follow] = commands
+    assert (one_campaign[1:], after[1:]) == (
+        ["changes", "1", "--campaign", "1"],
+        ["changes", "1", "--after", "3"],
+    )
+    assert follow[1:] == ["changes", "1", "--follow"]
+    kinds = ["ADDED", "MODIFIED", "PAUSED", "RESUMED", "PAUSED", "DELETED"]
+    for command, expected in ((one_campaign, list(range(1, 7))), (after, [4, 5, 6])):
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (result.returncode, result.stderr) == (0, ""), command
+        records = [orjson.loads(line) for line in result.stdout.splitlines()]
+        assert [record["sequence"] for record in records] == expected
+        assert [record["kind"][12:] for record in records] == kinds[expected[0] - 1 :]
+    following = subprocess.Popen(follow, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert following.stdout is not None
+        followed = [orjson.loads(following.stdout.readline())["sequence"] for _ in kinds]
+        assert followed == list(range(1, 7))
+        following.send_signal(signal.SIGINT)
+        _, stderr = following.communicate(timeout=30)
+        assert (following.returncode, stderr) == (130, b"")
+    finally:
+        following.kill()
+        following.wait()
+
+
 def make_recipe(target: str) -> list[list[str]]:
     """The commands of a Makefile target, with the virtual environment's and the
     repository's paths filled in."""

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser("seed", help="load tenants, app keys and skill queues")
     command.add_argument("file", type=Path, help="TOML seed file")
     command.set_defaults(handler=_seed)
+    _changes_parser(commands)
     _sign_parser(commands)
     return parser
 
@@ -95,10 +96,12 @@ def _version() -> str:
         return "unknown"
 
 
-def _settings_help(*, service: bool, gateway: bool) -> dict[str, Any]:
+def _settings_help(
+    *, service: bool = False, gateway: bool = False, client: bool = False
+) -> dict[str, Any]:
     """`add_parser` arguments whose epilog lists the environment variables the command reads,
     with their defaults (their meanings: the README's Configuration)."""
-    read = variables_read(service=service, gateway=gateway)
+    read = variables_read(service=service, gateway=gateway, client=client)
     width = max(len(variable.name) for variable in read)
     lines = [f"  {v.name.ljust(width)}  {v.default.replace('`', '')}" for v in read]
     return {
@@ -106,6 +109,45 @@ def _settings_help(*, service: bool, gateway: bool) -> dict[str, Any]:
         "Configuration):\n" + "\n".join(lines),
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
+
+
+def _changes_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "changes",
+        help="print a tenant's change history as JSON lines, or follow it",
+        description="Prints the records of the VDN's changes after --after, one JSON object a "
+        "line\n(protobuf's JSON mapping of CampaignChange), read from the service at\n"
+        "ISALES_GRPC_TARGET. With --follow it goes on with each change as it is made, until\n"
+        "stopped, and resumes by itself after a disconnect.\n\n"
+        "exit codes: 0 the listing is complete; 1 the service refused or cannot be reached (one\n"
+        "line on stderr says why); 2 a usage error; 130 stopped by SIGINT (Ctrl-C), 143 by\n"
+        "SIGTERM; 141 the reader of stdout went away.",
+        **_settings_help(client=True),
+    )
+    command.add_argument("vdn", type=int, metavar="VDN", help="the tenant")
+    command.add_argument(
+        "--campaign",
+        type=_positive,
+        metavar="ID",
+        help="only this campaign's changes (its history outlives it); with --follow the "
+        "tenant's feed is read and the others are skipped here",
+    )
+    command.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the last sequence already seen (default 0: from the oldest retained change)",
+    )
+    command.add_argument(
+        "--follow",
+        action="store_true",
+        help="then print each change as it is made, until stopped; a watch that ends (the "
+        "server restarts, the connection drops) is resumed after the last change received, "
+        "first after 0.5 s, then waiting twice as long each time up to 10 s, each attempt "
+        "logged on stderr",
+    )
+    command.set_defaults(handler=_changes)
 
 
 def _sign_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -267,6 +309,12 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def _changes(settings: Settings, args: argparse.Namespace) -> int:
+    from isales_campaign.changes_cli import run
+
+    return run(settings, args)
 
 
 def _sign(_settings: Settings, args: argparse.Namespace) -> int:

@@ -271,6 +271,8 @@ class Variable:
     #: Read by the service (`isales grpc-server`), the gateway (`isales gateway`), or both.
     service: bool = True
     gateway: bool = True
+    #: Read by the service's command-line client (`isales changes`) too.
+    client: bool = False
     #: The default in words, where the field's value does not say it.
     default_text: str = ""
 
@@ -292,19 +294,36 @@ ENVIRONMENT = (
     Variable("ISALES_GRPC_LISTEN", "grpc_listen", gateway=False),
     Variable("ISALES_HTTP_LISTEN", "http_listen", service=False),
     Variable(
-        "ISALES_GRPC_TARGET", "grpc_target", service=False, default_text="the gRPC listen address"
+        "ISALES_GRPC_TARGET",
+        "grpc_target",
+        service=False,
+        client=True,
+        default_text="the gRPC listen address",
     ),
     Variable("ISALES_GRPC_TLS_CERT", "grpc_tls", gateway=False, default_text="none (plaintext)"),
     Variable("ISALES_GRPC_TLS_KEY", "grpc_tls", gateway=False, default_text="none (plaintext)"),
     Variable("ISALES_GRPC_TLS_CLIENT_CA", "grpc_tls", gateway=False, default_text="none"),
     Variable(
-        "ISALES_GRPC_TARGET_CA", "grpc_target_tls", service=False, default_text="none (plaintext)"
+        "ISALES_GRPC_TARGET_CA",
+        "grpc_target_tls",
+        service=False,
+        client=True,
+        default_text="none (plaintext)",
     ),
-    Variable("ISALES_GRPC_TARGET_CERT", "grpc_target_tls", service=False, default_text="none"),
-    Variable("ISALES_GRPC_TARGET_KEY", "grpc_target_tls", service=False, default_text="none"),
+    Variable(
+        "ISALES_GRPC_TARGET_CERT",
+        "grpc_target_tls",
+        service=False,
+        client=True,
+        default_text="none",
+    ),
+    Variable(
+        "ISALES_GRPC_TARGET_KEY", "grpc_target_tls", service=False, client=True, default_text="none"
+    ),
     Variable(
         "ISALES_INTERNAL_TOKEN",
         "internal_token",
+        client=True,
         default_text="none (`isales serve` makes one up)",
     ),
     Variable("ISALES_REQUIRE_INTERNAL_TOKEN", "require_internal_token", gateway=False),
@@ -323,14 +342,21 @@ ENVIRONMENT = (
     Variable("ISALES_HTTP_MAX_HEADER_BYTES", "http_max_header_bytes", service=False),
     Variable("ISALES_GRPC_MAX_IDLE_SECONDS", "grpc_max_idle_seconds", gateway=False),
     Variable("ISALES_AUTH_MAX_SKEW_SECONDS", "auth_max_skew_seconds", service=False),
-    Variable("ISALES_GRPC_TIMEOUT_SECONDS", "grpc_timeout_seconds", service=False),
+    Variable("ISALES_GRPC_TIMEOUT_SECONDS", "grpc_timeout_seconds", service=False, client=True),
     Variable("ISALES_DATABASE_TIMEOUT_SECONDS", "database_timeout_seconds", gateway=False),
     Variable("ISALES_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     Variable("ISALES_METRICS_LISTEN", "metrics_listen"),
-    Variable("ISALES_LOG_LEVEL", "", default_text="INFO"),
+    Variable("ISALES_LOG_LEVEL", "", client=True, default_text="INFO"),
 )
 
 
-def variables_read(*, service: bool, gateway: bool) -> list[Variable]:
-    """The variables of a command that runs the service, the gateway, or both."""
-    return [v for v in ENVIRONMENT if (service and v.service) or (gateway and v.gateway)]
+def variables_read(
+    *, service: bool = False, gateway: bool = False, client: bool = False
+) -> list[Variable]:
+    """The variables of a command that runs the service, the gateway, or both, or of the
+    client."""
+    return [
+        v
+        for v in ENVIRONMENT
+        if (service and v.service) or (gateway and v.gateway) or (client and v.client)
+    ]

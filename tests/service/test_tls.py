@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +17,7 @@ from isales.campaign.v2.campaign_service_pb2 import ListCampaignChangesRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from isales_campaign.config import ConfigError, Settings, TlsFiles
+from isales_campaign.internal_token import bearer
 from isales_campaign.tls import channel_credentials
 from tests.conftest import ServerFactory
 from tests.examples import add_request, example_campaign
@@ -159,3 +162,41 @@ def test_a_change_over_mutual_tls_records_the_clients_certificate_subject(
     assert isinstance(unit.value, str)
     assert f"OU={unit.value}" in change.actor.certificate_subject  # this client's own
     assert not change.actor.internal
+
+
+def test_isales_changes_reads_over_mutual_tls_with_the_internal_token(
+    sqlite_url: str, make_server: ServerFactory, pki: Pki, channels: list[grpc.Channel]
+) -> None:
+    """`isales changes` connects as the gateway does, from the same settings."""
+    token = "changes-test-token"
+    running = make_server(
+        sqlite_url, grpc_tls=pki.server, internal_token=token, require_internal_token=True
+    )
+    channel = _tls_channel(running.port, channels, pki.client)
+    stub = CampaignServiceStub(channel)
+    request = add_request(example_campaign("by certificate"))
+    stub.AddCampaign(request, timeout=5, metadata=(bearer(token),))
+    env = {
+        "PATH": "",
+        "ISALES_GRPC_TARGET": f"localhost:{running.port}",
+        "ISALES_GRPC_TARGET_CA": pki.client.ca,
+        "ISALES_GRPC_TARGET_CERT": pki.client.cert,
+        "ISALES_GRPC_TARGET_KEY": pki.client.key,
+    }
+
+    def changes(**settings: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "isales_campaign.cli", "changes", "1"],
+            env={**env, **settings},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    listed = changes(ISALES_INTERNAL_TOKEN=token)
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert [line.count('"CHANGE_KIND_ADDED"') for line in listed.stdout.splitlines()] == [1]
+    without_token = changes()
+    assert without_token.returncode == 1
+    assert without_token.stderr.endswith("(UNAUTHENTICATED)\n")

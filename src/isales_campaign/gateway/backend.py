@@ -14,11 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 from isales.campaign.v2.access_key_service_pb2 import GetAccessKeyRequest
 
-from isales_campaign.channel_config import CAMPAIGN_SERVICE, CHANNEL_OPTIONS
+from isales_campaign.channel_config import CAMPAIGN_SERVICE, open_channel
 from isales_campaign.config import TlsFiles
 from isales_campaign.internal_token import ACCESS_KEY_METADATA_KEY, bearer
 from isales_campaign.logs import REQUEST_ID_HEADER
-from isales_campaign.tls import channel_credentials
 
 #: An access key is kept this long after it was fetched: the gateway verifies signatures
 #: without a call per request, and a revoked key stops working within this.
@@ -132,16 +131,7 @@ class GrpcBackend(Backend):
 
     async def start(self) -> None:
         # Every replica a `dns:///` target resolves to gets calls while it is healthy.
-        options: list[tuple[str, str | int]] = [
-            *CHANNEL_OPTIONS,
-            # Room for rich error details beyond the 8 KiB default.
-            ("grpc.max_metadata_size", 64 * 1024),
-        ]
-        if self._tls is None:
-            self._channel = grpc.aio.insecure_channel(self._target, options=options)
-        else:
-            credentials = channel_credentials(self._tls)
-            self._channel = grpc.aio.secure_channel(self._target, credentials, options=options)
+        self._channel = open_channel(self._target, self._tls)
         self._keys = access_key_service_pb2_grpc.AccessKeyServiceStub(self._channel)
         self._campaigns = campaign_service_pb2_grpc.CampaignServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
