@@ -21,10 +21,6 @@ branch_labels = None
 depends_on = None
 
 _INDEX = "ix_campaign_changes_vdn_id_campaign_id_sequence"
-_COLUMNS = (
-    "vdn_id, sequence, campaign_id, kind, version, change_time, actor, config, status, "
-    "changed_fields"
-)
 
 
 def upgrade() -> None:
@@ -56,8 +52,10 @@ def _rebuild(*, with_rowid: bool) -> None:
         sqlite_with_rowid=with_rowid,
     )
     op.execute(
-        f"INSERT INTO campaign_changes ({_COLUMNS}) SELECT {_COLUMNS}"
-        " FROM _campaign_changes_before ORDER BY vdn_id, sequence"
+        "INSERT INTO campaign_changes (vdn_id, sequence, campaign_id, kind, version,"
+        " change_time, actor, config, status, changed_fields)"
+        " SELECT vdn_id, sequence, campaign_id, kind, version, change_time, actor, config,"
+        " status, changed_fields FROM _campaign_changes_before ORDER BY vdn_id, sequence"
     )
     op.drop_table("_campaign_changes_before")
     op.create_index(_INDEX, "campaign_changes", ["vdn_id", "campaign_id", "sequence"])
