@@ -240,6 +240,17 @@ def test_a_stream_reads_each_response_inside_the_call_and_is_counted_once(
     drain.wait_idle(time.monotonic())  # the stream left the drain: nothing in flight
 
 
+def test_a_streams_deadline_is_the_one_it_started_with(chain: CallChain) -> None:
+    def deadlines(_request: object) -> Iterator[Any]:
+        for _ in range(2):
+            yield call_deadline.get()
+            time.sleep(0.05)
+
+    stream, _ = _stream(chain, "Deadline", deadlines, time_remaining=5.0)
+    first, second = list(stream)
+    assert first == second
+
+
 def test_a_stream_its_client_left_is_cancelled_and_leaves_the_drain(
     chain: CallChain, drain: Drain
 ) -> None:

@@ -16,6 +16,7 @@ from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_change_pb2 import ChangeKind
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import campaign_changes
@@ -336,3 +337,32 @@ def test_the_listening_connection_outlives_the_database_timeout(
         r.getMessage() for r in caplog.records if r.name.startswith("isales_campaign.service.db")
     ]
     assert not cut
+
+
+def test_a_listener_whose_connection_broke_listens_again_and_misses_nothing(
+    database_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+    clock: FixedClock,
+    watch: Callable[..., Watching],
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no listening connection")
+    watched = CampaignServiceStub(channel_to(make_server(database_url, clock=clock).port))
+    other = CampaignServiceStub(channel_to(make_server(database_url, clock=clock, seed=False).port))
+    watching = watch(watched)
+    assert watching.bookmark() == 0
+    engine = create_database_engine(database_url, pool_size=1)
+    try:  # every listener's connection is cut, as a restart of PostgreSQL's would be
+        with engine.begin() as connection:
+            cut = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(cut) == 2
+    add(other, campaign("made while nobody listened"))
+    assert watching.changes(1) == [1]
