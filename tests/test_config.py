@@ -75,6 +75,71 @@ def test_unusable_values_are_refused(env: dict[str, str], variable: str) -> None
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        (
+            {"ISALES_GRPC_LISTEN": "127.0.0.1"},
+            "ISALES_GRPC_LISTEN must be host:port, not '127.0.0.1'",
+        ),
+        ({"ISALES_GRPC_LISTEN": ""}, "ISALES_GRPC_LISTEN must be host:port, not ''"),
+        (
+            {"ISALES_HTTP_LISTEN": "localhost:99999"},
+            "ISALES_HTTP_LISTEN must be host:port with a port from 1 to 65535, not "
+            "'localhost:99999'",
+        ),
+        (
+            {"ISALES_HTTP_LISTEN": "127.0.0.1:0"},
+            "ISALES_HTTP_LISTEN must be host:port with a port from 1 to 65535, not '127.0.0.1:0'",
+        ),
+        (
+            {"ISALES_METRICS_LISTEN": "127.0.0.1:0"},
+            "ISALES_METRICS_LISTEN must be host:port with a port from 1 to 65535, not "
+            "'127.0.0.1:0'",
+        ),
+        (
+            {"ISALES_HTTP_LISTEN": ":8080"},
+            "ISALES_HTTP_LISTEN must name a host (0.0.0.0: every interface), not ':8080'",
+        ),
+        (
+            {"ISALES_GRPC_LISTEN": "::1:50051"},
+            "ISALES_GRPC_LISTEN must put an IPv6 address in brackets, [::1]:port, not '::1:50051'",
+        ),
+        (
+            {"ISALES_GRPC_LISTEN": "[db8::x]:50051"},
+            "ISALES_GRPC_LISTEN: [db8::x] is not an IPv6 address, in '[db8::x]:50051'",
+        ),
+        (
+            {"ISALES_HTTP_LISTEN": "my host:8080"},
+            "ISALES_HTTP_LISTEN: 'my host' is not a host name or an IPv4 address, in "
+            "'my host:8080'",
+        ),
+        (
+            {"ISALES_HTTP_LISTEN": "host:\uff18\uff10"},  # fullwidth digits: isdigit() says yes
+            "ISALES_HTTP_LISTEN must be host:port, not 'host:\uff18\uff10'",
+        ),
+    ],
+)
+def test_a_listen_address_is_host_and_port(env: dict[str, str], error: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    assert str(refused.value) == error
+
+
+@pytest.mark.parametrize(
+    ("grpc", "http"),
+    [
+        ("127.0.0.1:0", "0.0.0.0:8080"),  # port 0: the kernel picks the gRPC port (logged)
+        ("[::]:50051", "[::1]:65535"),
+        ("localhost:50051", "campaign-gateway.internal.:1"),
+    ],
+)
+def test_listen_addresses_that_are_taken(grpc: str, http: str) -> None:
+    settings = Settings.from_env({"ISALES_GRPC_LISTEN": grpc, "ISALES_HTTP_LISTEN": http})
+    assert (settings.grpc_listen, settings.http_listen) == (grpc, http)
+    assert settings.grpc_target == grpc
+
+
 class _Recording(dict[str, str]):
     """An environment that notes every name asked for."""
 

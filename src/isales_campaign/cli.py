@@ -28,13 +28,17 @@ _VDN_IN_PATH = re.compile(r"/openapi/campaigns/(\d+)(?:/|$)")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # gRPC's core writes its own lines on stderr, not JSON (a failed TLS handshake, a port it
+    # cannot bind): off, unless the operator asks for them. Read when grpc is first imported,
+    # which none of the imports above does.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     logs.configure(os.environ.get("ISALES_LOG_LEVEL", "INFO"))
     try:
         settings = Settings.from_env()
-    except ConfigError as error:
+        result: int = args.handler(settings, args)
+    except ConfigError as error:  # a setting found unusable on start (ISALES_DATABASE_URL)
         print(f"isales: {error}", file=sys.stderr)
         return 2
-    result: int = args.handler(settings, args)
     return result
 
 
@@ -222,31 +226,48 @@ def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
-    from isales_campaign.gateway.run import run_gateway
+    from isales_campaign.gateway.errors import ListenError
+    from isales_campaign.gateway.run import bind, run_gateway
 
+    try:
+        sockets = bind(settings)
+    except ListenError as error:
+        print(f"isales: {error}", file=sys.stderr)
+        return 1
     serve_metrics(settings.metrics_listen)
-    run_gateway(settings)
+    run_gateway(settings, sockets=sockets)
     return 0
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from isales_campaign.gateway.app import create_app
-    from isales_campaign.gateway.run import run_gateway
+    from isales_campaign.gateway.errors import ListenError as HttpListenError
+    from isales_campaign.gateway.run import bind, run_gateway
     from isales_campaign.local_backend import LocalBackend
     from isales_campaign.service.errors import ListenError
     from isales_campaign.service.server import start_server
 
-    if not _migrated(settings):
+    try:
+        sockets = bind(settings)  # a taken port stops the start before the database is touched
+    except HttpListenError as error:
+        print(f"isales: {error}", file=sys.stderr)
         return 1
     if not settings.internal_token:
         # Both halves live in this process: a fresh token keeps the access keys
         # from anyone else who can reach the gRPC port.
         settings = replace(settings, internal_token=secrets.token_urlsafe(32))
-    serve_metrics(settings.metrics_listen)
+    running = None
     try:
-        running = start_server(settings, migrate=False)
+        if _migrated(settings):
+            serve_metrics(settings.metrics_listen)
+            running = start_server(settings, migrate=False)
     except ListenError as error:
         print(f"isales: {error}", file=sys.stderr)
+    finally:
+        if running is None:
+            for sock in sockets:
+                sock.close()
+    if running is None:
         return 1
     # The gateway calls the service of this process directly; the gRPC port serves others.
     backend = LocalBackend(
@@ -254,7 +275,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     )
     try:
         # Returns on SIGTERM/SIGINT, after the gateway drained.
-        run_gateway(settings, create_app(settings, backend))
+        run_gateway(settings, create_app(settings, backend), sockets)
     finally:
         running.stop(settings.shutdown_grace_seconds)
     return 0
@@ -264,11 +285,11 @@ def _migrated(settings: Settings, command: str = "isales", revision: str = "head
     """Migrate the database to `revision` (before serving: "head"); False, with the reason
     said in one line, when it cannot be."""
     from isales_campaign.service.db.migrate import migrate_database
-    from isales_campaign.service.errors import MigrationError
+    from isales_campaign.service.errors import DatabaseUnreachable, MigrationError
 
     try:
         now_at = migrate_database(settings.database_url, revision)
-    except MigrationError as error:
+    except (MigrationError, DatabaseUnreachable) as error:
         print(f"{command}: {error}; nothing was changed", file=sys.stderr)
         return False
     log.info("database migrated", extra={"revision": now_at})

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from isales_campaign import pem
+
+T = TypeVar("T")
 
 
 class Deployment(enum.StrEnum):
@@ -22,6 +29,10 @@ class ConfigError(ValueError):
 DEFAULT_DATABASE_URL = "sqlite:///var/isales.db"
 DEFAULT_GRPC_LISTEN = "127.0.0.1:50051"
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+#: The highest TCP port.
+MAX_PORT = 65535
+#: A host name (RFC 1123 labels) or an IPv4 address, as a listen address names it.
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +118,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         defaults = cls()  # each default is written once, on its field
-        grpc_listen = env.get("ISALES_GRPC_LISTEN", DEFAULT_GRPC_LISTEN)
+        # Port 0: the kernel picks one, which the server logs (tests, one-off runs).
+        grpc_listen = _listen(env, "ISALES_GRPC_LISTEN", DEFAULT_GRPC_LISTEN, ephemeral=True)
         return cls(
             database_url=env.get("ISALES_DATABASE_URL", DEFAULT_DATABASE_URL),
             grpc_listen=grpc_listen,
@@ -165,34 +177,81 @@ class Settings:
         )
 
 
-def split_listen(address: str, name: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` -> (host, port); `name` is the setting, for the error."""
+def split_listen(address: str, name: str, *, ephemeral: bool = False) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port), the port from 1 to 65535 (or 0, a port
+    the kernel picks, where `ephemeral`); `name` is the setting, for the error."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    lowest = 0 if ephemeral else 1
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ConfigError(f"{name} must be host:port, not {address!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    if not host:
+        raise ConfigError(f"{name} must name a host (0.0.0.0: every interface), not {address!r}")
+    if not lowest <= int(port) <= MAX_PORT:
+        raise ConfigError(
+            f"{name} must be host:port with a port from {lowest} to {MAX_PORT}, not {address!r}"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ConfigError(f"{name}: {host} is not an IPv6 address, in {address!r}") from None
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ConfigError(
+            f"{name} must put an IPv6 address in brackets, [::1]:port, not {address!r}"
+        )
+    if not _HOST_NAME.fullmatch(host):
+        raise ConfigError(f"{name}: {host!r} is not a host name or an IPv4 address, in {address!r}")
+    return host, int(port)
 
 
 def _server_tls(env: Mapping[str, str]) -> TlsFiles | None:
-    cert, key, ca = (
-        _pem_file(env, f"ISALES_GRPC_TLS_{part}") for part in ("CERT", "KEY", "CLIENT_CA")
-    )
+    names = ("ISALES_GRPC_TLS_CERT", "ISALES_GRPC_TLS_KEY", "ISALES_GRPC_TLS_CLIENT_CA")
+    cert, key, ca = (_pem_file(env, name) for name in names)
     if not (cert or key or ca):
         return None
     if not (cert and key):
         raise ConfigError("ISALES_GRPC_TLS_CERT and ISALES_GRPC_TLS_KEY go together")
-    return TlsFiles(cert=cert, key=key, ca=ca)
+    files = TlsFiles(cert=cert, key=key, ca=ca)
+    _check_tls_files(files, *names)
+    return files
 
 
 def _target_tls(env: Mapping[str, str]) -> TlsFiles | None:
-    cert, key, ca = (_pem_file(env, f"ISALES_GRPC_TARGET_{part}") for part in ("CERT", "KEY", "CA"))
+    names = ("ISALES_GRPC_TARGET_CERT", "ISALES_GRPC_TARGET_KEY", "ISALES_GRPC_TARGET_CA")
+    cert, key, ca = (_pem_file(env, name) for name in names)
     if not (cert or key or ca):
         return None
     if not ca:
         raise ConfigError("ISALES_GRPC_TARGET_CERT/KEY need ISALES_GRPC_TARGET_CA")
     if bool(cert) != bool(key):
         raise ConfigError("ISALES_GRPC_TARGET_CERT and ISALES_GRPC_TARGET_KEY go together")
-    return TlsFiles(cert=cert, key=key, ca=ca)
+    files = TlsFiles(cert=cert, key=key, ca=ca)
+    _check_tls_files(files, *names)
+    return files
+
+
+def _check_tls_files(files: TlsFiles, cert_name: str, key_name: str, ca_name: str) -> None:
+    """Every file is read as gRPC will read it: a certificate chain, its private key, a CA
+    bundle. A file that cannot be used is refused now, naming its setting, rather than by
+    gRPC when the server binds or the channel connects, in a line of gRPC's own log."""
+    if files.cert:
+        leaf = _pem(cert_name, pem.certificates, files.cert)[0]
+        key = _pem(key_name, pem.private_key, files.key)
+        if not pem.key_matches(leaf, key):
+            raise ConfigError(
+                f"{key_name}: {files.key!r} is not the private key of the certificate in "
+                f"{files.cert!r} ({cert_name})"
+            )
+    if files.ca:
+        _pem(ca_name, pem.certificates, files.ca)
+
+
+def _pem(name: str, read: Callable[[str], T], path: str) -> T:
+    try:
+        return read(path)
+    except pem.PemError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _token(env: Mapping[str, str], name: str) -> str:
@@ -204,15 +263,18 @@ def _token(env: Mapping[str, str], name: str) -> str:
     return token
 
 
-def _listen(env: Mapping[str, str], name: str, default: str) -> str:
+def _listen(env: Mapping[str, str], name: str, default: str, *, ephemeral: bool = False) -> str:
+    """A listen address; "" only where the default is "" (nothing to serve)."""
     address = env.get(name, default)
-    if address:
-        split_listen(address, name)
+    if address or default:
+        split_listen(address, name, ephemeral=ephemeral)
     return address
 
 
 def _pem_file(env: Mapping[str, str], name: str) -> str:
     path = env.get(name, "")
+    if path and os.path.isdir(path):
+        raise ConfigError(f"{name}: {path!r} is a directory, not a PEM file")
     if path and not os.path.isfile(path):
         raise ConfigError(f"{name}: no such file {path!r}")
     return path

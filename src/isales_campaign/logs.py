@@ -6,7 +6,9 @@ import contextvars
 import logging
 import re
 import sys
+import threading
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -20,6 +22,8 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
+_log = logging.getLogger("isales")
+
 #: Where a request's id travels: the HTTP header (REST) and the gRPC metadata key.
 REQUEST_ID_HEADER = "x-request-id"
 #: Request ids accepted from callers (they are echoed into logs: short and printable).
@@ -31,6 +35,15 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+#: Fields of every line this process writes (`tag_process`).
+_process_fields: dict[str, Any] = {}
+
+
+def tag_process(**fields: Any) -> None:
+    """Add `fields` to every line this process writes from now on (a worker's index)."""
+    _process_fields.update(fields)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -38,6 +51,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **_process_fields,
         }
         request_id = current_request_id.get()
         if request_id is not None:
@@ -66,3 +80,25 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Alembic announces each of its plugins at INFO; migrations themselves stay visible.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # An exception nobody caught is a line like the others, its traceback in "exception".
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    if issubclass(kind, KeyboardInterrupt):  # Ctrl-C before the command took signals
+        _log.info("interrupted")
+        return
+    _log.critical("uncaught exception", exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # as the default hook does
+    _log.critical(
+        "uncaught exception in a thread",
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+        extra={"thread_name": args.thread.name if args.thread else None},
+    )

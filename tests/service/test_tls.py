@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
-import trustme
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from isales.campaign.v2.campaign_service_pb2 import ListCampaignChangesRequest
@@ -22,45 +21,12 @@ from isales_campaign.tls import channel_credentials
 from tests.conftest import ServerFactory
 from tests.examples import add_request, example_campaign
 from tests.gateway.conftest import example_body, start_stack
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A server CA with a certificate for localhost, and a client CA with one client."""
-
-    #: The server's files, asking for client certificates of the client CA.
-    server: TlsFiles
-    #: A client's files, trusting the server CA.
-    client: TlsFiles
-    #: A client whose certificate comes from a CA the server does not know.
-    stranger: TlsFiles
-
-
-def _write(
-    directory: Path, name: str, ca: trustme.CA, peer_ca: trustme.CA, *hosts: str
-) -> TlsFiles:
-    """A certificate for `hosts` from `ca`, and trust in `peer_ca`, as PEM files."""
-    issued = ca.issue_cert(*hosts)
-    files = TlsFiles(
-        cert=str(directory / f"{name}.pem"),
-        key=str(directory / f"{name}-key.pem"),
-        ca=str(directory / f"{name}-trusts.pem"),
-    )
-    issued.cert_chain_pems[0].write_to_path(files.cert)
-    issued.private_key_pem.write_to_path(files.key)
-    peer_ca.cert_pem.write_to_path(files.ca)
-    return files
+from tests.pki import Pki, make_pki
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    server_ca, client_ca = trustme.CA(), trustme.CA()
-    return Pki(
-        server=_write(directory, "server", server_ca, client_ca, "localhost", "127.0.0.1"),
-        client=_write(directory, "client", client_ca, server_ca, "campaign-gateway"),
-        stranger=_write(directory, "stranger", trustme.CA(), server_ca, "campaign-gateway"),
-    )
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
@@ -200,3 +166,21 @@ def test_isales_changes_reads_over_mutual_tls_with_the_internal_token(
     without_token = changes()
     assert without_token.returncode == 1
     assert without_token.stderr.endswith("(UNAUTHENTICATED)\n")
+
+
+def test_a_gateway_trusting_another_ca_logs_why_it_cannot_reach_the_service(
+    tmp_path: Path, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the files cannot tell that ISALES_GRPC_TARGET_CA did not sign the service's
+    certificate: the handshake does, and the gateway's log says so."""
+    wrong_ca = replace(pki.client, ca=pki.server.ca)  # the client CA, not the server's
+    stack = start_stack(tmp_path, grpc_tls=pki.server, grpc_target_tls=wrong_ca)
+    try:
+        answer = stack.post(example_body())
+    finally:
+        stack.stop()
+    assert (answer.status_code, answer.json()["resultCode"]) == (503, "0200006")
+    [failed] = [r for r in caplog.records if r.message.startswith("TLS handshake")]
+    assert failed.levelname == "ERROR"
+    assert "ISALES_GRPC_TARGET_CA" in failed.message
+    assert "CERTIFICATE_VERIFY_FAILED" in failed.__dict__["cause"]

@@ -62,3 +62,10 @@ class BodyTooLarge(Exception):
 
 class DuplicateKey(ValueError):
     """A JSON object names one key twice."""
+
+
+# -- errors of operating the gateway (the CLI says them in one line) ----------------------
+
+
+class ListenError(Exception):
+    """The gateway cannot listen on its address (ISALES_HTTP_LISTEN)."""

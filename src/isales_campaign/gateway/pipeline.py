@@ -238,10 +238,18 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
                 extra={"request_id": request_id, "grpc_code": error.code().name},
             )
     elif failure.kind is answers.UNAVAILABLE:
-        log.warning(
-            "campaign service unavailable",
-            extra={"request_id": request_id, "grpc_code": error.code().name},
-        )
+        cause = error.details() or ""
+        extra = {"request_id": request_id, "grpc_code": error.code().name, "cause": cause}
+        if "handshake" in cause.lower():
+            # A deployment fault that no retry mends; gRPC's cause says what to look at
+            # (CERTIFICATE_VERIFY_FAILED: the service's certificate is not of the CA trusted).
+            log.error(
+                "TLS handshake with the campaign service failed: see ISALES_GRPC_TARGET_CA "
+                "(and ISALES_GRPC_TARGET_CERT/_KEY)",
+                extra=extra,
+            )
+        else:
+            log.warning("campaign service unavailable", extra=extra)
     return failure
 
 

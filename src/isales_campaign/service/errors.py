@@ -306,6 +306,11 @@ class ListenError(Exception):
     """The gRPC server cannot listen on its address."""
 
 
+class DatabaseUnreachable(Exception):
+    """The database of ISALES_DATABASE_URL cannot be opened; the message says why in one
+    line, without the password."""
+
+
 class CallFailed(Exception):
     """A call is answered with `status` (the call chain has logged why)."""
 

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import replace
 
+from isales_campaign import logs
 from isales_campaign.config import Settings, split_listen
 from isales_campaign.metrics import serve_metrics
 from isales_campaign.service.errors import ListenError
@@ -67,6 +68,7 @@ def serve_workers(settings: Settings, workers: int) -> int:
 def _worker(settings: Settings, index: int) -> int:
     """One server process; its exit code."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    logs.tag_process(worker=index)  # every line says which worker wrote it
     # Its own process group: a Ctrl-C reaches the parent alone, which passes it on once
     # (a second signal would stop a draining worker at once).
     os.setpgrp()
@@ -77,10 +79,10 @@ def _worker(settings: Settings, index: int) -> int:
         serve_metrics(_metrics_listen(settings.metrics_listen, index))
         serve_forever(replace(settings, metrics_listen=""), reuse_port=True)
     except ListenError as error:
-        print(f"isales: {error}", file=sys.stderr)
+        print(f"isales: worker {index}: {error}", file=sys.stderr)
         return 1
     except BaseException:
-        log.exception("gRPC worker failed", extra={"worker": index})
+        log.exception("gRPC worker failed")
         return 1
     finally:
         logging.shutdown()

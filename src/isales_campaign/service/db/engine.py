@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from isales_campaign.config import MAX_PORT, ConfigError
 from isales_campaign.service.db.watchdog import Watchdog
+from isales_campaign.service.errors import DatabaseUnreachable
 
 #: Execution option of connections that only read (see `read_only`).
 READ_ONLY = "isales_read_only"
@@ -26,12 +30,62 @@ def ping(engine: Engine) -> None:
         connection.exec_driver_sql("SELECT 1")
 
 
+#: The databases the service runs on (SQLAlchemy's backend names), each with its one driver.
+DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+#: What ISALES_DATABASE_URL looks like, for the refusals.
+_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
 def normalize_url(url: str) -> URL:
-    """`postgresql://` and `postgres://` select the psycopg 3 driver."""
-    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
+    """The URL of a database the service runs on (`postgresql://` and `postgres://` select
+    the psycopg 3 driver); ConfigError, naming ISALES_DATABASE_URL, for any other."""
+    try:
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"ISALES_DATABASE_URL is not a database URL ({_URL_FORMS}): {_masked_text(url)!r}"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend not in DRIVERS:
+        raise ConfigError(
+            f"ISALES_DATABASE_URL names a database the service does not run on ({backend}): "
+            f"use SQLite or PostgreSQL, {_URL_FORMS}"
+        )
+    if driver not in ("", DRIVERS[backend]):
+        raise ConfigError(
+            f"ISALES_DATABASE_URL names the driver {driver}, which the service does not use: "
+            f"write {backend}:// ({DRIVERS[backend]} is used)"
+        )
+    if port is not None and not 1 <= port <= MAX_PORT:
+        raise ConfigError(f"ISALES_DATABASE_URL has a port out of range: {port}")
+    return parsed.set(drivername=f"{backend}+{DRIVERS[backend]}")
+
+
+def shown(url: URL) -> str:
+    """`url` as an operator wrote it, its password masked: for messages and logs."""
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+
+
+def check_reachable(engine: Engine) -> None:
+    """Connect once; DatabaseUnreachable, saying why in one line, when the database cannot
+    be opened (no server at the address, no such database, a refused login)."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as error:
+        cause = " ".join(str(error.orig).split()) or type(error.orig).__name__
+        password = str(engine.url.password or "")
+        if len(password) >= 4:  # drivers do not repeat it; should one, it is masked too
+            cause = cause.replace(password, "***")
+        raise DatabaseUnreachable(
+            f"cannot open the database of ISALES_DATABASE_URL ({shown(engine.url)}): {cause}"
+        ) from None
+
+
+def _masked_text(url: str) -> str:
+    """A URL that does not parse, with what looks like a password masked."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 #: The waits of an engine made without a timeout (migrations, tools), where a driver or the
@@ -82,7 +136,14 @@ def _postgresql_bounds(timeout: float) -> dict[str, Any]:
 
 def _sqlite_engine(url: URL, pool_size: int, timeout: float | None) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnreachable(
+                f"cannot open the database of ISALES_DATABASE_URL ({shown(url)}): cannot "
+                f"create its folder {str(folder)!r}: {error.strerror or error}"
+            ) from None
     busy_seconds = DEFAULT_WAIT_SECONDS if timeout is None else timeout
     engine = create_engine(
         url,

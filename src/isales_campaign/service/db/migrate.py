@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.engine import check_reachable, create_database_engine
 from isales_campaign.service.errors import MigrationError
 
 SCRIPT_LOCATION = "isales_campaign.service.db:migrations"
@@ -35,9 +35,11 @@ def current_revision(engine: Engine) -> str | None:
 def migrate_database(database_url: str, revision: str = "head") -> str | None:
     """Bring the database at `database_url` to `revision` (see `migrate_to`) on a connection
     of its own, without the bounds of calls: a migration may rightly take longer than any
-    call. Safe to run from several processes at once. The revision it is at now."""
+    call. Safe to run from several processes at once. The revision it is at now;
+    DatabaseUnreachable when the database cannot be opened."""
     engine = create_database_engine(database_url, pool_size=1)
     try:
+        check_reachable(engine)  # one line saying why, rather than a migration's traceback
         migrate_to(engine, revision)
         return current_revision(engine)
     finally:
