@@ -38,9 +38,10 @@ lint: proto
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
-# The benchmark once, shortened, the fault suite whole, and servers killed mid-burst of
-# changes (the change history's promises), judged by their tests: one at a time, since they
-# load the machine (about 2.5 minutes with PostgreSQL).
+# The benchmark once, shortened, the fault suite whole, servers killed mid-burst of changes
+# (the change history's promises), and a replica restarted under load behind the gateway,
+# judged by their tests: one at a time, since they load the machine (about 3 minutes with
+# PostgreSQL).
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 

@@ -74,15 +74,17 @@ def test_the_domain_decides_free_of_grpc_and_of_the_store() -> None:
 def test_refusals_know_nothing_of_grpc() -> None:
     """A refusal says what is wrong; `answers` alone maps it to a gRPC status (the call
     chain names only the codes it counts: OK, a deadline passed before the call ran, and a
-    stream its client left)."""
+    stream its client left; the standard health service, its own NOT_FOUND for a service it
+    does not know)."""
     assert not _within(_runtime_imports(SERVICE / "errors.py"), "grpc")
     named: dict[str, set[str]] = {}
     for path in _modules(SERVICE):
         codes = set(re.findall(r"grpc\.StatusCode\.([A-Z_]+)", path.read_text(encoding="utf-8")))
         if codes:
             named[path.relative_to(SERVICE).as_posix()] = codes
-    assert set(named) == {"answers.py", "call_chain.py"}
+    assert set(named) == {"answers.py", "call_chain.py", "health.py"}
     assert named["call_chain.py"] <= {"OK", "DEADLINE_EXCEEDED", "CANCELLED"}
+    assert named["health.py"] == {"NOT_FOUND"}
 
 
 def test_no_module_imports_the_service() -> None:

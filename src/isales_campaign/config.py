@@ -96,6 +96,9 @@ class Settings:
     auth_max_skew_seconds: int = 900
     #: Deadline the gateway gives every gRPC call.
     grpc_timeout_seconds: float = 10.0
+    #: Connections the gateway opens to each address of the service, taking calls in turn:
+    #: the processes of `isales grpc-server --workers N` share the port's connections.
+    grpc_connections: int = 16
     #: Longest wait of the service for its database (a connection, a statement, a lock);
     #: past it a call is answered UNAVAILABLE. Keep it below the gateway's deadline, so that
     #: the service gives up first and the gateway never reports a timeout on a stored change.
@@ -162,6 +165,9 @@ class Settings:
             ),
             grpc_timeout_seconds=_float(
                 env, "ISALES_GRPC_TIMEOUT_SECONDS", defaults.grpc_timeout_seconds
+            ),
+            grpc_connections=_int(
+                env, "ISALES_GRPC_CONNECTIONS", defaults.grpc_connections, minimum=1
             ),
             database_timeout_seconds=_float(
                 env, "ISALES_DATABASE_TIMEOUT_SECONDS", defaults.database_timeout_seconds
@@ -405,6 +411,7 @@ ENVIRONMENT = (
     Variable("ISALES_GRPC_MAX_IDLE_SECONDS", "grpc_max_idle_seconds", gateway=False),
     Variable("ISALES_AUTH_MAX_SKEW_SECONDS", "auth_max_skew_seconds", service=False),
     Variable("ISALES_GRPC_TIMEOUT_SECONDS", "grpc_timeout_seconds", service=False, client=True),
+    Variable("ISALES_GRPC_CONNECTIONS", "grpc_connections", service=False),
     Variable("ISALES_DATABASE_TIMEOUT_SECONDS", "database_timeout_seconds", gateway=False),
     Variable("ISALES_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     Variable("ISALES_METRICS_LISTEN", "metrics_listen"),

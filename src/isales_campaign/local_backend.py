@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
-from isales_campaign.gateway.backend import Backend
+from isales_campaign.gateway.backend import READY, Backend, Readiness
 from isales_campaign.service.call_chain import CallChain, ChainedMethod
 from isales_campaign.service.errors import CallFailed
 from isales_campaign.service.server import ACCESS_KEY_SERVICE_NAME, RunningServer
@@ -53,7 +53,14 @@ class _LocalMethod:
         self._method = method
         self._executor = executor
 
-    async def __call__(self, request: Message, *, timeout: float, metadata: Metadata) -> Message:
+    async def __call__(
+        self,
+        request: Message,
+        *,
+        timeout: float,
+        metadata: Metadata,
+        wait_for_ready: bool | None = None,  # noqa: ARG002 (no channel: always ready)
+    ) -> Message:
         call = partial(self._serve, request, metadata, time.monotonic() + timeout)
         served = asyncio.get_running_loop().run_in_executor(self._executor, call)
         try:
@@ -133,8 +140,11 @@ class LocalBackend(Backend):
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def ready(self) -> bool:
+    async def _serving(self, timeout: float) -> Readiness:  # noqa: ARG002 (answers at once)
         """Whether the service in this process reports SERVING."""
         request = health_pb2.HealthCheckRequest(service=CAMPAIGN_SERVICE)
         answer = self._running.health.Check(request, _NO_CONTEXT)
-        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+            return Readiness("service", f"the campaign service reports {status}")
+        return READY

@@ -135,4 +135,11 @@ def test_not_ready_while_the_service_is_not_serving(tmp_path: Path) -> None:
         answer = httpx.get(f"{stopping.base_url}/readyz", timeout=10)
     finally:
         stopping.stop()
-    assert (answer.status_code, answer.json()) == (503, {"status": "unavailable"})
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {
+            "status": "unavailable",
+            "failing": "service",
+            "reason": "the campaign service reports NOT_SERVING",
+        },
+    )

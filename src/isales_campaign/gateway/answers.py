@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from starlette.exceptions import HTTPException
@@ -29,6 +29,9 @@ from isales_campaign.gateway.problems import Problem
 from isales_campaign.legacy import auth_v2
 from isales_campaign.legacy.wire import CONTENT_TYPE
 from isales_campaign.result_codes import ResultCode, legacy_code
+
+if TYPE_CHECKING:
+    from isales_campaign.gateway.backend import Readiness
 
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 5
@@ -143,12 +146,19 @@ UNAVAILABLE = Kind(
 # The gateway's own resources (/healthz, /readyz, /openapi.json, /docs): not in the envelope,
 # and not answers of the vendor's operations.
 SERVED = Kind("served", 200, None, "The gateway's own resource.", documented=False)
-READY = Kind("ready", 200, None, "The campaign service answers and is SERVING.", documented=False)
+READY = Kind(
+    "ready",
+    200,
+    None,
+    "The campaign service answers, is SERVING and accepts this gateway's internal token.",
+    documented=False,
+)
 NOT_READY = Kind(
     "not ready",
     503,
     None,
-    "The campaign service does not answer, or is not SERVING.",
+    "The campaign service does not answer, is not SERVING, or refuses this gateway's "
+    "internal token.",
     documented=False,
 )
 
@@ -340,10 +350,13 @@ def health() -> Response:
     return JSONResponse({"status": "ok"}, SERVED.status)
 
 
-def readiness(ready: bool) -> Response:
-    """/readyz: whether the campaign service answers and reports SERVING."""
-    kind = READY if ready else NOT_READY
-    return JSONResponse({"status": "ok" if ready else "unavailable"}, kind.status)
+def readiness(checked: Readiness) -> Response:
+    """/readyz: whether a request would be served now (the campaign service answers, reports
+    SERVING and accepts this gateway's internal token); if not, which part fails and why."""
+    if checked.ready:
+        return JSONResponse({"status": "ok"}, READY.status)
+    body = {"status": "unavailable", "failing": checked.failing, "reason": checked.reason}
+    return JSONResponse(body, NOT_READY.status)
 
 
 def _raw(error: LegacyError) -> tuple[list[tuple[bytes, bytes]], bytes]:

@@ -34,6 +34,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
             settings.grpc_timeout_seconds,
             settings.internal_token,
             settings.grpc_target_tls,
+            settings.grpc_connections,
         )
     pipeline = Pipeline(settings, backend)
 
@@ -49,7 +50,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
         return answers.health()
 
     async def readyz(_request: Request) -> Response:
-        """The campaign service answers and reports SERVING."""
+        """A request would be served now: the campaign service answers, reports SERVING and
+        accepts this gateway's internal token."""
         return answers.readiness(await backend.ready())
 
     async def openapi_document(_request: Request) -> Response:

@@ -8,8 +8,10 @@ code); quota problems add a `QuotaFailure`. Anything that is not a refusal is IN
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -69,6 +71,28 @@ STATUS_CODES: dict[type[ServiceError], grpc.StatusCode] = {
     CallerNotAuthorized: grpc.StatusCode.UNAUTHENTICATED,
 }
 
+#: Refusals made before the service did anything, which another server (or this one, a
+#: moment later) takes: they carry a `RetryInfo` (AIP-194) with no delay, the service's word
+#: that sending the call again at once is safe, a change included, and worth it.
+RETRY_AT_ONCE: frozenset[type[ServiceError]] = frozenset({ShuttingDown})
+#: UNAVAILABLE answers that sending the call again at once would not mend (the database
+#: failed, or may have made the change): they carry the gRPC trailer that stops a client's
+#: retry policy (gRFC A6, "server pushback"); their callers retry later, if at all.
+NO_RETRY_NOW: frozenset[type[ServiceError]] = frozenset({DatabaseUnavailable, OutcomeUnknown})
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
+#: A negative pushback: do not retry.
+NO_RETRY_PUSHBACK = (PUSHBACK_KEY, "-1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Status(grpc.Status):
+    """A status with trailing metadata of its own."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
 #: Anything that is not a refusal: a fault of the service.
 INTERNAL = rpc_status.to_status(
     status_pb2.Status(
@@ -86,8 +110,12 @@ def status_code(error: ServiceError) -> grpc.StatusCode:
 
 
 def status_of(error: ServiceError) -> grpc.Status:
-    """The rich status a refusal is answered with."""
-    return rpc_status.to_status(rich_status(error))
+    """The rich status a refusal is answered with (and the trailer of NO_RETRY_NOW)."""
+    status = rpc_status.to_status(rich_status(error))
+    if type(error) not in NO_RETRY_NOW:
+        return status
+    trailing = (*status.trailing_metadata, NO_RETRY_PUSHBACK)
+    return _Status(status.code, status.details, trailing)
 
 
 def rich_status(error: ServiceError) -> status_pb2.Status:
@@ -123,6 +151,8 @@ def rich_status(error: ServiceError) -> status_pb2.Status:
                 ]
             )
         )
+    if type(error) in RETRY_AT_ONCE:
+        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration()))
     packed = []
     for detail in details:
         any_detail = any_pb2.Any()

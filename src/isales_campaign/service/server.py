@@ -35,6 +35,7 @@ from isales_campaign.service.db.store import CampaignStore
 from isales_campaign.service.domain.quotas import CampaignLimits
 from isales_campaign.service.drain import Drain
 from isales_campaign.service.errors import ListenError
+from isales_campaign.service.health import HealthServicer
 from isales_campaign.service.interceptors import RequestInterceptor
 from isales_campaign.service.retention import HistoryPruner
 from isales_campaign.service.servicer import CampaignServicer
@@ -69,7 +70,7 @@ PRUNER_STOP_SECONDS = 1.0
 class RunningServer:
     server: grpc.Server
     port: int
-    health: health.HealthServicer
+    health: HealthServicer
     engine: Engine
     store: CampaignStore
     _stop_probe: threading.Event
@@ -175,7 +176,7 @@ def start_server(
         log.warning("ISALES_INTERNAL_TOKEN is not set: AccessKeyService refuses every call")
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(campaign_servicer, server)
     access_key_service_pb2_grpc.add_AccessKeyServiceServicer_to_server(access_key_servicer, server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (CAMPAIGN_SERVICE, ACCESS_KEY_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
@@ -309,7 +310,7 @@ class DatabaseProbe:
             outcome.set_result(None)
 
 
-def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
+def _set_health(servicer: HealthServicer, ok: bool) -> None:
     status = (
         health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
     )
@@ -319,7 +320,7 @@ def _set_health(servicer: health.HealthServicer, ok: bool) -> None:
 
 
 def _probe_database(
-    probe: DatabaseProbe, servicer: health.HealthServicer, stop: threading.Event, ok: bool
+    probe: DatabaseProbe, servicer: HealthServicer, stop: threading.Event, ok: bool
 ) -> None:
     while not stop.wait(HEALTH_PROBE_SECONDS if ok else UNHEALTHY_PROBE_SECONDS):
         ok = probe.ok()
