@@ -10,10 +10,10 @@ from dataclasses import replace
 import grpc
 import pytest
 from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest
-from prometheus_client import REGISTRY
 
 from isales_campaign.config import Settings
 from isales_campaign.local_backend import LocalBackend
+from isales_campaign.metrics import SERVICE_METRICS
 from isales_campaign.service.server import RunningServer, start_server
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
@@ -43,7 +43,7 @@ def _handled(method: str, code: str) -> float:
         "grpc_method": method,
         "grpc_code": code,
     }
-    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
+    return SERVICE_METRICS.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
 async def _get(backend: LocalBackend, campaign_id: int) -> object:

@@ -10,14 +10,13 @@ import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from isales_campaign import logs
+from isales_campaign import logs, release
 from isales_campaign.config import ConfigError, Settings, variables_read
 from isales_campaign.legacy.wire import CONTENT_TYPE
-from isales_campaign.metrics import serve_metrics
+from isales_campaign.metrics import GATEWAY_METRICS, SERVICE_METRICS, serve_metrics
 
 log = logging.getLogger("isales")
 
@@ -48,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Outbound-campaign configuration service. Settings come from ISALES_* "
         "environment variables (see README).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     command = commands.add_parser(
@@ -91,13 +90,6 @@ def _parser() -> argparse.ArgumentParser:
     _changes_parser(commands)
     _sign_parser(commands)
     return parser
-
-
-def _version() -> str:
-    try:
-        return metadata.version("isales-campaign")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
 
 
 def _settings_help(
@@ -216,7 +208,7 @@ def _grpc_server(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         return serve_workers(settings, args.workers)
     block_stop_signals()  # before the metrics server starts its thread
-    serve_metrics(settings.metrics_listen)
+    serve_metrics(settings.metrics_listen, SERVICE_METRICS)
     try:
         serve_forever(settings)
     except ListenError as error:
@@ -234,7 +226,7 @@ def _gateway(settings: Settings, _args: argparse.Namespace) -> int:
     except ListenError as error:
         print(f"isales: {error}", file=sys.stderr)
         return 1
-    serve_metrics(settings.metrics_listen)
+    serve_metrics(settings.metrics_listen, GATEWAY_METRICS)
     run_gateway(settings, sockets=sockets)
     return 0
 
@@ -259,7 +251,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     running = None
     try:
         if _migrated(settings):
-            serve_metrics(settings.metrics_listen)
+            serve_metrics(settings.metrics_listen, SERVICE_METRICS, GATEWAY_METRICS)
             running = start_server(settings, migrate=False)
     except ListenError as error:
         print(f"isales: {error}", file=sys.stderr)

@@ -14,7 +14,6 @@ import grpc
 import httpx
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
 from isales_campaign.client.http import LegacyResponse
@@ -23,6 +22,7 @@ from isales_campaign.gateway.answers import ANSWERS, Kind
 from isales_campaign.gateway.context import RequestContext
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.legacy import paths
+from isales_campaign.metrics import GATEWAY_METRICS
 from isales_campaign.result_codes import from_legacy
 from tests.gateway.conftest import Stack, example_body, start_stack
 from tests.gateway.helpers import connect, failed_call, read_all
@@ -164,13 +164,13 @@ def _sent_raw(stack: Stack, request: bytes) -> Observed:
 
 def _counted() -> dict[tuple[str, str], float]:
     """The gateway's count of answered requests by (status, result code)."""
-    return {
-        (sample.labels["status"], sample.labels["result_code"]): sample.value
-        for family in REGISTRY.collect()
-        if family.name == "isales_gateway_requests"
-        for sample in family.samples
-        if sample.name == "isales_gateway_requests_total"
-    }
+    counted: dict[tuple[str, str], float] = {}
+    for family in GATEWAY_METRICS.collect():
+        for sample in family.samples:
+            if sample.name == "isales_gateway_requests_total":
+                key = (sample.labels["status"], sample.labels["result_code"])
+                counted[key] = counted.get(key, 0.0) + sample.value
+    return counted
 
 
 def _left_mid_body(stacks: Stacks) -> Observed:

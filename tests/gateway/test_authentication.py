@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from isales_campaign.client import sign_request
 from isales_campaign.client.http import Target
 from isales_campaign.legacy import auth_v2, paths
 from isales_campaign.legacy.auth_v2 import authorization, canonical_request, format_timestamp
 from isales_campaign.logs import JsonFormatter
+from isales_campaign.metrics import SERVICE_METRICS
 from tests.gateway.conftest import CONTENT_TYPE, KEYS, Stack, example_body, start_stack
 from tests.gateway.helpers import SUCCESS, fetched, one_url
 
@@ -268,7 +268,7 @@ def test_a_service_that_requires_the_token_on_every_method_serves_its_gateway(
 
 def _fetched(code: str) -> float:
     """GetAccessKey calls the service answered with `code` (its metrics: same process)."""
-    value = REGISTRY.get_sample_value(
+    value = SERVICE_METRICS.get_sample_value(
         "grpc_server_handled_total",
         {
             "grpc_type": "unary",

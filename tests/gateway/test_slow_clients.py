@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from isales_campaign.gateway.answers import CLIENT_CLOSED
+from isales_campaign.metrics import GATEWAY_METRICS
 from tests.gateway.conftest import STRICT_DEADLINE, Stack, start_stack
 from tests.gateway.helpers import PATIENCE, connect, read_all
 from tests.waiting import wait_for
@@ -124,8 +124,8 @@ def test_unknown_methods_and_upgrades_are_answered_quietly(
 
 
 def closed_requests() -> float:
-    labels = {"status": str(CLIENT_CLOSED.status), "result_code": ""}
-    return REGISTRY.get_sample_value("isales_gateway_requests_total", labels) or 0.0
+    labels = {"operation": "addCampaign", "status": str(CLIENT_CLOSED.status), "result_code": ""}
+    return GATEWAY_METRICS.get_sample_value("isales_gateway_requests_total", labels) or 0.0
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client import REGISTRY
 
 from isales_campaign.internal_token import bearer
 from isales_campaign.logs import REQUEST_ID_HEADER, current_request_id
+from isales_campaign.metrics import SERVICE_METRICS
 from isales_campaign.result_codes import ResultCode, legacy_code
 from isales_campaign.service.call_chain import UNDECODABLE, CallChain, ChainedMethod
 from isales_campaign.service.db.watchdog import call_deadline
@@ -60,7 +60,7 @@ def _failure(method: ChainedMethod, metadata: Any = WITH_TOKEN, **call: Any) -> 
 
 
 def _handled(service: str, method: str, code: str) -> float:
-    value = REGISTRY.get_sample_value(
+    value = SERVICE_METRICS.get_sample_value(
         "grpc_server_handled_total",
         {"grpc_type": "unary", "grpc_service": service, "grpc_method": method, "grpc_code": code},
     )
@@ -156,7 +156,7 @@ def test_a_call_whose_deadline_passed_before_it_started_is_not_run(chain: CallCh
     assert status.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert ran == []
     assert _handled(GUARDED, "Late", "DEADLINE_EXCEEDED") == 1
-    started = REGISTRY.get_sample_value(
+    started = SERVICE_METRICS.get_sample_value(
         "grpc_server_started_total",
         {"grpc_type": "unary", "grpc_service": GUARDED, "grpc_method": "Late"},
     )
@@ -211,7 +211,7 @@ def _stream(
 
 
 def _streamed(name: str, code: str) -> float:
-    value = REGISTRY.get_sample_value(
+    value = SERVICE_METRICS.get_sample_value(
         "grpc_server_handled_total",
         {
             "grpc_type": "server_stream",

@@ -30,7 +30,7 @@ from tests.conftest import ServerFactory, seed_database
 from tests.examples import add_request, example_campaign
 from tests.processes import ServerProcess, free_port
 from tests.rpc_errors import failure_of
-from tests.scrape import started_adds
+from tests.scrape import sample, started_adds
 from tests.waiting import wait_for
 
 
@@ -179,6 +179,7 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
             # Every thread blocks the stop signals, so the kernel cannot hand one to a gRPC
             # thread, where it would wake nobody: the main thread takes them.
             assert other_threads_block(server.process.pid, {signal.SIGTERM, signal.SIGINT})
+            assert sample(f"http://{metrics}/metrics", "isales_draining") == 0
             server.process.send_signal(signal.SIGTERM)
             # The watching client hears NOT_SERVING (the server drains from then on).
             wait_for(
@@ -199,6 +200,18 @@ def test_sigterm_lets_in_flight_calls_finish(sqlite_url: str, tmp_path: Path) ->
                 )
             assert failure_of(unhealthy.value).code == grpc.StatusCode.UNAVAILABLE
             assert started_adds(f"http://{metrics}/metrics") == 10  # not one more
+            # An operator sees the drain, and the calls it refused (0200006: retry elsewhere).
+            assert sample(f"http://{metrics}/metrics", "isales_draining") == 1
+            shutting_down = sample(
+                f"http://{metrics}/metrics",
+                "isales_grpc_server_refused_total",
+                grpc_type="unary",
+                grpc_service="isales.campaign.v2.CampaignService",
+                grpc_method="AddCampaign",
+                grpc_code="UNAVAILABLE",
+                result_code="0200006",
+            )
+            assert shutting_down == 1
             lock.rollback()
             # Calls in flight when the signal came are finished, not dropped.
             assert len({call.result(timeout=30) for call in calls}) == 8

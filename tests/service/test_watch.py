@@ -15,9 +15,9 @@ import pytest
 from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_change_pb2 import ChangeKind
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
-from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from isales_campaign.metrics import SERVICE_METRICS
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.schema import campaign_changes
 from tests.conftest import FixedClock, ServerFactory
@@ -43,7 +43,7 @@ SLOW_WATCHER_CHANGES = 400
 
 def watchers() -> float:
     """The watchers this process's servers serve now (the metric)."""
-    return REGISTRY.get_sample_value("isales_change_watchers") or 0.0
+    return SERVICE_METRICS.get_sample_value("isales_change_watchers") or 0.0
 
 
 class Watching:
@@ -220,7 +220,7 @@ def test_watchers_are_counted_in_the_metrics(
     for each in watching:
         each.close()
     wait_for(lambda: watchers() == before, "the watchers to be forgotten")
-    handled = REGISTRY.get_sample_value(
+    handled = SERVICE_METRICS.get_sample_value(
         "grpc_server_handled_total",
         {
             "grpc_type": "server_stream",

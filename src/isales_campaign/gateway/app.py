@@ -70,7 +70,10 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext), Middleware(RefuseEncodedDelimiters)],
+        middleware=[
+            Middleware(RequestContext, operations=[op.operation_id for op in OPERATIONS]),
+            Middleware(RefuseEncodedDelimiters),
+        ],
         exception_handlers={
             LegacyError: _legacy_error,
             grpc.aio.AioRpcError: _backend_error,

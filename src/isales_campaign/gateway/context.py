@@ -1,6 +1,11 @@
 """Per-request context: the request id, one JSON log line and metrics per request, and a
 last-resort answer for a fault of the gateway (`answers.INTERNAL_ERROR`).
 
+The metrics count the API's traffic: each request by its operation (the route's operation
+id, `metrics.NO_OPERATION` when it reached none), HTTP status and legacy result code. The
+gateway's own resources (/healthz, /readyz, /openapi.json, /docs) are not counted: probes and
+document reads would inflate the request rate and skew the latency of the API.
+
 Pure ASGI (not BaseHTTPMiddleware) so the request body is streamed untouched.
 """
 
@@ -9,12 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Collection
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import answers
 from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
-from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
+from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS, NO_OPERATION
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -22,8 +29,11 @@ _HEADER = REQUEST_ID_HEADER.encode()
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, operations: Collection[str] = ()) -> None:
+        """`operations`: the names of the routes of the API's operations; a request another
+        route took is the gateway's own resource, and not counted."""
         self.app = app
+        self._operations = frozenset(operations)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,8 +52,9 @@ class RequestContext:
             nonlocal elapsed
             if elapsed is None:
                 elapsed = time.perf_counter() - started
-                HTTP_HANDLED.labels(str(status), state.get("result_code") or "").inc()
-                HTTP_HANDLING_SECONDS.observe(elapsed)
+                operation = self._operation(scope, state)
+                if operation is not None:
+                    count_request(operation, status, state.get("result_code") or "", elapsed)
             return elapsed
 
         async def send_with_id(message: Message) -> None:
@@ -78,6 +89,41 @@ class RequestContext:
                     "duration_ms": round(count() * 1000, 3),
                 },
             )
+
+    def _operation(self, scope: Scope, state: dict[str, Any]) -> str | None:
+        """The request's `operation` label; None for the gateway's own resources."""
+        operation = state.get("operation")  # set by the pipeline as it takes the request
+        if operation is not None:
+            name: str = operation.operation_id
+            return name
+        route = scope.get("route")  # the route Starlette chose, if any
+        if route is not None and getattr(route, "name", None) not in self._operations:
+            return None
+        return NO_OPERATION  # no route, or an operation's path with another method
+
+
+#: The children of the metrics by their labels, made when first needed (the labels are
+#: bounded): a request costs a lookup, not the locks of `labels()`.
+_counters: dict[tuple[str, int, str], Any] = {}
+_histograms: dict[tuple[str, int], Any] = {}
+
+
+def count_request(operation: str, status: int, result_code: str, seconds: float | None) -> None:
+    """Count an answered request; `seconds`: the time it took (None: unknown, not observed)."""
+    key = (operation, status, result_code)
+    counter = _counters.get(key)
+    if counter is None:
+        counter = _counters.setdefault(
+            key, HTTP_HANDLED.labels(operation, str(status), result_code)
+        )
+    counter.inc()
+    if seconds is not None:
+        histogram = _histograms.get((operation, status))
+        if histogram is None:
+            histogram = _histograms.setdefault(
+                (operation, status), HTTP_HANDLING_SECONDS.labels(operation, str(status))
+            )
+        histogram.observe(seconds)
 
 
 def _request_id(scope: Scope) -> str:

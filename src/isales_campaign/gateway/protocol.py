@@ -11,7 +11,8 @@ bounds neither).
 A request the parser refuses (llhttp is strict: for one, Content-Length together with
 Transfer-Encoding, two framings a proxy in front might read differently; or CONNECT) is
 answered as malformed (`answers.MALFORMED_REQUEST`) in the legacy envelope, not uvicorn's
-plain text, and logged at INFO only.
+plain text, and logged at INFO only. Both refusals are counted in the gateway's metrics, as
+requests of no operation.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from isales_campaign.gateway import answers
+from isales_campaign.gateway.context import count_request
 from isales_campaign.gateway.errors import LegacyError
+from isales_campaign.metrics import NO_OPERATION
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -102,6 +105,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: LegacyError) -> None:
         self.transport.write(answers.http_message(error))
+        # Never an ASGI request: counted here, without a duration.
+        count_request(NO_OPERATION, error.kind.status, error.code, None)
         # Closing now would reset a connection the client is still sending on, and a reset
         # may destroy the answer before the client reads it: send the end of the stream, read
         # and drop what still comes for a while, then close (nginx's lingering close).

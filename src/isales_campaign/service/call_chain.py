@@ -13,7 +13,8 @@
 5. the method itself;
 6. a refusal is answered as its rich status (`answers`) and logged in one line; any other
    exception is INTERNAL, logged with its traceback;
-7. the status code and duration go to the Prometheus metrics.
+7. the status code and duration go to the Prometheus metrics, and a refusal's legacy result
+   code too.
 
 A failed call raises `CallFailed` with the status to answer.
 """
@@ -32,7 +33,12 @@ import grpc
 
 from isales_campaign.internal_token import presents
 from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_request_id
-from isales_campaign.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
+from isales_campaign.metrics import (
+    GRPC_HANDLED,
+    GRPC_HANDLING_SECONDS,
+    GRPC_REFUSED,
+    GRPC_STARTED,
+)
 from isales_campaign.result_codes import legacy_code
 from isales_campaign.service import answers
 from isales_campaign.service.caller import Caller, current_caller, no_certificate
@@ -115,6 +121,7 @@ class ChainedMethod:
         self._handling_seconds = GRPC_HANDLING_SECONDS.labels(grpc_type, service, name)
         self._service = service
         self._handled_total: dict[grpc.StatusCode, Any] = {}
+        self._refused_total: dict[tuple[grpc.StatusCode, str], Any] = {}
 
     def serve(
         self,
@@ -146,7 +153,7 @@ class ChainedMethod:
             code = code_set() or grpc.StatusCode.OK
             return response
         except Exception as error:
-            status = failure_status(self._name, error)
+            status = self._failed(error)
             code = status.code
             raise CallFailed(status) from None
         finally:
@@ -192,6 +199,28 @@ class ChainedMethod:
                 drain.leave()
             raise MalformedRequest()
         return drain
+
+    def _failed(self, error: Exception) -> grpc.Status:
+        """The status a failed call is answered with (see `failure_status`); a refusal is
+        counted with its legacy result code."""
+        status = failure_status(self._name, error)
+        if isinstance(error, ServiceError):
+            self._refused(status.code, legacy_code(error.code)).inc()
+        return status
+
+    def _refused(self, code: grpc.StatusCode, result_code: str) -> Any:
+        """The counter of calls refused with `code` and `result_code`, made when first
+        needed (the result codes are the contract's: a bounded set)."""
+        key = (code, result_code)
+        counter = self._refused_total.get(key)
+        if counter is None:
+            counter = self._refused_total.setdefault(
+                key,
+                GRPC_REFUSED.labels(
+                    self._grpc_type, self._service, self._name, code.name, result_code
+                ),
+            )
+        return counter
 
     def _handled(self, code: grpc.StatusCode) -> Any:
         """The counter of calls answered `code`, made when first needed."""
@@ -246,7 +275,7 @@ class _ChainedStream:
             self._finish(grpc.StatusCode.OK)
             raise
         except Exception as error:
-            status = failure_status(self._chained._name, error)
+            status = self._chained._failed(error)
             self._finish(status.code)
             raise CallFailed(status) from None
         finally:

@@ -23,6 +23,11 @@ class Drain:
         self._draining = False
         self._last_arrival = 0.0
 
+    @property
+    def draining(self) -> bool:
+        """Whether draining has begun."""
+        return self._draining
+
     def enter(self) -> None:
         """A call starts; ShuttingDown once draining has begun."""
         with self._idle:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.config import Settings
+from isales_campaign.metrics import SERVER_GAUGES, ServerState
 from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.call_chain import CallChain
 from isales_campaign.service.campaigns import CampaignService, Clock, system_clock
@@ -85,6 +86,8 @@ class RunningServer:
     chain: CallChain
     #: Prunes the change history (None: the retention keeps every record).
     pruner: HistoryPruner | None
+    #: What its gauges read (see `metrics.ServerGauges`), until it has stopped.
+    state: ServerState
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds."""
@@ -103,6 +106,7 @@ class RunningServer:
             self.pruner.stop(PRUNER_STOP_SECONDS)
         self.store.close()
         self.engine.dispose()
+        SERVER_GAUGES.forget(self.state)
 
 
 def start_server(
@@ -211,6 +215,12 @@ def start_server(
     if settings.change_retention_days:
         pruner = HistoryPruner(store, settings.change_retention_days, clock)
         pruner.start()
+    state = ServerState(
+        database_up=lambda: probe.healthy,
+        draining=lambda: drain.draining,
+        pool=lambda: engine.pool,  # a disposed engine has a new one
+    )
+    SERVER_GAUGES.watch(state)
     log.info(
         "gRPC server listening",
         extra={
@@ -235,6 +245,7 @@ def start_server(
         access_keys=access_key_servicer,
         chain=chain,
         pruner=pruner,
+        state=state,
     )
 
 
@@ -277,6 +288,11 @@ class DatabaseProbe:
         self._timeout = timeout
         self._pending: futures.Future[None] | None = None
         self._healthy = True
+
+    @property
+    def healthy(self) -> bool:
+        """The answer of the last probe (True before the first)."""
+        return self._healthy
 
     def ok(self) -> bool:
         if self._pending is None or self._pending.done():  # a hung probe is not doubled

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from isales_campaign import logs
 from isales_campaign.config import Settings, split_listen
-from isales_campaign.metrics import serve_metrics
+from isales_campaign.metrics import SERVICE_METRICS, serve_metrics
 from isales_campaign.service.errors import ListenError
 from isales_campaign.service.server import STOP_SIGNALS, serve_forever
 
@@ -76,7 +76,7 @@ def _worker(settings: Settings, index: int) -> int:
         target=_stop_when_orphaned, args=(os.getppid(),), name="parent-watch", daemon=True
     ).start()
     try:
-        serve_metrics(_metrics_listen(settings.metrics_listen, index))
+        serve_metrics(_metrics_listen(settings.metrics_listen, index), SERVICE_METRICS)
         serve_forever(replace(settings, metrics_listen=""), reuse_port=True)
     except ListenError as error:
         print(f"isales: worker {index}: {error}", file=sys.stderr)
