@@ -73,20 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         **_settings_help(service=False, gateway=True),
     )
     command.set_defaults(handler=_gateway)
-    command = commands.add_parser(
-        "migrate",
-        help="apply pending database migrations (or go back to an earlier revision)",
-        description="Brings the database to the newest revision this release knows, or to "
-        "--to REVISION: an earlier one is a downgrade, refused where the older schema has no "
-        "place for data the database holds.",
-    )
-    command.add_argument(
-        "--to", default="head", metavar="REVISION", help="target revision (default: head)"
-    )
-    command.set_defaults(handler=_migrate)
-    command = commands.add_parser("seed", help="load tenants, app keys and skill queues")
-    command.add_argument("file", type=Path, help="TOML seed file")
-    command.set_defaults(handler=_seed)
+    _database_parsers(commands)
     _changes_parser(commands)
     _sign_parser(commands)
     return parser
@@ -105,6 +92,71 @@ def _settings_help(
         "Configuration):\n" + "\n".join(lines),
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
+
+
+def _database_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations (or go back to an earlier revision, or say "
+        "which are pending)",
+        description="Brings the database to the newest revision this release knows, or to "
+        "--to REVISION:\nan earlier one is a downgrade, refused where the older schema has no "
+        "place for data\nthe database holds. With --status it changes nothing and prints "
+        '{"revision": ...,\n"head": ..., "pending": [...]}: the database\'s revision (null: '
+        "never migrated), the\nnewest this release knows, and those `isales migrate` would "
+        "apply.\n\n"
+        "exit codes: 0 done (--status: nothing pending); 1 the migration failed or was "
+        "refused,\nor the database cannot be read or is at a revision this release does not "
+        "know\n(nothing was changed); 2 a usage error; 3 (--status) migrations are pending.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    choice = command.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--to", default="head", metavar="REVISION", help="target revision (default: head)"
+    )
+    choice.add_argument(
+        "--status",
+        action="store_true",
+        help="print the database's revision and the pending ones, and change nothing",
+    )
+    command.set_defaults(handler=_migrate)
+    command = commands.add_parser(
+        "seed",
+        help="load tenants, app keys and skill queues (--dry-run: say what would change)",
+        description="Applies a TOML seed file (see the README's Configuration) in one "
+        "transaction,\nafter migrating the database, and logs each change it makes. A key the "
+        "file does not\nknow is refused, naming its line. A tenant keeps what the file leaves "
+        "out: its time\nzone, and its app keys or skill queues when the file gives no list "
+        "of them; a list\ngiven is the whole list (`app_keys = []`: none).\n\n"
+        "exit codes: 0 applied (or, with --dry-run, checked); 1 the database failed, or is at "
+        "a\nrevision this release does not know; 2 the file is not valid (nothing of it was "
+        "applied).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("file", type=Path, help="TOML seed file")
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the changes it would make as JSON lines, one per change, and make none "
+        "(nor migrate the database)",
+    )
+    command.set_defaults(handler=_seed)
+    command = commands.add_parser(
+        "tenants",
+        help="list tenants as JSON lines: VDN, time zone, access keys (never secrets), skill "
+        "queues",
+        description="Prints one JSON object a line per tenant, by VDN: "
+        '{"vdn_id": 1, "time_zone": "UTC",\n"app_keys": ["..."], "skill_queues": [{"id": 2, '
+        '"name": "..."}]}, read from ISALES_DATABASE_URL.\nAccess keys only: secret keys are '
+        "never printed.\n\n"
+        "exit codes: 0 listed; 1 the database failed, or a VDN asked for is not configured "
+        "(the\nothers are listed); 2 a usage error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "vdn", type=int, nargs="*", metavar="VDN", help="only these tenants (default: all)"
+    )
+    command.set_defaults(handler=_tenants)
 
 
 def _changes_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -289,39 +341,23 @@ def _migrated(settings: Settings, command: str = "isales", revision: str = "head
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.status:
+        from isales_campaign.database_cli import migrate_status
+
+        return migrate_status(settings, args)
     return 0 if _migrated(settings, "isales migrate", args.to) else 1
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from isales_campaign.service.db.engine import create_database_engine
-    from isales_campaign.service.errors import SeedError
-    from isales_campaign.service.seed import apply_seed, load_seed
+    from isales_campaign.database_cli import seed
 
-    try:
-        seeds = load_seed(args.file)
-    except SeedError as error:
-        print(f"isales seed: {error}", file=sys.stderr)
-        return 2
-    if not _migrated(settings, "isales seed"):
-        return 1
-    engine = create_database_engine(settings.database_url, pool_size=1)
-    try:
-        outcome = apply_seed(engine, seeds)
-    except SeedError as error:
-        print(f"isales seed: {error}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    log.info(
-        "seed applied",
-        extra={
-            "file": str(args.file),
-            "tenants": outcome.tenants,
-            "revoked_keys": outcome.revoked_keys,
-            "removed_skill_queues": outcome.removed_queues,
-        },
-    )
-    return 0
+    return seed(settings, args, migrated=lambda: _migrated(settings, "isales seed"))
+
+
+def _tenants(settings: Settings, args: argparse.Namespace) -> int:
+    from isales_campaign.database_cli import tenants
+
+    return tenants(settings, args)
 
 
 def _changes(settings: Settings, args: argparse.Namespace) -> int:

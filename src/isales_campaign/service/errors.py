@@ -302,6 +302,12 @@ class MigrationRefused(MigrationError):
     """A downgrade would lose data that the older revision has no place for."""
 
 
+class DatabaseFailed(Exception):
+    """A command that looks after the database (`isales migrate --status`, `isales seed`,
+    `isales tenants`) could not read or change it; the message is the driver's reason, its
+    first line (never a statement or its parameters). Nothing was changed."""
+
+
 class ListenError(Exception):
     """The gRPC server cannot listen on its address."""
 
