@@ -24,6 +24,9 @@ from isales_campaign.gateway.errors import LegacyError
 from isales_campaign.gateway.operations import OPERATIONS
 from isales_campaign.gateway.pipeline import Pipeline, backend_failure
 
+#: Failures of a call that may mean no server could be reached.
+_UNREACHED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
 
 def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
     """The gateway app; its backend is the gRPC service at ISALES_GRPC_TARGET unless
@@ -54,6 +57,15 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
         accepts this gateway's internal token."""
         return answers.readiness(await backend.ready())
 
+    async def backend_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, grpc.aio.AioRpcError)
+        cause = None
+        if exc.code() in _UNREACHED:
+            # A call that waited for a ready server only says that its deadline passed: the
+            # readiness check (shared, at most one a second) says why none was ready.
+            cause = (await backend.ready()).reason or None
+        return answers.response(request, backend_failure(request, exc, cause))
+
     async def openapi_document(_request: Request) -> Response:
         document = openapi.document_bytes()
         return Response(document, answers.SERVED.status, media_type="application/json")
@@ -76,7 +88,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
         ],
         exception_handlers={
             LegacyError: _legacy_error,
-            grpc.aio.AioRpcError: _backend_error,
+            grpc.aio.AioRpcError: backend_error,
             HTTPException: _http_error,
             ClientDisconnect: _client_gone,
         },
@@ -89,11 +101,6 @@ def create_app(settings: Settings, backend: Backend | None = None) -> Starlette:
 async def _legacy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LegacyError)
     return answers.response(request, exc)
-
-
-async def _backend_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, grpc.aio.AioRpcError)
-    return answers.response(request, backend_failure(request, exc))
 
 
 async def _client_gone(_request: Request, _exc: Exception) -> Response:

@@ -207,8 +207,11 @@ def unauthorized(request: Request, failure: AuthFailure) -> LegacyError:
     return answers.unauthorized(failure)
 
 
-def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyError:
-    """The answer for a failed call of the service (see `answers.of_rpc_error`), logged."""
+def backend_failure(
+    request: Request, error: grpc.aio.AioRpcError, cause: str | None = None
+) -> LegacyError:
+    """The answer for a failed call of the service (see `answers.of_rpc_error`), logged;
+    `cause`: why the service could not be reached, when known better than by the call."""
     request_id = request.state.request_id
     operation: Operation | None = getattr(request.state, "operation", None)
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and operation and operation.changes:
@@ -238,7 +241,7 @@ def backend_failure(request: Request, error: grpc.aio.AioRpcError) -> LegacyErro
                 extra={"request_id": request_id, "grpc_code": error.code().name},
             )
     elif failure.kind is answers.UNAVAILABLE:
-        cause = error.details() or ""
+        cause = cause or error.details() or ""
         extra = {"request_id": request_id, "grpc_code": error.code().name, "cause": cause}
         if "handshake" in cause.lower():
             # A deployment fault that no retry mends; gRPC's cause says what to look at
