@@ -34,7 +34,7 @@ lint: proto
 	$(BIN)/buf lint build/contract.binpb --path isales
 
 # The fast suite: every test but the whole benchmark and fault runs, on every core (about
-# 2 minutes with PostgreSQL on 2 cores).
+# 4-5 minutes with PostgreSQL on 2 cores).
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
