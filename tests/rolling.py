@@ -11,10 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from isales_campaign.client import LegacyClient, LegacyResponse
+from tests.gateway.conftest import example_body
 from tests.processes import free_port
 from tests.waiting import wait_for
 
@@ -182,35 +181,6 @@ class Gateway:
             self.process.wait()
 
 
-def campaign_body() -> dict[str, Any]:
-    """A valid skill-queue campaign of VDN 1, named uniquely."""
-    today = datetime.now(UTC).date()
-    return {
-        "name": f"roll-{uuid.uuid4().hex[:16]}",
-        "strBeginTime": f"{today} 00:00:00",
-        "strEndTime": f"{today + timedelta(days=1)} 23:59:59",
-        "deviceType": 2,
-        "callerNo": [{"accessCode": "88889527", "priority": 3}],
-        "maxAlertingTime": 20,
-        "scheduleParam": {"workdayBeginTime1": "00:00", "workdayEndTime1": "23:59"},
-        "skillParam": {
-            "skillId": 2,
-            "skillName": "defaultAudioSkill",
-            "outBoundType": 2,
-            "predictParam": {
-                "predictMethod": 1,
-                "expPredictParam": {
-                    "maxAvgCallTime": 100,
-                    "minAvgCallTime": 50,
-                    "outBoundRate": 50,
-                },
-            },
-        },
-        "retryPolicy": {"policyType": 0, "retryDay": 2, "retryTimes": 2, "callInterval": 600},
-        "callBackUrl": "https://10.10.10.10/xxx/xxx/xxx",
-    }
-
-
 #: The vendor's statuses of a campaign.
 EXECUTING, SUSPENDED = 2, 3
 
@@ -290,7 +260,7 @@ class Load:
         client = self._gateway.client()
         campaign_id, status = 0, EXECUTING  # the campaign this client suspends and resumes
         while not self._stop.is_set():
-            added = self._record("add", lambda: client.add_campaign(1, campaign_body()))
+            added = self._record("add", lambda: client.add_campaign(1, example_body()))
             if added is not None and not campaign_id:
                 campaign_id = added.body["returnObject"]["id"]
             if campaign_id:

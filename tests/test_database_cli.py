@@ -18,23 +18,9 @@ from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to, revisions
 from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 from tests.processes import isales
+from tests.service.helpers import SEED
 
 BIN = Path(sys.executable).parent
-
-SEED = """\
-[[tenants]]
-vdn_id = 7
-time_zone = "Europe/Berlin"
-[[tenants.app_keys]]
-access_key = "ak-7"
-secret_key = "sk-7"
-[[tenants.skill_queues]]
-id = 2
-name = "defaultAudioSkill"
-[[tenants.skill_queues]]
-id = 3
-name = "second"
-"""
 
 
 def rows(url: str) -> dict[str, set[tuple[Any, ...]]]:

@@ -36,6 +36,22 @@ COMPLETED = pb.CAMPAIGN_STATUS_COMPLETED
 SKILL_QUEUE = rpc.CAMPAIGN_FAMILY_SKILL_QUEUE
 IVR = rpc.CAMPAIGN_FAMILY_IVR
 
+#: A seed file of one tenant (VDN 7) with a key and two skill queues.
+SEED = """\
+[[tenants]]
+vdn_id = 7
+time_zone = "Europe/Berlin"
+[[tenants.app_keys]]
+access_key = "ak-7"
+secret_key = "sk-7"
+[[tenants.skill_queues]]
+id = 2
+name = "defaultAudioSkill"
+[[tenants.skill_queues]]
+id = 3
+name = "second"
+"""
+
 StubFactory = Callable[..., CampaignServiceStub]
 
 

@@ -26,21 +26,7 @@ from isales_campaign.service.db.schema import (
 from isales_campaign.service.errors import SeedError
 from isales_campaign.service.seed import parse_seed
 from tests.processes import isales
-
-SEED = """
-[[tenants]]
-vdn_id = 7
-time_zone = "Europe/Berlin"
-[[tenants.app_keys]]
-access_key = "ak-7"
-secret_key = "sk-7"
-[[tenants.skill_queues]]
-id = 2
-name = "defaultAudioSkill"
-[[tenants.skill_queues]]
-id = 3
-name = "second"
-"""
+from tests.service.helpers import SEED
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:
