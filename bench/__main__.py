@@ -55,6 +55,8 @@ class Bench:
         self.scenarios: list[dict[str, Any]] = []
         self.generator_checks: list[dict[str, Any]] = []
         self.watch: list[dict[str, Any]] = []
+        #: A command the load generator runs under (`taskset -c 1`).
+        self.load_prefix: list[str] = []
 
     def drive(
         self,
@@ -69,11 +71,11 @@ class Bench:
         """Run the load process at every concurrency against `target`."""
         for concurrency in self.args.concurrency:
             _progress(f"{name} c={concurrency}")
-            result = self._load(kind, target, concurrency, servers, channels=channels, rows=rows)
+            result = self.run_load(kind, target, concurrency, servers, channels=channels, rows=rows)
             result.update(name=name, kind=kind, concurrency=concurrency, **extra)
             self.scenarios.append(result)
 
-    def _load(
+    def run_load(
         self,
         kind: str,
         target: str,
@@ -84,7 +86,8 @@ class Bench:
         rows: int = 0,
     ) -> dict[str, Any]:
         """One closed-loop run; with several load processes they share the concurrency."""
-        command = [sys.executable, "-m", "bench.load", kind, target, "--channels", str(channels)]
+        command = [*self.load_prefix, sys.executable, "-m", "bench.load", kind, target]
+        command += ["--channels", str(channels)]
         command += ["--rows", str(rows)]
         command += ["--concurrency", str(concurrency // processes)]
         command += ["--warmup", str(self.args.warmup), "--duration", str(self.args.duration)]
@@ -130,7 +133,7 @@ class Bench:
                 most = max(self.args.concurrency)
                 if self.args.generator_check and most >= 2:
                     _progress(f"{name} c={most} from 2 load processes")
-                    two = self._load(kind, server.target, most, [server], processes=2)
+                    two = self.run_load(kind, server.target, most, [server], processes=2)
                     one = next(
                         s for s in self.scenarios if s["name"] == name and s["concurrency"] == most
                     )

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,15 @@ def free_port() -> int:
 class Server:
     """A child process serving on 127.0.0.1:`port`; its output goes to `log_path`."""
 
-    def __init__(self, label: str, args: list[str], log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        label: str,
+        args: list[str],
+        log_dir: Path,
+        env: dict[str, str],
+        prefix: Sequence[str] = (),
+    ) -> None:
+        """`prefix`: a command the interpreter runs under (`taskset -c 0`)."""
         self.label = label
         self.port = free_port()
         self.log_path = log_dir / f"{label}-{self.port}.log"
@@ -33,7 +42,12 @@ class Server:
         environment = {**os.environ, **own}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", *[a.replace("{port}", str(self.port)) for a in args]],
+                [
+                    *prefix,
+                    sys.executable,
+                    "-m",
+                    *[a.replace("{port}", str(self.port)) for a in args],
+                ],
                 cwd=ROOT,
                 env=environment,
                 stdout=log,
@@ -104,12 +118,18 @@ class Server:
 INTERNAL_TOKEN = secrets.token_urlsafe(32)
 
 
-def grpc_server(log_dir: Path, database_url: str, **env: str) -> Server:
+def grpc_server(log_dir: Path, database_url: str, prefix: Sequence[str] = (), **env: str) -> Server:
     """`isales grpc-server` on the given database."""
-    return grpc_workers(log_dir, database_url, 1, env)
+    return grpc_workers(log_dir, database_url, 1, env, prefix)
 
 
-def grpc_workers(log_dir: Path, database_url: str, workers: int, env: dict[str, str]) -> Server:
+def grpc_workers(
+    log_dir: Path,
+    database_url: str,
+    workers: int,
+    env: dict[str, str],
+    prefix: Sequence[str] = (),
+) -> Server:
     """`isales grpc-server --workers N` on the given database."""
     return Server(
         "grpc-server",
@@ -121,6 +141,7 @@ def grpc_workers(log_dir: Path, database_url: str, workers: int, env: dict[str, 
             "ISALES_INTERNAL_TOKEN": INTERNAL_TOKEN,
             **env,
         },
+        prefix,
     )
 
 
@@ -139,7 +160,7 @@ def gateway(log_dir: Path, grpc_target: str, **env: str) -> Server:
     )
 
 
-def serve(log_dir: Path, database_url: str, **env: str) -> Server:
+def serve(log_dir: Path, database_url: str, prefix: Sequence[str] = (), **env: str) -> Server:
     """`isales serve`: the gateway (on `port`) and the service in one process."""
     return Server(
         "serve",
@@ -152,6 +173,7 @@ def serve(log_dir: Path, database_url: str, **env: str) -> Server:
             "ISALES_INTERNAL_TOKEN": INTERNAL_TOKEN,
             **env,
         },
+        prefix,
     )
 
 
