@@ -68,11 +68,9 @@ def record(store: CampaignStore, *ages: float, vdn_id: int = 1) -> list[int]:
     for age in ages:
         with store.unit_of_work(vdn_id) as transaction:
             change_time = utc_naive(NOW - timedelta(days=age))
-            sequences.append(
-                transaction.record(
-                    ChangeRecord(1, 1, 1, change_time, actor=b"", config=b"", status=2)
-                )
-            )
+            transaction.record(ChangeRecord(1, 1, 1, change_time, actor=b"", config=b"", status=2))
+        _, latest, _ = store.history(HistoryQuery(vdn_id, after=0, limit=1))
+        sequences.append(latest)
     return sequences
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from isales_campaign.service.call_chain import UNDECODABLE, CallChain
+from isales_campaign.service.caller import no_certificate
 from isales_campaign.service.errors import CallFailed
 
 if TYPE_CHECKING:
@@ -20,11 +21,19 @@ else:  # not subscriptable at run time
 
 
 class RequestInterceptor(grpc.ServerInterceptor):
-    def __init__(self, chain: CallChain, *, stream_pool: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self,
+        chain: CallChain,
+        *,
+        stream_pool: ThreadPoolExecutor | None = None,
+        client_certificates: bool = True,
+    ) -> None:
         """`stream_pool`: the threads that serve streaming calls (each holds one for as long
-        as it lasts), instead of the server's."""
+        as it lasts), instead of the server's. `client_certificates`: whether the server asks
+        callers for one (if not, no call's connection is asked who presented one)."""
         self._chain = chain
         self._stream_pool = stream_pool
+        self._client_certificates = client_certificates
         #: The wrapped handler of each method called so far (the servers' methods are fixed,
         #: so it stays small): a call then costs a lookup instead of a new handler.
         self._wrapped: dict[str, _Handler] = {}
@@ -52,6 +61,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
         inner = handler.unary_unary
         assert inner is not None
         chained = self._chain.method(path)
+        certificates = self._client_certificates
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             try:
@@ -62,7 +72,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                     lambda request: inner(request, context),
                     # ServicerContext.code() exists since grpcio 1.38; the stubs lack it.
                     context.code,  # type: ignore[attr-defined]
-                    lambda: certificate_subject(context),
+                    (lambda: certificate_subject(context)) if certificates else no_certificate,
                 )
             except CallFailed as failed:
                 context.abort_with_status(failed.status)
@@ -77,6 +87,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
         inner = handler.unary_stream
         assert inner is not None
         chained = self._chain.method(path, "server_stream")
+        certificates = self._client_certificates
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
@@ -86,7 +97,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                     context.time_remaining(),
                     lambda request: inner(request, context),
                     context.add_callback,
-                    lambda: certificate_subject(context),
+                    (lambda: certificate_subject(context)) if certificates else no_certificate,
                 )
             except CallFailed as failed:
                 context.abort_with_status(failed.status)

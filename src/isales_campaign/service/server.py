@@ -155,6 +155,7 @@ def start_server(
         else frozenset({ACCESS_KEY_SERVICE_NAME}),
         internal_token=settings.internal_token,
     )
+    client_certificates = settings.grpc_tls is not None and bool(settings.grpc_tls.ca)
     # A watcher holds a thread for as long as it watches: watchers get threads of their own,
     # and a few more, so that one beyond the limit is refused rather than kept waiting.
     watch_pool = futures.ThreadPoolExecutor(
@@ -162,7 +163,13 @@ def start_server(
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[RequestInterceptor(chain, stream_pool=watch_pool)],
+        interceptors=[
+            RequestInterceptor(
+                chain,
+                stream_pool=watch_pool,
+                client_certificates=client_certificates,
+            )
+        ],
         options=[
             ("grpc.so_reuseport", int(reuse_port)),
             # Idle connections are closed; silent peers are found by pings.
@@ -227,7 +234,7 @@ def start_server(
             "address": settings.grpc_listen,
             "port": port,
             "tls": settings.grpc_tls is not None,
-            "client_certificates": settings.grpc_tls is not None and bool(settings.grpc_tls.ca),
+            "client_certificates": client_certificates,
         },
     )
     return RunningServer(
