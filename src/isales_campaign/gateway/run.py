@@ -15,6 +15,7 @@ from isales_campaign.config import Settings, split_listen
 from isales_campaign.gateway.app import create_app
 from isales_campaign.gateway.errors import ListenError
 from isales_campaign.gateway.protocol import bounded_protocol
+from isales_campaign.memory import freeze_startup_objects
 
 log = logging.getLogger("isales_campaign.gateway")
 
@@ -113,6 +114,7 @@ def run_gateway(
                 "ISALES_INTERNAL_TOKEN is not set: the service will not give this gateway the "
                 "access keys, so every signed request will be refused"
             )
+        freeze_startup_objects()
         server.run(sockets=sockets)
     finally:
         for sock in sockets:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from isales_campaign.channel_config import CAMPAIGN_SERVICE
 from isales_campaign.config import Settings
+from isales_campaign.memory import freeze_startup_objects
 from isales_campaign.metrics import SERVER_GAUGES, ServerState
 from isales_campaign.service.access_keys import AccessKeyServicer
 from isales_campaign.service.call_chain import CallChain
@@ -275,6 +276,7 @@ def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
     to one of gRPC's threads (the server then ignored SIGTERM for good)."""
     block_stop_signals()
     running = start_server(settings, migrate=False, reuse_port=reuse_port)
+    freeze_startup_objects()
     received = signal.sigwait(STOP_SIGNALS)
     log.info("shutting down", extra={"signal": signal.Signals(received).name})
     # A second signal while in-flight calls drain stops at once.
