@@ -185,6 +185,10 @@ class Bench:
                 report.REFERENCE, "http", database,
                 lambda url: [procs.reference(work, make_url(url).database or "")],
             )  # fmt: skip
+            self.scenario(
+                report.LEAN_REFERENCE, "http", database,
+                lambda url: [procs.reference(work, make_url(url).database or "", lean=True)],
+            )  # fmt: skip
         if database == "postgresql":
             # Throughput with processes: one server process, then WORKERS on one port, both
             # over CONNECTIONS connections (the kernel spreads connections, not calls).

@@ -177,9 +177,11 @@ def serve(log_dir: Path, database_url: str, prefix: Sequence[str] = (), **env: s
     )
 
 
-def reference(log_dir: Path, sqlite_path: str) -> Server:
-    """The FastAPI + pydantic reference of `bench.reference` on a prepared SQLite file."""
-    return Server("reference", ["bench.reference", "{port}", sqlite_path], log_dir, {})
+def reference(log_dir: Path, sqlite_path: str, *, lean: bool = False) -> Server:
+    """The FastAPI + pydantic reference of `bench.reference` on a prepared SQLite file (its
+    `lean` variant: the write inline on the event loop, a counter row for the quota)."""
+    args = ["bench.reference", "{port}", sqlite_path, *(["lean"] if lean else [])]
+    return Server("reference", args, log_dir, {})
 
 
 def baseline(kind: str, log_dir: Path) -> Server:
