@@ -4,7 +4,7 @@ what not, and database failures answered by its one table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from isales_campaign.service.db.store import (
     PAGE_TOKEN_KEY_NAME,
     CampaignStore,
     CampaignValues,
+    ChangeRecord,
     Conflicts,
     StoredKey,
     TenantTransaction,
@@ -165,11 +166,34 @@ def test_a_key_is_kept_for_its_retention_and_for_its_tenant_only(store: Campaign
 # -- units of work -----------------------------------------------------------------------------
 
 
-def test_a_unit_of_work_for_an_unknown_tenant_is_refused(store: CampaignStore) -> None:
+def test_a_unit_of_work_for_an_unknown_tenant_is_refused_and_writes_nothing(
+    store: CampaignStore,
+) -> None:
     with pytest.raises(TenantNotFound) as refusal, store.unit_of_work(77):
-        pytest.fail("the block ran for a tenant that is not configured")
+        pass
     assert status_code(refusal.value) == grpc.StatusCode.NOT_FOUND
     assert [p.path for p in refusal.value.fields] == ["vdn_id"]
+    # Its first read tells (on SQLite the lock is the file's, and the tenant is not read
+    # first), and so does any write: nothing is written for it.
+    attempts: list[Callable[[TenantTransaction], object]] = [
+        lambda transaction: transaction.campaign(1),
+        lambda transaction: transaction.facts_of_new(values("new"), NOW, CAPS),
+        lambda transaction: transaction.insert(values("new"), status=2, now=NOW),
+        lambda transaction: transaction.record(
+            ChangeRecord(1, 1, 1, NOW, actor=b"", config=b"", status=2)
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TenantNotFound):
+            _in_unknown_tenant(store, attempt)
+
+
+def _in_unknown_tenant(
+    store: CampaignStore, attempt: Callable[[TenantTransaction], object]
+) -> None:
+    with store.unit_of_work(77) as transaction:
+        attempt(transaction)
+        pytest.fail("an unknown tenant was read or written as a known one")
 
 
 def add_then_fail(store: CampaignStore, failure: Exception, inserted: list[int]) -> None:
