@@ -177,8 +177,7 @@ class Store:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._local.connection = self._connect()
-        ivr = campaign.deviceType in IVR_DEVICE_TYPES
-        family = 2 if ivr else 1
+        family = 2 if campaign.deviceType in IVR_DEVICE_TYPES else 1
         connection.execute("BEGIN IMMEDIATE")
         try:
             taken = connection.execute(
@@ -195,18 +194,13 @@ class Store:
             ).fetchone()
             if active >= MAX_ACTIVE:
                 connection.execute("ROLLBACK")
-                return "0200004" if ivr else "0200003"
-            cursor = connection.execute(
-                "INSERT INTO reference_campaigns (vdn_id, name, family, status, config)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (vdn_id, campaign.name, family, 1 if campaign.initStatus == 0 else 3, config),
-            )
+                return _QUOTA_REFUSALS[family]
+            new_id = _insert(connection, vdn_id, campaign, family, config)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
 
 
 class LeanStore(Store):
@@ -227,8 +221,7 @@ class LeanStore(Store):
 
     def add(self, vdn_id: int, campaign: Campaign, config: bytes) -> int | str:
         connection = self._connection
-        ivr = campaign.deviceType in IVR_DEVICE_TYPES
-        family = 2 if ivr else 1
+        family = 2 if campaign.deviceType in IVR_DEVICE_TYPES else 1
         connection.execute("BEGIN IMMEDIATE")
         try:
             counted = connection.execute(
@@ -238,12 +231,8 @@ class LeanStore(Store):
             )
             if counted.rowcount == 0:
                 connection.execute("ROLLBACK")
-                return "0200004" if ivr else "0200003"
-            cursor = connection.execute(
-                "INSERT INTO reference_campaigns (vdn_id, name, family, status, config)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (vdn_id, campaign.name, family, 1 if campaign.initStatus == 0 else 3, config),
-            )
+                return _QUOTA_REFUSALS[family]
+            new_id = _insert(connection, vdn_id, campaign, family, config)
             connection.execute("COMMIT")
         except sqlite3.IntegrityError:  # the unique name
             connection.execute("ROLLBACK")
@@ -251,8 +240,23 @@ class LeanStore(Store):
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return new_id
+
+
+#: The refusal of an add beyond its family's quota, by family.
+_QUOTA_REFUSALS = {1: "0200003", 2: "0200004"}
+
+
+def _insert(
+    connection: sqlite3.Connection, vdn_id: int, campaign: Campaign, family: int, config: bytes
+) -> int:
+    cursor = connection.execute(
+        "INSERT INTO reference_campaigns (vdn_id, name, family, status, config)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (vdn_id, campaign.name, family, 1 if campaign.initStatus == 0 else 3, config),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 def create_app(database: str, *, lean: bool = False) -> FastAPI:
