@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Collection
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isales_campaign.gateway import answers
-from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
+from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, new_request_id
 from isales_campaign.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS, NO_OPERATION
 
 log = logging.getLogger("isales_campaign.gateway")
@@ -133,4 +132,4 @@ def _request_id(scope: Scope) -> str:
             if REQUEST_ID_PATTERN.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return new_request_id()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import Token
 from typing import Any
@@ -32,7 +31,12 @@ from typing import Any
 import grpc
 
 from isales_campaign.internal_token import presents
-from isales_campaign.logs import REQUEST_ID_HEADER, REQUEST_ID_PATTERN, current_request_id
+from isales_campaign.logs import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_PATTERN,
+    current_request_id,
+    new_request_id,
+)
 from isales_campaign.metrics import (
     GRPC_HANDLED,
     GRPC_HANDLING_SECONDS,
@@ -353,4 +357,4 @@ def request_id_of(metadata: Metadata) -> str:
             and REQUEST_ID_PATTERN.fullmatch(value)
         ):
             return value
-    return uuid.uuid4().hex
+    return new_request_id()
