@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
@@ -454,12 +455,13 @@ def _changed(
     status: int | None = None,
 ) -> CampaignRow:
     """The row as a change just wrote it."""
-    row = row._replace(version=row.version + 1, updated_at=now)
+    changes: dict[str, Any] = {"version": row.version + 1, "updated_at": now}
     if status is not None:
-        row = row._replace(status=status)
+        changes["status"] = status
     if values is not None:
-        row = row._replace(end_at=values.end_at, config=values.config)
-    return row
+        changes["end_at"] = values.end_at
+        changes["config"] = values.config
+    return row._replace(**changes)
 
 
 def _record(row: CampaignRow, now: datetime) -> CampaignRecord:
