@@ -12,27 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to, revisions
-from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 from tests.processes import isales
-from tests.service.helpers import SEED
+from tests.service.helpers import SEED, seeded_rows
 
 BIN = Path(sys.executable).parent
-
-
-def rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
-    engine = create_database_engine(url, pool_size=1)
-    try:
-        with engine.connect() as connection:
-            return {
-                table.name: set(connection.execute(select(table)).all())
-                for table in (tenants, app_keys, skill_queues)
-            }
-    finally:
-        engine.dispose()
 
 
 def lines(output: str) -> list[dict[str, Any]]:
@@ -57,7 +44,7 @@ def test_a_misspelt_file_is_refused_and_changes_nothing(database_url: str, tmp_p
     """The issue's file: `[[tenants.app_key]]` and `timezone`, once exit 0 and the tenant's
     keys, queues and zone gone."""
     seed_file = seeded(database_url, tmp_path)
-    before = rows(database_url)
+    before = seeded_rows(database_url)
     for misspelt, line, hint, options in [
         (
             ("[[tenants.app_keys]]", "[[tenants.app_key]]"),
@@ -76,17 +63,17 @@ def test_a_misspelt_file_is_refused_and_changes_nothing(database_url: str, tmp_p
         result = isales("seed", str(seed_file), *options, database_url=database_url)
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == f"isales seed: {seed_file}:{line}: {hint}\n"
-    assert rows(database_url) == before
+    assert seeded_rows(database_url) == before
 
 
 def test_a_tenant_keeps_what_the_file_leaves_out(database_url: str, tmp_path: Path) -> None:
     seed_file = seeded(database_url, tmp_path)
-    before = rows(database_url)
+    before = seeded_rows(database_url)
     seed_file.write_text("[[tenants]]\nvdn_id = 7\n")  # no time_zone, app_keys, skill_queues
     result = isales("seed", str(seed_file), database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert logged(result.stderr, "seed change") == []
-    assert rows(database_url) == before
+    assert seeded_rows(database_url) == before
     # Only lists written empty take the last key and the queues away.
     seed_file.write_text("[[tenants]]\nvdn_id = 7\napp_keys = []\nskill_queues = []\n")
     result = isales("seed", str(seed_file), database_url=database_url)
@@ -96,14 +83,14 @@ def test_a_tenant_keeps_what_the_file_leaves_out(database_url: str, tmp_path: Pa
         "skill_queue_removed",
         "skill_queue_removed",
     ]
-    assert rows(database_url)["app_keys"] == set()
+    assert seeded_rows(database_url)["app_keys"] == set()
 
 
 def test_a_dry_run_prints_the_changes_a_seed_then_makes_and_logs(
     database_url: str, tmp_path: Path
 ) -> None:
     seed_file = seeded(database_url, tmp_path)
-    before = rows(database_url)
+    before = seeded_rows(database_url)
     seed_file.write_text(
         SEED.replace("Europe/Berlin", "Asia/Tokyo")
         .replace('"sk-7"', '"sk-7-new"')
@@ -128,7 +115,7 @@ def test_a_dry_run_prints_the_changes_a_seed_then_makes_and_logs(
         },
     ]
     assert lines(dry_run.stdout) == expected
-    assert rows(database_url) == before
+    assert seeded_rows(database_url) == before
     applied = isales("seed", str(seed_file), database_url=database_url)
     assert applied.returncode == 0, applied.stderr
     assert logged(applied.stderr, "seed change") == [

@@ -31,18 +31,22 @@ from tests.processes import free_port
 from tests.scrape import family_names, sample, wait_for_metrics
 from tests.waiting import wait_for
 
-SERVICE_FAMILIES = {
-    "grpc_server_started_total",
-    "grpc_server_handled_total",
-    "grpc_server_handling_seconds",
-    "isales_grpc_server_refused_total",
-    "isales_change_watchers",
+#: The gauges a server's state is read into when scraped.
+SERVER_GAUGE_NAMES = (
     "isales_database_up",
     "isales_draining",
     "isales_database_pool_size",
     "isales_database_pool_checked_out",
     "isales_database_pool_idle",
     "isales_database_pool_overflow",
+)
+SERVICE_FAMILIES = {
+    "grpc_server_started_total",
+    "grpc_server_handled_total",
+    "grpc_server_handling_seconds",
+    "isales_grpc_server_refused_total",
+    "isales_change_watchers",
+    *SERVER_GAUGE_NAMES,
 }
 GATEWAY_FAMILIES = {"isales_gateway_requests_total", "isales_gateway_request_seconds"}
 
@@ -140,17 +144,7 @@ def test_gauges_read_a_servers_state_when_scraped(tmp_path: Path) -> None:
     registry.register(gauges)
 
     def read() -> dict[str, float | None]:
-        return {
-            name: registry.get_sample_value(name)
-            for name in (
-                "isales_database_up",
-                "isales_draining",
-                "isales_database_pool_size",
-                "isales_database_pool_checked_out",
-                "isales_database_pool_idle",
-                "isales_database_pool_overflow",
-            )
-        }
+        return {name: registry.get_sample_value(name) for name in SERVER_GAUGE_NAMES}
 
     try:
         assert set(read().values()) == {None}  # no server: no samples

@@ -17,7 +17,10 @@ from isales.campaign.v2 import campaign_pb2 as pb
 from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
+from sqlalchemy import select
 
+from isales_campaign.service.db.engine import create_database_engine
+from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 from tests.examples import add_request, example_campaign, ivr_campaign
 from tests.rpc_errors import Failure, failure_of
 
@@ -384,3 +387,16 @@ def assert_rule_enforced(
     codes = {c for _, c, _ in failure.violations}
     assert failure.reason == (codes.pop() if len(codes) == 1 else "0200001")
     assert path in failure.message
+
+
+def seeded_rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
+    """What seeding writes: every row of the tenants, app keys and skill queues tables."""
+    engine = create_database_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: set(connection.execute(select(table)).all())
+                for table in (tenants, app_keys, skill_queues)
+            }
+    finally:
+        engine.dispose()

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to
-from isales_campaign.service.db.schema import app_keys, skill_queues, tenants
 from isales_campaign.service.db.tenant_config import Change, ChangeKind, Tenant
 from isales_campaign.service.errors import SeedError
 from isales_campaign.service.seed import apply_seed, load_seed, parse_seed, plan
+from tests.service.helpers import seeded_rows
 
 #: A tenant as an operator's file lists it.
 SEED = """\
@@ -173,18 +172,6 @@ def test_a_key_moves_only_from_a_tenant_whose_list_leaves_it_out() -> None:
     ]
 
 
-def rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
-    engine = create_database_engine(url, pool_size=1)
-    try:
-        with engine.connect() as connection:
-            return {
-                table.name: set(connection.execute(select(table)).all())
-                for table in (tenants, app_keys, skill_queues)
-            }
-    finally:
-        engine.dispose()
-
-
 def test_a_dry_run_changes_nothing_and_says_what_the_seed_then_does(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -192,14 +179,14 @@ def test_a_dry_run_changes_nothing_and_says_what_the_seed_then_does(
     try:
         migrate_to(engine)
         assert len(apply_seed(engine, load(tmp_path, SEED))) == 3
-        before = rows(database_url)
+        before = seeded_rows(database_url)
         edited = load(
             tmp_path,
             SEED.replace('"sk-7"', '"sk-7-new"').replace("Europe/Berlin", "Asia/Tokyo")
             + "[[tenants]]\nvdn_id = 8\napp_keys = []\n",
         )
         would = apply_seed(engine, edited, dry_run=True)
-        assert rows(database_url) == before
+        assert seeded_rows(database_url) == before
         assert [change.kind for change in would] == [
             ChangeKind.TIME_ZONE_CHANGED,
             ChangeKind.SECRET_KEY_CHANGED,
@@ -209,7 +196,7 @@ def test_a_dry_run_changes_nothing_and_says_what_the_seed_then_does(
         assert apply_seed(engine, edited, dry_run=True) == []
     finally:
         engine.dispose()
-    assert rows(database_url) == {
+    assert seeded_rows(database_url) == {
         "tenants": {(7, "Asia/Tokyo", 0), (8, "UTC", 0)},
         "app_keys": {("ak-7", 7, "sk-7-new")},
         "skill_queues": {(7, 2, "defaultAudioSkill")},
@@ -221,7 +208,7 @@ def test_a_refused_seed_changes_nothing(database_url: str, tmp_path: Path) -> No
     try:
         migrate_to(engine)
         apply_seed(engine, load(tmp_path, SEED))
-        before = rows(database_url)
+        before = seeded_rows(database_url)
         # Adds VDN 8 and its queue, then finds ak-7 still VDN 7's: none of it is made.
         taking = "[[tenants]]\nvdn_id = 8\nskill_queues = [{id = 1, name = 'q'}]\n"
         taking += "app_keys = [{access_key = 'ak-7', secret_key = 'x'}]\n"
@@ -229,4 +216,4 @@ def test_a_refused_seed_changes_nothing(database_url: str, tmp_path: Path) -> No
             apply_seed(engine, load(tmp_path, taking))
     finally:
         engine.dispose()
-    assert rows(database_url) == before
+    assert seeded_rows(database_url) == before
