@@ -138,3 +138,34 @@ def test_every_fault_scenario_keeps_its_promises(postgres_admin_url_if_any: str)
     if postgres_admin_url_if_any:
         scenarios += ["kill -9 mid-burst (PostgreSQL)", "PostgreSQL stopped", "PostgreSQL frozen"]
     assert [row[: len(name)] for row, name in zip(rows, scenarios, strict=True)] == scenarios
+
+
+def test_compare_measures_two_versions_of_the_code_in_turns() -> None:
+    """`python -m bench.compare REV`: each tree runs every round, and the table tells the
+    change of the working tree's CPU per call against REV's."""
+    command = [
+        sys.executable, "-m", "bench.compare", "HEAD",
+        "--rounds", "2", "--concurrency", "1", "--scenarios", "grpc-change",
+        "--warmup", "0.2", "--duration", "0.6",
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in completed.stdout.splitlines()
+        if "grpc-change" in line
+    ]
+    assert [row[2] for row in rows] == ["HEAD", "working tree", "change"]
+    for row in rows[:2]:
+        rounds = [float(cpu) for cpu in row[3].split(", ")]
+        assert len(rounds) == 2
+        assert all(cpu > 0 for cpu in rounds)
+    assert rows[2][4].endswith("%")
