@@ -32,7 +32,7 @@ from isales_campaign.service.db.store import (
     TenantTransaction,
 )
 from isales_campaign.service.domain.idempotency import KEY_RETENTION
-from isales_campaign.service.domain.quotas import CampaignLimits, Family, FamilyUsage
+from isales_campaign.service.domain.quotas import Family, FamilyUsage
 from isales_campaign.service.errors import InvalidArgument, NameTaken, TenantNotFound
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
@@ -40,7 +40,6 @@ from tests.examples import add_request, example_campaign
 #: The store keeps times as naive UTC.
 NOW = datetime(2026, 11, 26, 10, 0)
 TOMORROW = NOW + timedelta(days=1)
-CAPS = CampaignLimits(active=20, total=20)
 
 
 @pytest.fixture
@@ -89,28 +88,26 @@ def test_the_facts_of_a_new_campaign_tell_a_taken_name_and_a_missing_queue(
 ) -> None:
     taken = added(store, values("taken"))
     with store.unit_of_work(1) as transaction:
-        facts = transaction.facts_of_new(values("taken"), NOW, CAPS)
+        facts = transaction.facts_of_new(values("taken"), NOW)
         assert facts.conflicts == Conflicts(queue_exists=True, name_taken=True)
-        unknown_queue = transaction.facts_of_new(values("free", skill_id=99), NOW, CAPS)
+        unknown_queue = transaction.facts_of_new(values("free", skill_id=99), NOW)
         assert unknown_queue.conflicts == Conflicts(queue_exists=False, name_taken=False)
         # A campaign being changed keeps its own name.
         own = transaction.facts_of_change(values("taken"), exclude_id=taken)
         assert own == Conflicts(queue_exists=True, name_taken=False)
     with store.unit_of_work(2) as transaction:
-        theirs = transaction.facts_of_new(values("taken"), NOW, CAPS)
+        theirs = transaction.facts_of_new(values("taken"), NOW)
         assert not theirs.conflicts.name_taken  # names are unique per tenant
     with store.unit_of_work(1) as transaction:
         row = transaction.campaign(taken)
         assert row is not None
         transaction.update(row, now=NOW, archived=True)
     with store.unit_of_work(1) as transaction:
-        archived = transaction.facts_of_new(values("taken"), NOW, CAPS)
+        archived = transaction.facts_of_new(values("taken"), NOW)
         assert not archived.conflicts.name_taken  # the history does not hold names
 
 
-def test_the_facts_of_a_new_campaign_count_its_family_up_to_the_caps(
-    store: CampaignStore,
-) -> None:
+def test_the_facts_of_a_new_campaign_count_its_family(store: CampaignStore) -> None:
     for name in ("one", "two", "three"):
         added(store, values(name))
     added(store, values("ended", end_at=NOW - timedelta(hours=1)))
@@ -118,17 +115,54 @@ def test_the_facts_of_a_new_campaign_count_its_family_up_to_the_caps(
     added(store, values("another tenant's"), vdn_id=2)
     with store.unit_of_work(1) as transaction:
         new = values("new")
-        assert transaction.facts_of_new(new, NOW, CAPS).usage == FamilyUsage(active=3, total=4)
-        capped = transaction.facts_of_new(new, NOW, CampaignLimits(active=2, total=3)).usage
-        assert capped == FamilyUsage(active=2, total=3)
-        # The whole usage, for the answer of a refusal.
-        assert transaction.usage(Family.SKILL_QUEUE, NOW) == FamilyUsage(active=3, total=4)
-        ivr = transaction.facts_of_new(values("new ivr", skill_id=None), NOW, CAPS)
+        assert transaction.facts_of_new(new, NOW).usage == FamilyUsage(active=3, total=4)
+        ivr = transaction.facts_of_new(values("new ivr", skill_id=None), NOW)
         assert ivr.usage == FamilyUsage(active=1, total=1)
     assert store.usage(1, NOW) == {
         Family.SKILL_QUEUE: FamilyUsage(active=3, total=4),
         Family.IVR: FamilyUsage(active=1, total=1),
     }
+
+
+def test_the_counts_an_add_reads_follow_every_write_and_the_clock(store: CampaignStore) -> None:
+    """An add reads its family's counts, not its campaigns: they stay what counting the
+    campaigns tells through adds, ends moved either way, archiving, deleting, and campaigns
+    that end as time passes (and the clock going back)."""
+
+    def counted(now: datetime) -> FamilyUsage:
+        with store.unit_of_work(1) as transaction:
+            return transaction.facts_of_new(values("new"), now).usage
+
+    def agree(*moments: timedelta) -> None:
+        for moment in moments:
+            now = NOW + moment
+            assert counted(now) == store.usage(1, now)[Family.SKILL_QUEUE], moment
+
+    def change(campaign_id: int, **how: Any) -> None:
+        with store.unit_of_work(1) as transaction:
+            row = transaction.campaign(campaign_id)
+            assert row is not None
+            if how.pop("deleted", False):
+                transaction.delete(row)
+            else:
+                transaction.update(row, now=NOW, **how)
+
+    hour = timedelta(hours=1)
+    ids = [added(store, values(f"ends in {n}h", end_at=NOW + n * hour)) for n in range(1, 6)]
+    assert counted(NOW) == FamilyUsage(active=5, total=5)
+    agree(2 * hour, 2 * hour, 1.5 * hour, 3.5 * hour, 0 * hour)
+    assert counted(NOW + 3.5 * hour) == FamilyUsage(active=2, total=5)
+    change(ids[0], values=values("ends in 1h", end_at=NOW + 10 * hour))  # ended: runs again
+    change(ids[4], values=values("ends in 5h", end_at=NOW + 0.5 * hour))  # runs: ended
+    agree(3.5 * hour, 0 * hour, 11 * hour)
+    change(ids[1], archived=True)  # ended
+    change(ids[2], deleted=True)  # ended
+    change(ids[3], archived=True)  # running
+    agree(3.5 * hour, 11 * hour)
+    assert counted(NOW + 3.5 * hour) == FamilyUsage(active=1, total=2)
+    added(store, values("ended before it was added", end_at=NOW - hour))
+    agree(0 * hour, 11 * hour, 12 * hour)
+    assert counted(NOW + 12 * hour) == FamilyUsage(active=0, total=3)
 
 
 def test_the_facts_of_a_new_campaign_hold_an_earlier_add_with_its_key(
@@ -139,13 +173,13 @@ def test_the_facts_of_a_new_campaign_hold_an_earlier_add_with_its_key(
     earlier = StoredKey(b"d" * 32, campaign_id, 2)
     later = NOW + timedelta(hours=1)
     with store.unit_of_work(1) as transaction:
-        assert transaction.facts_of_new(values("x"), later, CAPS, key="order-1").earlier == earlier
-        assert transaction.facts_of_new(values("x"), later, CAPS, key="order-2").earlier is None
-        assert transaction.facts_of_new(values("x"), later, CAPS).earlier is None
+        assert transaction.facts_of_new(values("x"), later, key="order-1").earlier == earlier
+        assert transaction.facts_of_new(values("x"), later, key="order-2").earlier is None
+        assert transaction.facts_of_new(values("x"), later).earlier is None
         expired = NOW + KEY_RETENTION + timedelta(seconds=1)
-        assert transaction.facts_of_new(values("x"), expired, CAPS, key="order-1").earlier is None
+        assert transaction.facts_of_new(values("x"), expired, key="order-1").earlier is None
     with store.unit_of_work(2) as transaction:
-        assert transaction.facts_of_new(values("x"), later, CAPS, key="order-1").earlier is None
+        assert transaction.facts_of_new(values("x"), later, key="order-1").earlier is None
 
 
 # -- idempotency keys --------------------------------------------------------------------------
@@ -177,7 +211,7 @@ def test_a_unit_of_work_for_an_unknown_tenant_is_refused_and_writes_nothing(
     # first), and so does any write: nothing is written for it.
     attempts: list[Callable[[TenantTransaction], object]] = [
         lambda transaction: transaction.campaign(1),
-        lambda transaction: transaction.facts_of_new(values("new"), NOW, CAPS),
+        lambda transaction: transaction.facts_of_new(values("new"), NOW),
         lambda transaction: transaction.insert(values("new"), status=2, now=NOW),
         lambda transaction: transaction.record(
             ChangeRecord(1, 1, 1, NOW, actor=b"", config=b"", status=2)

@@ -17,6 +17,7 @@ from isales.campaign.v2 import campaign_service_pb2 as rpc
 from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 from sqlalchemy import inspect, text
 
+from isales_campaign.result_codes import ResultCode, legacy_code
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to, revisions
 from tests.conftest import FixedClock, ServerFactory, fresh_postgres_database
@@ -99,6 +100,35 @@ def test_an_upgraded_database_behaves_like_a_new_one(
     migrate(database_url)
     assert schema_of(database_url) == migrated_schema(new_database_url)
     check_the_lifecycle(client_of(database_url), filled)
+
+
+@pytest.mark.parametrize("revision", EARLIER)
+def test_an_upgraded_database_counts_the_old_campaigns_in_its_quotas(
+    revision: str,
+    database_url: str,
+    make_server: ServerFactory,
+    channel_to: Callable[[int], grpc.Channel],
+) -> None:
+    """The counts an add reads (revision 0009) start from the campaigns already stored."""
+    filled = fill(revision, database_url)
+    migrate(database_url)
+    skills = sum(1 for old in filled.live.values() if old.vdn_id == 1 and not old.ivr)
+    running = make_server(
+        database_url,
+        seed=False,
+        migrate=False,
+        clock=FixedClock(FILLED_AT),
+        max_campaigns_per_family=skills + 1,
+        max_active_tasks=skills + 1,
+    )
+    client = CampaignServiceStub(channel_to(running.port))
+    add(client, campaign("the last that fits"))
+    failure = refused(
+        client.AddCampaign, rpc.AddCampaignRequest(vdn_id=1, campaign=campaign("one too many"))
+    )
+    assert failure.reason == legacy_code(ResultCode.RESULT_CODE_SKILL_QUEUE_CAMPAIGN_LIMIT)
+    delete(client, 2)  # a paused one
+    add(client, campaign("fits again"))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

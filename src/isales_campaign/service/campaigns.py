@@ -144,14 +144,11 @@ class CampaignService:
         )
         moment = utc_naive(now)
         with self._store.unit_of_work(request.vdn_id) as transaction:
-            facts = transaction.facts_of_new(values, moment, self._limits, key=key)
+            facts = transaction.facts_of_new(values, moment, key=key)
             if facts.earlier is not None:
                 return _replayed(idempotency.replayed(request.vdn_id, facts.earlier, asked))
             _check_conflicts(request.vdn_id, values, facts.conflicts)
-            if not quotas.has_room(facts.usage, self._limits):
-                # Refused: the answer tells the whole usage, not just that it is at the limit.
-                usage = transaction.usage(values.family, moment)
-                quotas.check_room(request.vdn_id, values.family, usage, self._limits)
+            quotas.check_room(request.vdn_id, values.family, facts.usage, self._limits)
             if request.validate_only:
                 return AddCampaignResponse(id=0, status=status)
             new_id = transaction.insert(values, status=status, now=moment)

@@ -96,6 +96,18 @@ campaigns = Table(
     sqlite_autoincrement=True,
 )
 
+#: Each tenant's live campaigns per family, kept by triggers on `campaigns` (revision 0009):
+#: `live` counts those not archived, `ended` those of them that ended by `ended_through`.
+campaign_counts = Table(
+    "campaign_counts",
+    metadata,
+    Column("vdn_id", Integer, ForeignKey("tenants.vdn_id"), primary_key=True),
+    Column("family", SmallInteger, primary_key=True, autoincrement=False),
+    Column("live", Integer, nullable=False),
+    Column("ended", Integer, nullable=False),
+    Column("ended_through", DateTime, nullable=False),
+)
+
 #: Keys of adds that callers may retry, for a day; kept when the campaign changes or goes.
 idempotency_keys = Table(
     "idempotency_keys",

@@ -59,6 +59,7 @@ from isales_campaign.service.db.prepared import Prepared, checkout, drop_if_brok
 from isales_campaign.service.db.schema import (
     app_keys,
     campaign_changes,
+    campaign_counts,
     campaigns,
     idempotency_keys,
     service_secrets,
@@ -66,7 +67,7 @@ from isales_campaign.service.db.schema import (
     tenants,
 )
 from isales_campaign.service.domain.idempotency import KEY_RETENTION
-from isales_campaign.service.domain.quotas import CampaignLimits, Family, FamilyUsage
+from isales_campaign.service.domain.quotas import Family, FamilyUsage
 from isales_campaign.service.errors import (
     DatabaseUnavailable,
     FieldProblem,
@@ -185,11 +186,26 @@ _IN_FAMILY = (
 )
 
 
-def _count_up_to(cap: str, *conditions: Any) -> Any:
-    """How many campaigns meet the conditions, counted up to the bound parameter `cap`: the
-    quota checks need no more, so their cost does not grow with the tenant's campaigns."""
-    capped = select(campaigns.c.id).where(*conditions).limit(bindparam(cap)).subquery()
-    return select(func.count()).select_from(capped).scalar_subquery()
+_FAMILY_COUNTS = (
+    campaign_counts.c.vdn_id == bindparam("vdn_id"),
+    campaign_counts.c.family == bindparam("family"),
+)
+
+
+def _family_count(column: Any) -> Any:
+    """A column of the family's counts (kept by triggers: see migration 0009); NULL when the
+    family never had a campaign."""
+    return select(column).where(*_FAMILY_COUNTS).scalar_subquery()
+
+
+def _ending_between(after: Any, through: Any) -> Any:
+    """How many of the family's live campaigns end after `after` and by `through`: a range
+    of the quota index, empty when the two are one."""
+    ending = (campaigns.c.end_at > after, campaigns.c.end_at <= through)
+    return select(func.count()).where(*_IN_FAMILY, *ending).scalar_subquery()
+
+
+_ENDED_THROUGH = _family_count(campaign_counts.c.ended_through)
 
 
 def _earlier(column: Any) -> Any:
@@ -197,14 +213,24 @@ def _earlier(column: Any) -> Any:
     return _EARLIER_ADD.with_only_columns(column).scalar_subquery().label(f"earlier_{column.key}")
 
 
-#: Every check of a new campaign, its family's usage, and the earlier add with its
-#: idempotency key, in one round trip; and whether the tenant exists.
+#: Every check of a new campaign, its family's counts, and the earlier add with its
+#: idempotency key, in one round trip; and whether the tenant exists. The family's campaigns
+#: ended by `now` are those counted ended by `ended_through`, plus those that ended since, or
+#: less those that end after `now` (should the clock be behind the count's).
 _ADD_CHECKS = select(
     exists().where(tenants.c.vdn_id == bindparam("vdn_id")).label("tenant_exists"),
     *_CHECK_COLUMNS,
-    _count_up_to("active_cap", *_IN_FAMILY, _ACTIVE).label("active"),
-    _count_up_to("total_cap", *_IN_FAMILY).label("total"),
+    func.coalesce(_family_count(campaign_counts.c.live), 0).label("live"),
+    func.coalesce(_family_count(campaign_counts.c.ended), 0).label("ended"),
+    _ending_between(_ENDED_THROUGH, bindparam("now")).label("ended_since"),
+    _ending_between(bindparam("now"), _ENDED_THROUGH).label("ending_after_now"),
     *(_earlier(column) for column in _EARLIER_ADD.selected_columns),
+)
+#: The family's count of ended campaigns moved on to `now`, which they were counted by.
+_MOVE_ENDED = (
+    update(campaign_counts)
+    .where(*_FAMILY_COUNTS, campaign_counts.c.ended_through < bindparam("now"))
+    .values(ended=bindparam("ended"), ended_through=bindparam("now"))
 )
 _INSERT = insert(campaigns).returning(campaigns.c.id)
 #: The columns an insert sets besides the configuration's (`CampaignValues.COLUMNS`).
@@ -409,7 +435,7 @@ class NewCampaignFacts:
     """What the rules of a new campaign ask of the tenant's stored state."""
 
     conflicts: Conflicts
-    #: Its family's usage before it, counted up to the limits.
+    #: Its family's usage before it.
     usage: FamilyUsage
     #: The record of its idempotency key, if it has one that is kept.
     earlier: StoredKey | None
@@ -698,6 +724,7 @@ class _Statements:
         self.earlier_add = Prepared(_EARLIER_ADD, dialect)
         self.checks = Prepared(_CHECKS, dialect)
         self.add_checks = Prepared(_ADD_CHECKS, dialect)
+        self.move_ended = Prepared(_MOVE_ENDED, dialect)
         self.usage = Prepared(_USAGE, dialect)
         self.insert = Prepared(_INSERT, dialect, (*CampaignValues.COLUMNS, *_INSERT_COLUMNS))
         self.forget_old_keys = Prepared(_FORGET_OLD_KEYS, dialect)
@@ -776,24 +803,32 @@ class TenantTransaction:
         return Conflicts(bool(checks.queue_exists), bool(checks.name_taken))
 
     def facts_of_new(
-        self, values: CampaignValues, now: datetime, caps: CampaignLimits, *, key: str = ""
+        self, values: CampaignValues, now: datetime, *, key: str = ""
     ) -> NewCampaignFacts:
-        """As `facts_of_change` for a new campaign, its family's usage before it counted up
-        to `caps` (a usage at a cap may be more: `usage` counts it all), and the record of
-        the idempotency `key`, in one round trip."""
+        """As `facts_of_change` for a new campaign, its family's usage before it (from the
+        family's counts, whatever the tenant's size), and the record of the idempotency
+        `key`, in one round trip."""
         checks = self._checked(
             self._statements.add_checks,
             values,
             exclude_id=-1,
             now=now,
-            active_cap=caps.active,
-            total_cap=caps.total,
             key=key,  # no key was ever stored as ""
             cutoff=now - KEY_RETENTION,
         )
         if not checks.tenant_exists:
             raise TenantNotFound(self.vdn_id)
         self._tenant_known = True
+        ended = checks.ended + checks.ended_since - checks.ending_after_now
+        if checks.ended_since:
+            # The count moves on to `now`: the next add counts only what ends after it.
+            moved = {
+                "vdn_id": self.vdn_id,
+                "family": int(values.family),
+                "ended": ended,
+                "now": now,
+            }
+            self.execute(self._statements.move_ended, moved).close()
         earlier = (
             None
             if checks.earlier_campaign_id is None
@@ -805,14 +840,9 @@ class TenantTransaction:
         )
         return NewCampaignFacts(
             Conflicts(bool(checks.queue_exists), bool(checks.name_taken)),
-            FamilyUsage(int(checks.active), int(checks.total)),
+            FamilyUsage(active=int(checks.live - ended), total=int(checks.live)),
             earlier,
         )
-
-    def usage(self, family: Family, now: datetime) -> FamilyUsage:
-        """The family's live campaigns, all counted."""
-        rows = self._statements.usage.all(self._connection, {"vdn_id": self.vdn_id, "now": now})
-        return _usage_of(rows).get(family, FamilyUsage())
 
     def _checked(self, statement: Prepared, values: CampaignValues, **params: Any) -> Any:
         """The row of a statement of checks about `values`."""
