@@ -7,7 +7,8 @@ process (`isales serve`, the gateway calling the service directly) on SQLite, an
 pydantic reference of `bench.reference` doing the same job on SQLite, and on PostgreSQL when
 ISALES_BENCH_DATABASE_URL (an admin URL: a fresh database is created and dropped) is set; then
 gRPC adds, gets, list pages, and adds and gets together (every caller in turn), with 100,000
-campaigns stored and with --scale-rows; the change feed (`bench.watch`: idle watchers' CPU,
+campaigns stored and with --scale-rows; gRPC adds to one tenant holding 10 and 10,000
+running campaigns; the change feed (`bench.watch`: idle watchers' CPU,
 delivery delays). Then the in-process micro-costs.
 Prints one table and writes bench/results.json.
 """
@@ -44,6 +45,9 @@ BASE_ROWS = payloads.LIST_PAGE * payloads.SCALE_TENANTS
 #: over.
 WORKERS = 2
 CONNECTIONS = 8
+#: The live campaigns of the tenant that the one-tenant adds go to: an add must cost the same
+#: at either size (`report.TENANT_SIZE_TOLERANCE`).
+TENANT_SIZES = (10, 10_000)
 #: A 1-minute load average above this before the run means the machine is not idle.
 BUSY_LOAD = 0.5
 
@@ -201,6 +205,8 @@ class Bench:
         if self.args.scale_rows:
             for rows in (self.args.base_rows, self.args.scale_rows):
                 self.at_scale(database, rows, env)
+        for size in TENANT_SIZES:
+            self.one_tenant(database, size, env)
         _progress(f"change feed {database}")
         # Twice the window: with the default 5 s, idle watchers get their 10 s bookmark in it.
         window = 2 * self.args.duration
@@ -224,6 +230,19 @@ class Bench:
                         [server], rows=rows, baseline="noop gRPC", database=database,
                         op=op, preload=rows,
                     )  # fmt: skip
+            finally:
+                server.stop()
+
+    def one_tenant(self, database: str, size: int, env: dict[str, str]) -> None:
+        """gRPC adds to one tenant holding `size` running campaigns (the limits raised)."""
+        with data.database(database, self.work_dir, self.args.database_url) as url:
+            _progress(f"filling one tenant ({data.prepare(url, tenant_holds=size):.1f} s)")
+            server = procs.grpc_server(self.work_dir, url, **env)
+            try:
+                self.drive(
+                    report.one_tenant(database, size), "grpc-one-tenant", server.target,
+                    [server], database=database, tenant_holds=size,
+                )  # fmt: skip
             finally:
                 server.stop()
 

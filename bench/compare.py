@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import data, payloads, procs
-from bench.__main__ import MAX_CAMPAIGNS, Bench, _concurrency, _progress
+from bench.__main__ import MAX_CAMPAIGNS, TENANT_SIZES, Bench, _concurrency, _progress
 
 #: What a scenario loads (a kind of `bench.load`) and the servers it starts.
 Start = Callable[[Path, str, list[str], dict[str, str]], list[procs.Server]]
@@ -39,10 +39,14 @@ def _serve(work: Path, url: str, pin: list[str], env: dict[str, str]) -> list[pr
     return [procs.serve(work, url, pin, **env)]
 
 
-SCENARIOS: dict[str, tuple[str, Start]] = {
-    "grpc-add": ("grpc", _grpc),
-    "grpc-change": ("grpc-change", _grpc),
-    "rest-add-one-process": ("http", _serve),
+#: Each scenario's load, servers, and the running campaigns VDN 1 holds before it.
+SCENARIOS: dict[str, tuple[str, Start, int]] = {
+    "grpc-add": ("grpc", _grpc, 0),
+    "grpc-change": ("grpc-change", _grpc, 0),
+    "rest-add-one-process": ("http", _serve, 0),
+    **{
+        f"grpc-add-tenant-holding-{size}": ("grpc-one-tenant", _grpc, size) for size in TENANT_SIZES
+    },
 }
 
 
@@ -99,7 +103,7 @@ def seed_toml() -> str:
 def run_once(
     bench: Bench, tree: Tree, scenario: str, concurrency: int, seed_file: Path, pin: list[str]
 ) -> dict[str, Any]:
-    kind, start = SCENARIOS[scenario]
+    kind, start, tenant_holds = SCENARIOS[scenario]
     env = {
         "ISALES_MAX_ACTIVE_TASKS": MAX_CAMPAIGNS,
         "ISALES_MAX_CAMPAIGNS_PER_FAMILY": MAX_CAMPAIGNS,
@@ -107,6 +111,8 @@ def run_once(
     }
     with data.database("sqlite", bench.work_dir, None) as url:
         seed(tree, url, seed_file)
+        if tenant_holds:
+            data.fill_one_tenant(url, tenant_holds)
         servers = start(bench.work_dir, url, pin, env)
         try:
             return bench.run_load(kind, servers[0].target, concurrency, servers)

@@ -48,8 +48,9 @@ def database(kind: str, work_dir: Path, admin_url: str | None) -> Iterator[str]:
         engine.dispose()
 
 
-def prepare(url: str, preload: int = 0) -> float:
-    """Migrate, seed the bench tenants, insert `preload` campaigns; returns the seconds taken."""
+def prepare(url: str, preload: int = 0, *, tenant_holds: int = 0) -> float:
+    """Migrate, seed the bench tenants, insert `preload` campaigns, and `tenant_holds` running
+    ones into VDN 1; returns the seconds taken."""
     started = time.perf_counter()
     engine = create_database_engine(url, pool_size=1)
     try:
@@ -57,6 +58,8 @@ def prepare(url: str, preload: int = 0) -> float:
         apply_seed(engine, parse_seed(payloads.seed_document()))
         if preload:
             _preload(engine, preload)
+        if tenant_holds:
+            fill_one_tenant(url, tenant_holds)
     finally:
         engine.dispose()
     return time.perf_counter() - started
@@ -97,6 +100,34 @@ def _preload(engine: Engine, count: int) -> None:
                 )
             connection.execute(campaigns.insert(), rows)
     _settle(engine)
+
+
+def fill_one_tenant(url: str, count: int) -> None:
+    """`count` campaigns in VDN 1 of a migrated database, all running for another month."""
+    config = payloads.example_request().campaign.SerializeToString(deterministic=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    row = {
+        "vdn_id": 1,
+        "family": 1,
+        "device_type": 2,
+        "status": 2,
+        "begin_at": now - timedelta(days=1),
+        "end_at": now + timedelta(days=30),
+        "config": config,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    engine = create_database_engine(url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            for first in range(0, count, _CHUNK):
+                names = range(first, min(first + _CHUNK, count))
+                held = [{**row, "name": f"held-{i}"} for i in names]
+                connection.execute(campaigns.insert(), held)
+        _settle(engine)
+    finally:
+        engine.dispose()
 
 
 def _settle(engine: Engine) -> None:

@@ -44,6 +44,8 @@ _SUCCESS = b'"resultCode":"0200000"'
 #: What each kind of gRPC load calls: its senders take turns over these (label, method).
 _GRPC_CALLS = {
     "grpc": [("add", payloads.ADD_METHOD)],
+    # Adds to one tenant only (VDN 1), whatever it holds.
+    "grpc-one-tenant": [("add", payloads.ADD_METHOD)],
     "grpc-get": [("get", payloads.GET_METHOD)],
     "grpc-list": [("list", payloads.LIST_METHOD)],
     # Each caller adds and gets in turn: do reads wait behind the writes?
@@ -58,9 +60,9 @@ _GRPC_CALLS = {
 
 
 class GrpcLoad:
-    """Adds (`kind` "grpc"), gets of preloaded campaigns ("grpc-get"), list pages of
-    LIST_PAGE of a preloaded tenant ("grpc-list"), or adds and gets in turn ("grpc-mixed");
-    `rows`: how many were preloaded."""
+    """Adds (`kind` "grpc"; "grpc-one-tenant" adds to VDN 1 only), gets of preloaded
+    campaigns ("grpc-get"), list pages of LIST_PAGE of a preloaded tenant ("grpc-list"), or
+    adds and gets in turn ("grpc-mixed"); `rows`: how many were preloaded."""
 
     def __init__(self, target: str, channels: int = 1, kind: str = "grpc", rows: int = 0) -> None:
         # A local subchannel pool: each channel opens its own connection (several server
@@ -70,7 +72,8 @@ class GrpcLoad:
             for _ in range(channels)
         ]
         self._calls = _GRPC_CALLS[kind]
-        self._requests = {"add": self._add, "get": self._get, "list": self._list}
+        add = self._add_to_one_tenant if kind == "grpc-one-tenant" else self._add
+        self._requests = {"add": add, "get": self._get, "list": self._list}
         self._rows = rows
         self._random = random.Random(0)  # noqa: S311 - load, not secrets
         self._senders = 0
@@ -139,6 +142,9 @@ class GrpcLoad:
 
     def _add(self) -> bytes:
         return self._add_of(*self._names.next())
+
+    def _add_to_one_tenant(self) -> bytes:
+        return self._add_of(1, self._names.next()[1])
 
     def _get(self) -> bytes:
         """A preloaded campaign, at random."""

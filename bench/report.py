@@ -28,6 +28,9 @@ REFERENCES = (REFERENCE, LEAN_REFERENCE)
 #: p99 of the REST add in one process and of the gRPC add at the run's highest concurrency (32
 #: in `make bench`): at most this many times the lean reference's.
 TAIL_AGAINST_LEAN = 1.5
+#: An add to a tenant holding the most campaigns costs at most this much more server CPU than
+#: one to a tenant holding the fewest.
+TENANT_SIZE_TOLERANCE = 0.10
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
@@ -83,7 +86,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
     ours = [s for s in results["scenarios"] if s["name"] not in REFERENCES]
     for s in ours:
         share = GRPC_SHARE if s["kind"] == "grpc" else REST_SHARE
-        if s.get("ratio") is not None and "preload" not in s:
+        if s.get("ratio") is not None and "preload" not in s and "tenant_holds" not in s:
             checks.append(
                 (
                     s["ratio"] >= share,
@@ -92,6 +95,7 @@ def targets(results: dict[str, Any]) -> list[tuple[bool, str]]:
                 )
             )
     checks += _cpu_goals(results["scenarios"])
+    checks += _tenant_size_goals(results["scenarios"])
     checks += _scale_out(results["scenarios"])
     micro = results["micro"]
     for name in ("translate JSON -> Campaign", "validate (contract + domain rules)"):
@@ -222,6 +226,35 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def one_tenant(database: str, size: int) -> str:
+    """The name of the scenario of adds to one tenant holding `size` running campaigns."""
+    return f"gRPC add {database}, one tenant holding {size:,}"
+
+
+def _tenant_size_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
+    """An add to the largest tenant against one to the smallest, at each concurrency."""
+    runs = [s for s in scenarios if "tenant_holds" in s]
+    checks: list[tuple[bool, str]] = []
+    for s in runs:
+        alike = [r for r in runs if r["database"] == s["database"]]
+        smallest = min(
+            (r for r in alike if r["concurrency"] == s["concurrency"]),
+            key=lambda r: r["tenant_holds"],
+        )
+        if smallest is s or not smallest["cpu_s_per_1k"]:
+            continue
+        ratio = s["cpu_s_per_1k"] / smallest["cpu_s_per_1k"] - 1
+        checks.append(
+            (
+                ratio <= TENANT_SIZE_TOLERANCE,
+                f"{s['name']} c={s['concurrency']}: {s['cpu_s_per_1k'] * 1000:.0f} us server CPU "
+                f"per add, {ratio:+.0%} against {smallest['tenant_holds']:,} held "
+                f"(target within {TENANT_SIZE_TOLERANCE:.0%})",
+            )
+        )
+    return checks
+
+
 def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
     """Server CPU per call: gRPC against the no-op gRPC server's, REST against the cheaper of
     the two references; and the tail at concurrency 32 against the lean reference's."""
@@ -238,7 +271,7 @@ def _cpu_goals(scenarios: list[dict[str, Any]]) -> list[tuple[bool, str]]:
     noop = {s["concurrency"]: s for s in scenarios if s["name"] == GRPC_BASELINE}
     for s in scenarios:
         cpu_ms = s["cpu_s_per_1k"]
-        adds = s["name"].startswith("gRPC add") and "preload" not in s
+        adds = s["name"].startswith("gRPC add") and "preload" not in s and "tenant_holds" not in s
         base = noop.get(s["concurrency"])
         if (adds or s.get("op") in ("get", "list")) and base is not None:
             factor = cpu_ms / base["cpu_s_per_1k"]

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.report import REFERENCES
+from bench.__main__ import TENANT_SIZES
+from bench.report import REFERENCES, one_tenant
 
 # Whole runs: longer than the suite's per-test bound.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -64,6 +65,7 @@ def service_scenarios(database: str) -> set[str]:
         f"REST add {database}",
         f"REST add {database}, one process",
         *stored,
+        *(one_tenant(database, size) for size in TENANT_SIZES),
     }
 
 
@@ -108,6 +110,8 @@ def test_every_scenario_answers_and_every_target_is_judged(
         "x the lean FastAPI reference's (target <= 1.5)",
         "FastAPI reference's (target <= 1)",
         f"gRPC get sqlite, {SCALE_ROWS:,} stored c=3: ",
+        f"{one_tenant('sqlite', TENANT_SIZES[-1])} c=3: ",
+        f"against {TENANT_SIZES[0]:,} held (target within 10%)",
         "errors in all scenarios: 0",
         "change feed sqlite: 200 idle watchers cost",
         "change feed sqlite, through the other server: every change to every watcher in order",
