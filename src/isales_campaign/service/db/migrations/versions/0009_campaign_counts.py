@@ -17,7 +17,7 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,8 +27,6 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-#: The `ended_through` of a new count: before any campaign ends, so none has ended by it.
-_EPOCH = datetime(1970, 1, 1)
 
 # On SQLite, times are text in SQLAlchemy's format, which the triggers compare.
 _SQLITE_TRIGGERS = (
@@ -112,12 +110,16 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["vdn_id"], ["tenants.vdn_id"]),
         sa.PrimaryKeyConstraint("vdn_id", "family"),
     )
+    # Counted as ended by now, so that reads and adds count only what ends from now on (a
+    # count made by a trigger starts before any campaign ends: 1970, none ended by then).
+    now = datetime.now(UTC).replace(tzinfo=None)
     op.execute(
         sa.text(
             "INSERT INTO campaign_counts (vdn_id, family, live, ended, ended_through)"
-            " SELECT vdn_id, family, count(*), 0, :epoch FROM campaigns"
+            " SELECT vdn_id, family, count(*),"
+            " count(CASE WHEN end_at <= :now THEN 1 END), :now FROM campaigns"
             " WHERE archived_at IS NULL GROUP BY vdn_id, family"
-        ).bindparams(sa.bindparam("epoch", _EPOCH, type_=sa.DateTime()))
+        ).bindparams(sa.bindparam("now", now, type_=sa.DateTime()))
     )
     if postgresql:
         op.execute(_POSTGRESQL_FUNCTION)
