@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignRequest, UpdateCampaignRequest
-from sqlalchemy import delete, event
+from sqlalchemy import case, delete, event, func, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.pool.base import _ConnectionFairy
 
@@ -21,7 +21,7 @@ from isales_campaign.service.answers import status_code
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.db.migrate import migrate_to
-from isales_campaign.service.db.schema import service_secrets
+from isales_campaign.service.db.schema import campaigns, service_secrets
 from isales_campaign.service.db.store import (
     PAGE_TOKEN_KEY_NAME,
     CampaignStore,
@@ -124,19 +124,34 @@ def test_the_facts_of_a_new_campaign_count_its_family(store: CampaignStore) -> N
     }
 
 
-def test_the_counts_an_add_reads_follow_every_write_and_the_clock(store: CampaignStore) -> None:
-    """An add reads its family's counts, not its campaigns: they stay what counting the
-    campaigns tells through adds, ends moved either way, archiving, deleting, and campaigns
-    that end as time passes (and the clock going back)."""
+def test_the_counts_an_add_reads_follow_every_write_and_the_clock(
+    store: CampaignStore, database_url: str
+) -> None:
+    """An add (and GetQuota, and a list) reads its family's counts, not its campaigns: they
+    stay what counting the campaigns tells through adds, ends moved either way, archiving,
+    deleting, and campaigns that end as time passes (and the clock going back)."""
 
     def counted(now: datetime) -> FamilyUsage:
         with store.unit_of_work(1) as transaction:
             return transaction.facts_of_new(values("new"), now).usage
 
+    def counted_by_hand(now: datetime) -> FamilyUsage:
+        live = (campaigns.c.vdn_id == 1, campaigns.c.family == 1, campaigns.c.archived_at.is_(None))
+        active = func.count(case((campaigns.c.end_at > now, 1)))
+        engine = create_database_engine(database_url, pool_size=1)
+        try:
+            with engine.connect() as connection:
+                row = connection.execute(select(active, func.count()).where(*live)).one()
+        finally:
+            engine.dispose()
+        return FamilyUsage(active=row[0], total=row[1])
+
     def agree(*moments: timedelta) -> None:
         for moment in moments:
             now = NOW + moment
-            assert counted(now) == store.usage(1, now)[Family.SKILL_QUEUE], moment
+            by_hand = counted_by_hand(now)
+            assert store.usage(1, now).get(Family.SKILL_QUEUE, FamilyUsage()) == by_hand
+            assert counted(now) == by_hand, moment
 
     def change(campaign_id: int, **how: Any) -> None:
         with store.unit_of_work(1) as transaction:
