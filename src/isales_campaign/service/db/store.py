@@ -203,8 +203,8 @@ _COUNTED_FAMILY = (
 )
 _NOW = bindparam("now", type_=DateTime)
 #: A tenant's live campaigns per family, those not ended by `now` and all of them, from its
-#: counts (as an add reads them, see `_ADD_CHECKS`, without moving them on): a read of a few
-#: rows, whatever the tenant holds.
+#: counts (as an add reads them, see `_ADD_CHECKS`, without moving them on): its count rows
+#: and the campaigns that ended since an add last moved them on, not all it holds.
 _USAGE = select(
     campaign_counts.c.family,
     (
