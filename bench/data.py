@@ -24,6 +24,8 @@ SCALE_TENANTS = payloads.SCALE_TENANTS
 #: One preloaded campaign in this many ends in the future (counts toward the quota).
 ACTIVE_EVERY = 5
 _CHUNK = 10_000
+#: The configuration of every campaign the bench loads: the documented example's.
+_CONFIG = payloads.example_request().campaign.SerializeToString(deterministic=True)
 
 
 @contextmanager
@@ -59,15 +61,33 @@ def prepare(url: str, preload: int = 0, *, tenant_holds: int = 0) -> float:
         if preload:
             _preload(engine, preload)
         if tenant_holds:
-            fill_one_tenant(url, tenant_holds)
+            _fill_one_tenant(engine, tenant_holds)
     finally:
         engine.dispose()
     return time.perf_counter() - started
 
 
+def _campaign_row(
+    vdn_id: int, name: str, begin_at: datetime, end_at: datetime, now: datetime
+) -> dict[str, object]:
+    """A running skill-queue campaign's row, with the documented example's configuration."""
+    return {
+        "vdn_id": vdn_id,
+        "name": name,
+        "family": 1,
+        "device_type": 2,
+        "status": 2,
+        "begin_at": begin_at,
+        "end_at": end_at,
+        "config": _CONFIG,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _preload(engine: Engine, count: int) -> None:
     """`count` campaigns over SCALE_TENANTS tenants, with one real serialized config."""
-    config = payloads.example_request().campaign.SerializeToString(deterministic=True)
     now = datetime.now(UTC).replace(tzinfo=None)
     extra = [
         {"vdn_id": vdn, "time_zone": "UTC"}
@@ -83,51 +103,30 @@ def _preload(engine: Engine, count: int) -> None:
                 end_at = now + timedelta(days=1 + i % 30)
                 if (i // SCALE_TENANTS) % ACTIVE_EVERY:
                     end_at = now - timedelta(days=1 + i % 365)
-                rows.append(
-                    {
-                        "vdn_id": 1 + i % SCALE_TENANTS,
-                        "name": f"preload-{i:08d}",
-                        "family": 1,
-                        "device_type": 2,
-                        "status": 2,
-                        "begin_at": end_at - timedelta(days=2),
-                        "end_at": end_at,
-                        "config": config,
-                        "version": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
+                vdn_id, name = 1 + i % SCALE_TENANTS, f"preload-{i:08d}"
+                rows.append(_campaign_row(vdn_id, name, end_at - timedelta(days=2), end_at, now))
             connection.execute(campaigns.insert(), rows)
     _settle(engine)
 
 
 def fill_one_tenant(url: str, count: int) -> None:
     """`count` campaigns in VDN 1 of a migrated database, all running for another month."""
-    config = payloads.example_request().campaign.SerializeToString(deterministic=True)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    row = {
-        "vdn_id": 1,
-        "family": 1,
-        "device_type": 2,
-        "status": 2,
-        "begin_at": now - timedelta(days=1),
-        "end_at": now + timedelta(days=30),
-        "config": config,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
     engine = create_database_engine(url, pool_size=1)
     try:
-        with engine.begin() as connection:
-            for first in range(0, count, _CHUNK):
-                names = range(first, min(first + _CHUNK, count))
-                held = [{**row, "name": f"held-{i}"} for i in names]
-                connection.execute(campaigns.insert(), held)
-        _settle(engine)
+        _fill_one_tenant(engine, count)
     finally:
         engine.dispose()
+
+
+def _fill_one_tenant(engine: Engine, count: int) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    begin_at, end_at = now - timedelta(days=1), now + timedelta(days=30)
+    with engine.begin() as connection:
+        for first in range(0, count, _CHUNK):
+            names = (f"held-{i}" for i in range(first, min(first + _CHUNK, count)))
+            rows = [_campaign_row(1, name, begin_at, end_at, now) for name in names]
+            connection.execute(campaigns.insert(), rows)
+    _settle(engine)
 
 
 def _settle(engine: Engine) -> None:

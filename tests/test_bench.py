@@ -29,6 +29,19 @@ def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "ISALES_BENCH_DATABASE_URL"}
 
 
+def run_command(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """A bench command from the repository's root, its output captured."""
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_bench(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
     """`python -m bench` with short windows and small preloads: (results.json, the report)."""
     output = tmp_path / "results.json"
@@ -40,14 +53,7 @@ def run_bench(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
         "--output", str(output),
         *extra,
     ]  # fmt: skip
-    completed = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    completed = run_command(command, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results: dict[str, Any] = orjson.loads(output.read_bytes())
     return results, completed.stdout
@@ -132,9 +138,7 @@ def test_every_fault_scenario_keeps_its_promises(postgres_admin_url_if_any: str)
     command = [sys.executable, "-m", "bench.faults"]
     if postgres_admin_url_if_any:
         command += ["--database-url", postgres_admin_url_if_any]
-    completed = subprocess.run(
-        command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=600
-    )
+    completed = run_command(command, timeout=600)
 
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rows = completed.stdout.partition("-" * 110)[2].strip().splitlines()
@@ -152,15 +156,7 @@ def test_compare_measures_two_versions_of_the_code_in_turns() -> None:
         "--rounds", "2", "--concurrency", "1", "--scenarios", "grpc-change",
         "--warmup", "0.2", "--duration", "0.6",
     ]  # fmt: skip
-    completed = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_command(command, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
