@@ -1,5 +1,6 @@
 """The in-process backend of `isales serve` runs every call in the service's call chain,
-as a call over gRPC does: the same answers, drain, token check and metrics."""
+as a call over gRPC does: the same answers, drain, token check and metrics; on SQLite, the
+changes sent together share a commit, each answered as its own."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import replace
 
 import grpc
 import pytest
-from isales.campaign.v2.campaign_service_pb2 import GetCampaignRequest
+from isales.campaign.v2.campaign_service_pb2 import AddCampaignResponse, GetCampaignRequest
 
 from isales_campaign.config import Settings
 from isales_campaign.local_backend import LocalBackend
@@ -22,11 +23,11 @@ TOKEN = "in-process-token"
 
 
 @pytest.fixture
-def running(sqlite_url: str) -> Iterator[RunningServer]:
-    seed_database(sqlite_url)
+def running(database_url: str) -> Iterator[RunningServer]:
+    seed_database(database_url)
     settings = replace(
         Settings(),
-        database_url=sqlite_url,
+        database_url=database_url,
         grpc_listen="127.0.0.1:0",
         internal_token=TOKEN,
         require_internal_token=True,
@@ -71,6 +72,37 @@ def test_calls_are_answered_and_counted_as_over_grpc(running: RunningServer) -> 
     asyncio.run(scenario())
     assert _handled("AddCampaign", "OK") == ok + 1
     assert _handled("GetCampaign", "NOT_FOUND") == not_found + 1
+
+
+def test_changes_sent_together_are_each_answered_as_their_own(running: RunningServer) -> None:
+    """On SQLite they run on the event loop and share its pass's commit; on PostgreSQL each
+    runs on a thread. A refused one is refused alone."""
+    names = ["together-1", "together-2", "together-1", "together-3"]
+
+    async def scenario() -> tuple[list[AddCampaignResponse | BaseException], list[str]]:
+        backend = LocalBackend(running, 5.0, TOKEN, workers=2)
+        await backend.start()
+        try:
+            adds = (
+                backend.call(
+                    backend.campaigns.AddCampaign, add_request(example_campaign(name)), f"r{i}"
+                )
+                for i, name in enumerate(names)
+            )
+            answers = await asyncio.gather(*adds, return_exceptions=True)
+            found = [
+                (await _get(backend, answer.id)).campaign.campaign.name  # type: ignore[attr-defined]
+                for answer in answers
+                if isinstance(answer, AddCampaignResponse)
+            ]
+            return answers, found
+        finally:
+            await backend.close()
+
+    answers, found = asyncio.run(scenario())
+    refused = [answer for answer in answers if isinstance(answer, grpc.aio.AioRpcError)]
+    assert [error.code() for error in refused] == [grpc.StatusCode.ALREADY_EXISTS]
+    assert sorted(found) == ["together-1", "together-2", "together-3"]
 
 
 def _refused(running: RunningServer, token: str, *, drained: bool = False) -> grpc.aio.AioRpcError:

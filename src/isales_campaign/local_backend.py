@@ -2,10 +2,19 @@
 
 The gateway sends the same request messages and gets the same responses and the same
 errors (`grpc.aio.AioRpcError` with the rich status) as over gRPC, but a call is a function
-call on a worker thread instead of a round trip through two gRPC stacks. It runs in the same
-call chain as a call over gRPC (`service.call_chain`: request id, deadline, token, drain,
-metrics, answers, log line). This module is part of the composition root: it knows both
-halves, so the gateway still never imports the service.
+call instead of a round trip through two gRPC stacks. It runs in the same call chain as a
+call over gRPC (`service.call_chain`: request id, deadline, token, drain, metrics, answers,
+log line). This module is part of the composition root: it knows both halves, so the gateway
+still never imports the service.
+
+A read runs on a worker thread, so that a long list never holds the event loop. On SQLite, a
+change runs on the loop itself, in a greenlet: its statements are short, and its commit is
+shared with the changes of the calls the loop serves in the same pass, which the greenlet
+waits for while the loop goes on (see `db.group_commit`). That spares the hand-off to a
+thread and back, and the threads' turns: a REST add at 32 concurrent calls costs 28 % less of
+the server's CPU (562 against 778 us) and its p99 fell from 44 to 26 ms; at 1, the same
+(`python -m bench.compare`, pinned). On PostgreSQL every call runs on a thread: its
+statements are round trips over the network.
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from isales.campaign.v2 import access_key_service_pb2_grpc, campaign_service_pb2_grpc
 
-from isales_campaign.channel_config import CAMPAIGN_SERVICE
+from isales_campaign.channel_config import CAMPAIGN_SERVICE, CHANGES, KEYED_ADD
 from isales_campaign.gateway.backend import READY, Backend, Readiness
 from isales_campaign.service.call_chain import CallChain, ChainedMethod
+from isales_campaign.service.db.group_commit import in_loop_greenlet
 from isales_campaign.service.errors import CallFailed
 from isales_campaign.service.server import ACCESS_KEY_SERVICE_NAME, RunningServer
 
@@ -40,18 +50,26 @@ def _rpc_error(
     )
 
 
+#: The methods that change campaigns (`(service, method)`).
+_CHANGES = frozenset((KEYED_ADD, *CHANGES))
+
+
 class _LocalMethod:
-    """One servicer method, called like a `grpc.aio` unary-unary stub method."""
+    """One servicer method, called like a `grpc.aio` unary-unary stub method; on `executor`'s
+    threads, or (`on_loop`) in a greenlet on the event loop."""
 
     def __init__(
         self,
         chained: ChainedMethod,
         method: Callable[[Any, Any], Message],
         executor: ThreadPoolExecutor,
+        *,
+        on_loop: bool,
     ) -> None:
         self._chained = chained
         self._method = method
         self._executor = executor
+        self._on_loop = on_loop
 
     async def __call__(
         self,
@@ -61,12 +79,20 @@ class _LocalMethod:
         metadata: Metadata,
         wait_for_ready: bool | None = None,  # noqa: ARG002 (no channel: always ready)
     ) -> Message:
-        call = partial(self._serve, request, metadata, time.monotonic() + timeout)
-        served = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        deadline = time.monotonic() + timeout
+        served: asyncio.Future[Message]
+        if self._on_loop:
+            spawned = in_loop_greenlet(self._serve, request, metadata, deadline)
+            served = asyncio.ensure_future(spawned)
+        else:
+            call = partial(self._serve, request, metadata, deadline)
+            served = asyncio.get_running_loop().run_in_executor(self._executor, call)
         try:
-            # The gateway waits no longer than over gRPC; the call may still finish.
-            return await asyncio.wait_for(served, timeout)
+            # The gateway waits no longer than over gRPC; the call may still finish (shielded:
+            # a greenlet's call is not cut short, as a thread's is not).
+            return await asyncio.wait_for(asyncio.shield(served), timeout)
         except TimeoutError:
+            served.add_done_callback(_forget)
             raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
     def _serve(self, request: Message, metadata: Metadata, deadline: float) -> Message:
@@ -84,6 +110,12 @@ class _LocalMethod:
         return response
 
 
+def _forget(served: asyncio.Future[Message]) -> None:
+    """Take the outcome of a call nobody waits for any more (its failure was logged)."""
+    if not served.cancelled():
+        served.exception()
+
+
 class _LocalStub:
     """Every method of a servicer as a `_LocalMethod`, by its gRPC name (the methods of the
     generated base class `service`, whose full name is `name`)."""
@@ -95,15 +127,20 @@ class _LocalStub:
         name: str,
         chain: CallChain,
         executor: ThreadPoolExecutor,
+        *,
+        changes_on_loop: bool,
     ) -> None:
         for method in vars(service):
             if not method.startswith("_"):
                 chained = chain.method(f"/{name}/{method}")
-                setattr(self, method, _LocalMethod(chained, getattr(servicer, method), executor))
+                on_loop = changes_on_loop and (name, method) in _CHANGES
+                local = _LocalMethod(chained, getattr(servicer, method), executor, on_loop=on_loop)
+                setattr(self, method, local)
 
 
 class LocalBackend(Backend):
-    """A `Backend` that calls the servicers of `running` on `workers` threads."""
+    """A `Backend` that calls the servicers of `running` on `workers` threads, its changes on
+    the event loop when the store commits writes in groups (SQLite)."""
 
     def __init__(self, running: RunningServer, timeout: float, internal_token: str, workers: int):
         super().__init__(timeout, internal_token)
@@ -122,6 +159,7 @@ class LocalBackend(Backend):
                 CAMPAIGN_SERVICE,
                 self._running.chain,
                 self._executor,
+                changes_on_loop=self._running.store.commits_in_groups,
             ),
         )
         self._keys = cast(
@@ -132,6 +170,7 @@ class LocalBackend(Backend):
                 ACCESS_KEY_SERVICE_NAME,
                 self._running.chain,
                 self._executor,
+                changes_on_loop=self._running.store.commits_in_groups,
             ),
         )
 

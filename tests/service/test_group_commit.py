@@ -1,21 +1,25 @@
 """SQLite's writes queued behind one another share one commit (`db.group_commit`), and
 each is answered only once that commit holds it; a refused or failed write undoes only
 itself, and a failed commit fails every write it held. A turn not had in time is answered
-UNAVAILABLE."""
+UNAVAILABLE. Writes made on an event loop, in greenlets, share the commit of the loop's pass,
+and wait for threads and other processes without holding the loop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from isales_campaign.service.campaigns import CampaignService
 from isales_campaign.service.db import group_commit
@@ -359,3 +363,184 @@ def write_under_way(store: CampaignStore) -> Iterator[Callable[[], None]]:
     finally:
         finish.set()
         writer.join(10)
+
+
+# -- Writes made on an event loop (`isales serve`'s changes, each in a greenlet) ------------
+
+
+def on_loop(*writes: Callable[[], Any]) -> list[Any]:
+    """Run each write in a greenlet on one event loop, all started in the same pass; what
+    each answered: its result or its exception."""
+
+    async def run() -> list[Any]:
+        spawned = (greenlet_spawn(write) for write in writes)
+        return await asyncio.gather(*spawned, return_exceptions=True)
+
+    return asyncio.run(run())
+
+
+def test_writes_of_one_pass_of_the_loop_share_a_commit_and_are_stored_when_answered(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    service = CampaignService(store)
+
+    def add(name: str) -> tuple[int, bool]:
+        added = service.add(add_request(example_campaign(name)))
+        return added.id, name in stored_names(sqlite_url)
+
+    names = [f"on the loop {index}" for index in range(4)]
+    answers = on_loop(*(partial(add, name) for name in names))
+    assert [stored for _id, stored in answers] == [True] * 4, answers
+    assert len({campaign_id for campaign_id, _stored in answers}) == 4
+    assert len(commits) == 1
+
+
+def test_a_refused_write_of_the_loops_group_undoes_only_itself(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    service = CampaignService(store)
+    service.add(add_request(example_campaign("taken")))
+    same_name, kept = on_loop(
+        lambda: service.add(add_request(example_campaign("taken"))),
+        lambda: service.add(add_request(example_campaign("kept"))),
+    )
+    assert isinstance(same_name, NameTaken)
+    assert kept.id > 0
+    assert stored_names(sqlite_url) == {"taken", "kept"}
+    assert len(commits) == 2  # "taken" alone, then the loop's group
+
+
+def test_a_commit_on_the_loop_that_fails_fails_every_write_it_held(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = CampaignStore._commit
+    failing = [OutcomeUnknown()]
+
+    def unconfirmed(store: CampaignStore, connection: Any) -> None:
+        if failing:
+            raise failing[0]
+        commit(store, connection)
+
+    monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
+    seed_database(sqlite_url)
+    engine = create_database_engine(sqlite_url, pool_size=4)
+    service = CampaignService(CampaignStore(engine))
+    try:
+        answers = on_loop(
+            lambda: service.add(add_request(example_campaign("first"))),
+            lambda: service.add(add_request(example_campaign("second"))),
+        )
+        failing.clear()
+        on_loop(lambda: service.add(add_request(example_campaign("after"))))
+    finally:
+        engine.dispose()
+    assert [type(answer) for answer in answers] == [OutcomeUnknown, OutcomeUnknown]
+    assert stored_names(sqlite_url) == {"after"}
+
+
+def test_a_group_of_the_loop_holds_at_most_max_group_writes(
+    store: CampaignStore, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "MAX_GROUP", 2)
+    service = CampaignService(store)
+    names = ("one", "two", "three")
+    answers = on_loop(*(partial(service.add, add_request(example_campaign(n))) for n in names))
+    assert all(answer.id > 0 for answer in answers), answers
+    assert len(commits) == 2
+
+
+def test_a_write_of_a_thread_joins_the_loops_open_group_and_commits_it(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    """The gRPC port's calls write on threads, beside the gateway's on the loop."""
+    service = CampaignService(store)
+
+    async def run() -> tuple[Any, Any]:
+        on_the_loop = asyncio.ensure_future(
+            greenlet_spawn(service.add, add_request(example_campaign("on the loop")))
+        )
+        await asyncio.sleep(0)  # it runs until it waits for its group's commit
+        assert not on_the_loop.done()
+        # The loop is held here, so its commit cannot come first.
+        from_a_thread = Outcomes()
+        from_a_thread.start("add", lambda: service.add(add_request(example_campaign("thread"))))
+        from_a_thread.join()
+        return await on_the_loop, from_a_thread.answers["add"]
+
+    added_on_the_loop, added_by_the_thread = asyncio.run(run())
+    assert added_on_the_loop.id > 0
+    assert added_by_the_thread.id > 0
+    assert stored_names(sqlite_url) == {"on the loop", "thread"}
+    assert len(commits) == 1
+
+
+def test_a_write_on_the_loop_waits_for_a_threads_turn_without_holding_the_loop(
+    store: CampaignStore, sqlite_url: str
+) -> None:
+    service = CampaignService(store)
+    with write_under_way(store) as finish:
+
+        async def run() -> int:
+            adding = asyncio.ensure_future(
+                greenlet_spawn(service.add, add_request(example_campaign("waited")))
+            )
+            for _ in range(5):
+                await asyncio.sleep(0.01)  # the loop goes on meanwhile
+            assert not adding.done()
+            await asyncio.to_thread(finish)
+            return (await adding).id
+
+        assert asyncio.run(run()) > 0
+    assert stored_names(sqlite_url) == {"waited"}
+
+
+def test_a_write_on_the_loop_waits_for_another_processs_lock_without_holding_the_loop(
+    store: CampaignStore, sqlite_url: str
+) -> None:
+    """And the connection then waits for such a lock again when a thread writes."""
+    service = CampaignService(store)
+    path = make_url(sqlite_url).database or ""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's write
+
+        async def run() -> int:
+            adding = asyncio.ensure_future(
+                greenlet_spawn(service.add, add_request(example_campaign("waited")))
+            )
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            assert not adding.done()
+            other.execute("ROLLBACK")
+            return (await adding).id
+
+        assert asyncio.run(run()) > 0
+        on_loop(lambda: service.add(add_request(example_campaign("not waited"))))
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.2, lambda: other.execute("ROLLBACK")).start()
+        assert service.add(add_request(example_campaign("on a thread"))).id > 0
+    finally:
+        other.close()
+    assert stored_names(sqlite_url) == {"waited", "not waited", "on a thread"}
+
+
+def test_the_loops_commit_waits_for_a_thread_writing_in_its_group_without_holding_the_loop(
+    store: CampaignStore, sqlite_url: str, commits: list[int]
+) -> None:
+    service = CampaignService(store)
+
+    async def run() -> int:
+        adding = asyncio.ensure_future(
+            greenlet_spawn(service.add, add_request(example_campaign("on the loop")))
+        )
+        await asyncio.sleep(0)  # it waits for its commit, its group open
+        with write_under_way(store) as finish:  # a thread's write joins the group
+            for _ in range(10):
+                await asyncio.sleep(0.01)  # the loop's commit finds the turn taken
+            assert not adding.done()
+            await asyncio.to_thread(finish)
+        return (await adding).id
+
+    assert asyncio.run(run()) > 0
+    assert stored_names(sqlite_url) == {"on the loop"}
+    assert len(commits) == 1

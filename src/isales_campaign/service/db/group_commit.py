@@ -12,17 +12,31 @@ as before. A commit that fails fails every write of its group, as it failed the 
 it held before; a transaction that SQLite ended on its own fails the writes it held with
 nothing changed. A write of a group sees the writes before it in the same group, as it
 would have seen them committed.
+
+A write made on an event loop (the changes `isales serve`'s gateway makes, run in a greenlet
+on the loop's thread: see `local_backend`) has nobody waiting for the turn while it runs: the
+calls of the loop come one after the other. So its group stays open for the writes of the
+calls the loop serves in the same pass, and a callback the loop runs after them commits it;
+meanwhile the write's greenlet waits for that commit, not the loop. This spares a change the
+hand-off to a worker thread and back, and the threads' wake-ups per write.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Integer, column, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
 from isales_campaign.service.db.kept_connection import KeptConnection
 from isales_campaign.service.db.prepared import Prepared
@@ -30,6 +44,8 @@ from isales_campaign.service.db.watchdog import time_left
 from isales_campaign.service.errors import DatabaseUnavailable, OutcomeUnknown
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The most writes one commit holds: a bound on how long the first of them waits for it.
 MAX_GROUP = 32
@@ -81,6 +97,8 @@ class _Group:
         #: Set once the transaction has ended; `failure` then says how.
         self.ended = threading.Event()
         self.failure: _Failure | None = None
+        #: Its writes made on an event loop wait for this (None: it has none).
+        self.ended_on_loop: asyncio.Future[None] | None = None
 
 
 class GroupCommit:
@@ -102,6 +120,14 @@ class GroupCommit:
         self._roll_back = roll_back
         # SQLite takes the file's write lock at BEGIN IMMEDIATE, not at the first write.
         self._begin = Prepared(text("BEGIN IMMEDIATE"), engine.dialect)
+        # On a loop, BEGIN does not wait in SQLite's busy handler (see `_begin_on_loop`).
+        self._dialect = engine.dialect
+        self._no_busy_wait = Prepared(text("PRAGMA busy_timeout = 0"), engine.dialect)
+        self._read_busy_wait = Prepared(
+            text("PRAGMA busy_timeout").columns(column("milliseconds", Integer)), engine.dialect
+        )
+        #: Sets the connections' busy timeout back (made once it has been read).
+        self._busy_wait: Prepared | None = None
         self._savepoint = Prepared(text("SAVEPOINT write"), engine.dialect)
         self._release = Prepared(text("RELEASE SAVEPOINT write"), engine.dialect)
         self._undo_write = Prepared(text("ROLLBACK TO SAVEPOINT write"), engine.dialect)
@@ -119,13 +145,14 @@ class GroupCommit:
     def write(self) -> Iterator[PoolProxiedConnection]:
         """A turn to write, in a savepoint of the open transaction. A block that ends
         without an exception returns once a commit holds its write."""
-        self._take_turn()
+        loop = _loop_of_write()
+        self._take_turn(on_loop=loop is not None)
         group = self._group
         # The first write of a group needs no savepoint: its transaction is all its own.
         first = group is None
         try:
             if group is None:
-                group = self._open()
+                group = self._open(on_loop=loop is not None)
             else:
                 _run(self._savepoint, group.connection)
         except BaseException:
@@ -143,14 +170,24 @@ class GroupCommit:
             self._give_up(group)
             raise
         group.writes += 1
-        self._give_up(group)
-        self._await_commit(group)
+        if loop is None:
+            self._give_up(group)
+            self._await_commit(group)
+        else:
+            self._commit_on(loop, group)
+            self._give_up(group, on_loop=True)
+            self._await_commit_on_loop(group)
 
-    def _take_turn(self) -> None:
+    def _take_turn(self, *, on_loop: bool) -> None:
+        """Wait for the turn; on a loop, on a thread if a thread holds it (its write may wait
+        for another process's lock), letting the loop run."""
         with self._counting:
             self._waiting += 1
         try:
-            self._turn.acquire()
+            if not on_loop:
+                self._turn.acquire()
+            elif not self._turn.try_acquire():
+                await_(asyncio.to_thread(self._turn.acquire))
         finally:
             with self._counting:
                 self._waiting -= 1
@@ -160,16 +197,39 @@ class GroupCommit:
         with self._turn:
             self._connection.close()
 
-    def _open(self) -> _Group:
+    def _open(self, *, on_loop: bool) -> _Group:
         connection = self._connection.take()
         try:
-            _run(self._begin, connection)
+            if on_loop:
+                self._begin_on_loop(connection)
+            else:
+                _run(self._begin, connection)
         except BaseException:
             self._roll_back(connection)
             self._connection.keep(connection)  # or drops it, when the rollback failed
             raise
         self._group = _Group(connection)
         return self._group
+
+    def _begin_on_loop(self, connection: PoolProxiedConnection) -> None:
+        """BEGIN IMMEDIATE at once, or, while another process holds the file's write lock,
+        on a thread that waits for it (as long as SQLite's busy timeout), letting the loop
+        run."""
+        busy_wait = self._busy_wait
+        if busy_wait is None:  # the engine sets the same timeout on every connection
+            milliseconds = self._read_busy_wait.first(connection, {}).milliseconds
+            statement = text(f"PRAGMA busy_timeout = {int(milliseconds)}")
+            busy_wait = self._busy_wait = Prepared(statement, self._dialect)
+        _run(self._no_busy_wait, connection)
+        try:
+            _run(self._begin, connection)
+        except OperationalError as error:
+            if not _is_busy(error):
+                raise
+            _run(busy_wait, connection)
+            await_(asyncio.to_thread(_run, self._begin, connection))
+        finally:
+            _run(busy_wait, connection)
 
     def _undo(self, group: _Group) -> None:
         """Undo the write of a block that failed. When that cannot be done (SQLite ends the
@@ -182,19 +242,19 @@ class GroupCommit:
             log.warning("a failed write could not be undone; its group is rolled back")
             self._end(group, DatabaseUnavailable)
 
-    def _give_up(self, group: _Group | None) -> None:
+    def _give_up(self, group: _Group | None, *, on_loop: bool = False) -> None:
         """Give up the turn, leaving the transaction open for the next write if one is
-        waiting and the group has room, else ending it first. A transaction without a
-        write is never left open: the writes of a group see to its commit (and should the
-        next write stop waiting, `_await_commit` still does)."""
+        waiting (or, `on_loop`, may come in the loop's pass) and the group has room, else
+        ending it first. A transaction without a write is never left open: the writes of a
+        group see to its commit (and should the next write stop waiting, `_await_commit`
+        still does; on a loop, `_commit_on`'s callback)."""
         try:
-            if group is not None and self._group is group and not self._keeps_open(group):
-                self._end(group)
+            if group is not None and self._group is group:
+                waited_for = on_loop or self._waiting > 0
+                if not (waited_for and 0 < group.writes < MAX_GROUP):
+                    self._end(group)
         finally:
             self._turn.release()
-
-    def _keeps_open(self, group: _Group) -> bool:
-        return self._waiting > 0 and 0 < group.writes < MAX_GROUP
 
     def _end(self, group: _Group, failure: _Failure | None = None) -> None:
         """Commit the group's writes; roll back when it has none, or a `failure`."""
@@ -218,6 +278,8 @@ class GroupCommit:
                     self._connection.drop(connection)
             finally:
                 group.ended.set()
+                if group.ended_on_loop is not None:
+                    _set_soon(group.ended_on_loop)
 
     def _await_commit(self, group: _Group) -> None:
         """Wait for the commit that holds the writes of `group`. Should the writes behind
@@ -227,6 +289,73 @@ class GroupCommit:
                 self._give_up(group)
         if group.failure is not None:
             raise group.failure()
+
+    def _commit_on(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
+        """Have `loop` commit `group` once the calls of its current pass have run (the first
+        write of the group made on the loop asks for it, holding the turn)."""
+        if group.ended_on_loop is None:
+            group.ended_on_loop = loop.create_future()
+            # Outside the call's context: the commit is bounded by no call's deadline.
+            loop.call_soon(self._commit_from_loop, loop, group, context=contextvars.Context())
+
+    def _commit_from_loop(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
+        if group.ended.is_set():
+            return  # a write of a thread ended it, or the last one the group had room for
+        if not self._turn.try_acquire():
+            # A thread writes now, perhaps in this group, and may end it; look again soon
+            # rather than hold the loop.
+            loop.call_later(
+                _CHECK_SECONDS, self._commit_from_loop, loop, group, context=contextvars.Context()
+            )
+            return
+        try:
+            if self._group is group:
+                self._end(group)
+        finally:
+            self._turn.release()
+
+    def _await_commit_on_loop(self, group: _Group) -> None:
+        """Wait for the commit that holds the writes of `group`, letting the loop run."""
+        assert group.ended_on_loop is not None
+        await_(group.ended_on_loop)
+        if group.failure is not None:
+            raise group.failure()
+
+
+async def in_loop_greenlet(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` run on the running event loop, in a greenlet: its writes share the
+    commits of the loop's passes and wait for them without holding the loop."""
+    return await greenlet_spawn(function, *args)
+
+
+def _loop_of_write() -> asyncio.AbstractEventLoop | None:
+    """The event loop a write is made on, in a greenlet that may wait for a commit
+    (`local_backend`); None for a write on a thread of its own."""
+    return asyncio.get_running_loop() if in_greenlet() else None
+
+
+def _set_soon(future: asyncio.Future[None]) -> None:
+    """Complete `future` on its loop, from that loop's thread or another."""
+    loop = future.get_loop()
+    try:
+        on_its_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:  # a thread without a loop
+        on_its_loop = False
+    if on_its_loop:
+        _complete(future)
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(_complete, future)
+
+
+def _complete(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _is_busy(error: OperationalError) -> bool:
+    """Whether SQLite refused for another connection's lock (SQLITE_BUSY)."""
+    return getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
 def _run(statement: Prepared, connection: PoolProxiedConnection) -> None:

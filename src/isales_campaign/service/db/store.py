@@ -632,6 +632,12 @@ class CampaignStore:
         return prepared
 
     @property
+    def commits_in_groups(self) -> bool:
+        """Whether writes share commits (SQLite: `group_commit`), so that a write made on an
+        event loop, in a greenlet, lets the loop run while it waits for its commit."""
+        return self._group_commit is not None
+
+    @property
     def writes_waiting(self) -> int:
         """Writes of this process waiting for their turn (SQLite; none on PostgreSQL)."""
         return self._group_commit.waiting if self._group_commit else 0
