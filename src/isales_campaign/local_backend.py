@@ -87,13 +87,12 @@ class _LocalMethod:
         else:
             call = partial(self._serve, request, metadata, deadline)
             served = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        try:
-            # The gateway waits no longer than over gRPC; the call may still finish (shielded:
-            # a greenlet's call is not cut short, as a thread's is not).
-            return await asyncio.wait_for(asyncio.shield(served), timeout)
-        except TimeoutError:
+        # The gateway waits no longer than over gRPC; the call may still finish.
+        await asyncio.wait((served,), timeout=timeout)
+        if not served.done():
             served.add_done_callback(_forget)
-            raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        return served.result()
 
     def _serve(self, request: Message, metadata: Metadata, deadline: float) -> Message:
         try:
