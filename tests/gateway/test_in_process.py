@@ -3,15 +3,19 @@ answers as through gRPC, for successes and for every kind of refusal."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from isales.campaign.v2.campaign_service_pb2_grpc import CampaignServiceStub
 
 from isales_campaign.service.campaigns import CampaignService
+from tests.examples import add_request, example_campaign
 from tests.gateway.conftest import KEYS, Stack, example_body, ivr_body, start_stack
 from tests.gateway.helpers import run_ended_campaign, run_lifecycle
 
@@ -143,3 +147,38 @@ def test_not_ready_while_the_service_is_not_serving(tmp_path: Path) -> None:
             "reason": "the campaign service reports NOT_SERVING",
         },
     )
+
+
+def test_rest_and_grpc_adds_sent_at_once_are_all_made(in_process: Stack) -> None:
+    """The gateway's changes run on its event loop, the gRPC port's on threads; they share
+    the process's writes."""
+    assert in_process.grpc is not None
+    port = in_process.grpc.port
+    tag = uuid.uuid4().hex[:8]
+    made: dict[str, int] = {}
+
+    def rest(index: int) -> None:
+        client = in_process.client(1)
+        for round_ in range(5):
+            name = f"r{tag}{index}{round_}"
+            made[name] = client.add_campaign(1, example_body(name)).body["returnObject"]["id"]
+
+    def over_grpc(index: int) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = CampaignServiceStub(channel)
+            for round_ in range(5):
+                name = f"g{tag}{index}{round_}"
+                request = add_request(example_campaign(name))
+                made[name] = stub.AddCampaign(request, timeout=10).id
+
+    threads = [threading.Thread(target=rest, args=(i,)) for i in range(6)]
+    threads += [threading.Thread(target=over_grpc, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(made) == 45
+    assert len(set(made.values())) == 45
+    client = in_process.client(1)
+    for name, campaign_id in made.items():
+        assert client.get_campaign(1, campaign_id).body["returnObject"]["name"] == name
