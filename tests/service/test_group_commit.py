@@ -544,3 +544,40 @@ def test_the_loops_commit_waits_for_a_thread_writing_in_its_group_without_holdin
     assert asyncio.run(run()) > 0
     assert stored_names(sqlite_url) == {"on the loop"}
     assert len(commits) == 1
+
+
+def test_a_change_on_the_loop_waits_for_a_threads_read_without_holding_the_loop(
+    store: CampaignStore, sqlite_url: str
+) -> None:
+    """A change reads its tenant's settings when they are not cached, in the process's turn
+    to read, which a thread's read (a list page) may hold."""
+    service = CampaignService(store)
+    reading, finish = threading.Event(), threading.Event()
+    released_by_the_loop: list[bool] = []
+
+    def long_read() -> None:
+        with store._reader:
+            reading.set()
+            released_by_the_loop.append(finish.wait(10))
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        assert reading.wait(10)
+
+        async def run() -> int:
+            adding = asyncio.ensure_future(
+                greenlet_spawn(service.add, add_request(example_campaign("after the read")))
+            )
+            for _ in range(5):
+                await asyncio.sleep(0.01)  # the loop goes on meanwhile
+            assert not adding.done()
+            finish.set()
+            return (await adding).id
+
+        assert asyncio.run(run()) > 0
+    finally:
+        finish.set()
+        reader.join(10)
+    assert released_by_the_loop == [True]
+    assert stored_names(sqlite_url) == {"after the read"}

@@ -61,7 +61,9 @@ WRITER_CACHE_KIB = 32 * 1024
 
 class BoundedLock:
     """A lock whose wait is bounded: past `timeout`, the call is answered UNAVAILABLE.
-    `turn` names what it waits for, in the log."""
+    `turn` names what it waits for, in the log. A call on an event loop, in a greenlet (see
+    `in_loop_greenlet`), that finds it taken waits for it on a thread, letting the loop run:
+    a thread holding it may wait for another process's lock, or read a long list."""
 
     def __init__(self, timeout: float | None, turn: str) -> None:
         self._lock = threading.Lock()
@@ -69,6 +71,12 @@ class BoundedLock:
         self._turn = turn
 
     def acquire(self) -> None:
+        if not in_greenlet():
+            self._wait()
+        elif not self._lock.acquire(blocking=False):
+            await_(asyncio.to_thread(self._wait))
+
+    def _wait(self) -> None:
         timeout = time_left(self._timeout)  # answer before the caller gives up
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             log.warning("no turn to %s within the database timeout", self._turn)
@@ -146,7 +154,7 @@ class GroupCommit:
         """A turn to write, in a savepoint of the open transaction. A block that ends
         without an exception returns once a commit holds its write."""
         loop = _loop_of_write()
-        self._take_turn(on_loop=loop is not None)
+        self._take_turn()
         group = self._group
         # The first write of a group needs no savepoint: its transaction is all its own.
         first = group is None
@@ -178,16 +186,11 @@ class GroupCommit:
             self._give_up(group, on_loop=True)
             self._await_commit_on_loop(group)
 
-    def _take_turn(self, *, on_loop: bool) -> None:
-        """Wait for the turn; on a loop, on a thread if a thread holds it (its write may wait
-        for another process's lock), letting the loop run."""
+    def _take_turn(self) -> None:
         with self._counting:
             self._waiting += 1
         try:
-            if not on_loop:
-                self._turn.acquire()
-            elif not self._turn.try_acquire():
-                await_(asyncio.to_thread(self._turn.acquire))
+            self._turn.acquire()
         finally:
             with self._counting:
                 self._waiting -= 1
