@@ -72,6 +72,21 @@ def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.fixture
+def failing(monkeypatch: pytest.MonkeyPatch) -> list[Exception]:
+    """While it holds an exception, every commit of the stores made after it raises that."""
+    failures: list[Exception] = []
+    commit = CampaignStore._commit
+
+    def unconfirmed(store: CampaignStore, connection: Any) -> None:
+        if failures:
+            raise failures[0]
+        commit(store, connection)
+
+    monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
+    return failures
+
+
+@pytest.fixture
 def store(sqlite_url: str, commits: list[int]) -> Iterator[CampaignStore]:
     seed_database(sqlite_url)
     engine = create_database_engine(sqlite_url, pool_size=4)
@@ -170,19 +185,10 @@ def test_a_refused_or_failed_write_of_a_group_undoes_only_itself(
     ids=["unconfirmed", "unexpected"],
 )
 def test_a_commit_that_fails_fails_every_write_it_held(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, failure: Exception
+    sqlite_url: str, failing: list[Exception], failure: Exception
 ) -> None:
     """Whatever made the commit fail, each write hears that it may have been made."""
-
-    commit = CampaignStore._commit
-    failing = [failure]
-
-    def unconfirmed(store: CampaignStore, connection: Any) -> None:
-        if failing:
-            raise failing[0]
-        commit(store, connection)
-
-    monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
+    failing.append(failure)
     seed_database(sqlite_url)
     engine = create_database_engine(sqlite_url, pool_size=4)
     store = CampaignStore(engine)
@@ -411,17 +417,9 @@ def test_a_refused_write_of_the_loops_group_undoes_only_itself(
 
 
 def test_a_commit_on_the_loop_that_fails_fails_every_write_it_held(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, failing: list[Exception]
 ) -> None:
-    commit = CampaignStore._commit
-    failing = [OutcomeUnknown()]
-
-    def unconfirmed(store: CampaignStore, connection: Any) -> None:
-        if failing:
-            raise failing[0]
-        commit(store, connection)
-
-    monkeypatch.setattr(CampaignStore, "_commit", unconfirmed)
+    failing.append(OutcomeUnknown())
     seed_database(sqlite_url)
     engine = create_database_engine(sqlite_url, pool_size=4)
     service = CampaignService(CampaignStore(engine))
