@@ -88,9 +88,12 @@ class _LocalMethod:
             call = partial(self._serve, request, metadata, deadline)
             served = asyncio.get_running_loop().run_in_executor(self._executor, call)
         # The gateway waits no longer than over gRPC; the call may still finish.
-        await asyncio.wait((served,), timeout=timeout)
+        try:
+            await asyncio.wait((served,), timeout=timeout)
+        finally:
+            if not served.done():  # timed out, or the request was cancelled
+                served.add_done_callback(_forget)
         if not served.done():
-            served.add_done_callback(_forget)
             raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         return served.result()
 
