@@ -11,10 +11,10 @@ A read runs on a worker thread, so that a long list never holds the event loop. 
 change runs on the loop itself, in a greenlet: its statements are short, and its commit is
 shared with the changes of the calls the loop serves in the same pass, which the greenlet
 waits for while the loop goes on (see `db.group_commit`). That spares the hand-off to a
-thread and back, and the threads' turns: a REST add at 32 concurrent calls costs 28 % less of
-the server's CPU (562 against 778 us) and its p99 fell from 44 to 26 ms; at 1, the same
-(`python -m bench.compare`, pinned). On PostgreSQL every call runs on a thread: its
-statements are round trips over the network.
+thread and back, and the threads' turns: a REST add at 32 concurrent calls costs 27 % less of
+the server's CPU (621 against 847 us) and its p99 fell from 48 to 29 ms; at 1, where nothing
+is shared, 1-4 % more (`python -m bench.compare`, pinned). On PostgreSQL every call runs on a
+thread: its statements are round trips over the network.
 """
 
 from __future__ import annotations
