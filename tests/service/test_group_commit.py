@@ -492,34 +492,60 @@ def test_a_write_on_the_loop_waits_for_a_threads_turn_without_holding_the_loop(
     assert stored_names(sqlite_url) == {"waited"}
 
 
+@contextmanager
+def file_locked_elsewhere(sqlite_url: str) -> Iterator[Callable[[], None]]:
+    """Another process's write holds the file's lock until the function given is called, or
+    for 5 s at most; the block must call it in time (a loop held meanwhile could not)."""
+    locked, release = threading.Event(), threading.Event()
+    released_in_time: list[bool] = []
+
+    def hold() -> None:
+        other = sqlite3.connect(make_url(sqlite_url).database or "", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            locked.set()
+            released_in_time.append(release.wait(5))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        yield release.set
+    finally:
+        release.set()
+        holder.join(10)
+    assert released_in_time == [True]
+
+
 def test_a_write_on_the_loop_waits_for_another_processs_lock_without_holding_the_loop(
     store: CampaignStore, sqlite_url: str
 ) -> None:
-    """And the connection then waits for such a lock again when a thread writes."""
+    """Again after such a wait; and a thread's write, after writes on the loop that did or
+    did not wait, still waits for the lock."""
     service = CampaignService(store)
-    path = make_url(sqlite_url).database or ""
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        other.execute("BEGIN IMMEDIATE")  # another process's write
 
-        async def run() -> int:
-            adding = asyncio.ensure_future(
-                greenlet_spawn(service.add, add_request(example_campaign("waited")))
-            )
-            for _ in range(5):
-                await asyncio.sleep(0.01)
-            assert not adding.done()
-            other.execute("ROLLBACK")
-            return (await adding).id
+    async def run(name: str, release: Callable[[], None]) -> int:
+        adding = asyncio.ensure_future(
+            greenlet_spawn(service.add, add_request(example_campaign(name)))
+        )
+        for _ in range(5):
+            await asyncio.sleep(0.01)  # the loop goes on meanwhile
+        assert not adding.done()
+        release()
+        return (await adding).id
 
-        assert asyncio.run(run()) > 0
-        on_loop(lambda: service.add(add_request(example_campaign("not waited"))))
-        other.execute("BEGIN IMMEDIATE")
-        threading.Timer(0.2, lambda: other.execute("ROLLBACK")).start()
+    for name in ("waited", "waited again"):
+        with file_locked_elsewhere(sqlite_url) as release:
+            assert asyncio.run(run(name, release)) > 0
+    on_loop(lambda: service.add(add_request(example_campaign("not waited"))))
+    with file_locked_elsewhere(sqlite_url) as release:
+        threading.Timer(0.2, release).start()
         assert service.add(add_request(example_campaign("on a thread"))).id > 0
-    finally:
-        other.close()
-    assert stored_names(sqlite_url) == {"waited", "not waited", "on a thread"}
+    names = {"waited", "waited again", "not waited", "on a thread"}
+    assert stored_names(sqlite_url) == names
 
 
 def test_the_loops_commit_waits_for_a_thread_writing_in_its_group_without_holding_the_loop(
