@@ -133,8 +133,9 @@ def test_every_scenario_answers_and_every_target_is_judged(
 
 
 def test_every_fault_scenario_keeps_its_promises(postgres_admin_url_if_any: str) -> None:
-    """kill -9, SIGTERM and idle connections; PostgreSQL killed under, stopped and frozen
-    where there is one: answers in time, documented codes, nothing acknowledged lost."""
+    """kill -9 and SIGTERM (of the gRPC server, and of `isales serve` under REST adds), idle
+    connections; PostgreSQL killed under, stopped and frozen where there is one: answers in
+    time, documented codes, nothing acknowledged lost."""
     command = [sys.executable, "-m", "bench.faults"]
     if postgres_admin_url_if_any:
         command += ["--database-url", postgres_admin_url_if_any]
@@ -142,7 +143,13 @@ def test_every_fault_scenario_keeps_its_promises(postgres_admin_url_if_any: str)
 
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rows = completed.stdout.partition("-" * 110)[2].strip().splitlines()
-    scenarios = ["kill -9 mid-burst (SQLite)", "SIGTERM under load (SQLite)", "300 idle"]
+    scenarios = [
+        "kill -9 mid-burst (SQLite)",
+        "SIGTERM under load (SQLite)",
+        "kill -9 mid-burst (SQLite, REST, serve)",
+        "SIGTERM under load (SQLite, REST, serve)",
+        "300 idle",
+    ]
     if postgres_admin_url_if_any:
         scenarios += ["kill -9 mid-burst (PostgreSQL)", "PostgreSQL stopped", "PostgreSQL frozen"]
     assert [row[: len(name)] for row, name in zip(rows, scenarios, strict=True)] == scenarios
