@@ -63,6 +63,24 @@ class Outcome:
     stops_server: bool = False
 
 
+class RestAdds:
+    """Adds of the documented example as VDN 1, each under a new name, through the gateway at
+    `target`."""
+
+    def __init__(self, target: str) -> None:
+        ak, sk = payloads.access_key(1)
+        self._client = LegacyClient(f"http://{target}", ak, sk, timeout=DEADLINE_SECONDS)
+        self._example = orjson.loads(payloads.example_body())
+
+    def add(self) -> tuple[str, int]:
+        """The answer (`HTTP status result_code`) and the new campaign's id (0: none)."""
+        answer = self._client.add_campaign(1, {**self._example, "name": uuid.uuid4().hex[:16]})
+        code = f"HTTP {answer.status} {answer.result_code}"
+        if answer.result_code != "0200000":
+            return code, 0
+        return code, int(answer.body["returnObject"]["id"])
+
+
 class Load:
     """Adds from CLIENTS threads until stopped, over gRPC to `target` or (`rest`) through
     the gateway at `target`; every answer is recorded."""
@@ -106,20 +124,13 @@ class Load:
                 self._record(code, time.monotonic() - started, campaign_id)
 
     def _run_rest(self) -> None:
-        ak, sk = payloads.access_key(1)
-        client = LegacyClient(f"http://{self._target}", ak, sk, timeout=DEADLINE_SECONDS)
-        example = orjson.loads(payloads.example_body())
+        adds = RestAdds(self._target)
         while not self._stop.is_set():
-            body = {**example, "name": uuid.uuid4().hex[:16]}
             started = time.monotonic()
-            campaign_id = 0
             try:
-                answer = client.add_campaign(1, body)
-                code = f"HTTP {answer.status} {answer.result_code}"
-                if answer.result_code == "0200000":
-                    campaign_id = answer.body["returnObject"]["id"]
+                code, campaign_id = adds.add()
             except (OSError, http.client.HTTPException):
-                code = "no answer"  # the server is gone
+                code, campaign_id = "no answer", 0  # the server is gone
                 if not self._stop.is_set():
                     time.sleep(0.05)
             self._record(code, time.monotonic() - started, campaign_id)
@@ -205,17 +216,14 @@ def idle_connections(work: Path, url: str) -> Outcome:
     host, port = "127.0.0.1", gateway.port
     idle = [socket.create_connection((host, port), timeout=10) for _ in range(IDLE_CONNECTIONS)]
     try:
-        ak, sk = payloads.access_key(1)
-        client = LegacyClient(f"http://{host}:{port}", ak, sk, timeout=DEADLINE_SECONDS)
-        example = orjson.loads(payloads.example_body())
+        adds = RestAdds(f"{host}:{port}")
         for _ in range(20):
             started = time.monotonic()
-            body = {**example, "name": uuid.uuid4().hex[:16]}
-            answer = client.add_campaign(1, body)
+            code, campaign_id = adds.add()
             outcome.slowest = max(outcome.slowest, time.monotonic() - started)
-            outcome.codes[f"HTTP {answer.status} {answer.result_code}"] += 1
-            if answer.result_code == "0200000":
-                outcome.acknowledged.add(answer.body["returnObject"]["id"])
+            outcome.codes[code] += 1
+            if campaign_id:
+                outcome.acknowledged.add(campaign_id)
         time.sleep(3)
         closed = sum(1 for connection in idle if _closed(connection))
         outcome.note = f"{closed} of {IDLE_CONNECTIONS} idle connections closed by the gateway"

@@ -45,7 +45,7 @@ from isales_campaign.service.errors import DatabaseUnavailable, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 #: The most writes one commit holds: a bound on how long the first of them waits for it.
 MAX_GROUP = 32
@@ -325,7 +325,7 @@ class GroupCommit:
             raise group.failure()
 
 
-async def in_loop_greenlet(function: Callable[..., T], *args: Any) -> T:
+async def in_loop_greenlet(function: Callable[..., _T], *args: Any) -> _T:
     """`function(*args)` run on the running event loop, in a greenlet: its writes share the
     commits of the loop's passes and wait for them without holding the loop."""
     return await greenlet_spawn(function, *args)
