@@ -185,14 +185,8 @@ class Bench:
             lambda url: [procs.serve(work, url, **env)],
         )  # fmt: skip
         if database == "sqlite":
-            self.scenario(
-                report.REFERENCE, "http", database,
-                lambda url: [procs.reference(work, make_url(url).database or "")],
-            )  # fmt: skip
-            self.scenario(
-                report.LEAN_REFERENCE, "http", database,
-                lambda url: [procs.reference(work, make_url(url).database or "", lean=True)],
-            )  # fmt: skip
+            for name, variant in report.REFERENCE_VARIANTS.items():
+                self.scenario(name, "http", database, partial(_reference, work, variant))
         if database == "postgresql":
             # Throughput with processes: one server process, then WORKERS on one port, both
             # over CONNECTIONS connections (the kernel spreads connections, not calls).
@@ -297,6 +291,10 @@ def _stored(operation: str, rows: int) -> str:
 
 def _workers(work: Path, workers: int, env: dict[str, str], url: str) -> list[procs.Server]:
     return [procs.grpc_workers(work, url, workers, env)]
+
+
+def _reference(work: Path, variant: str, url: str) -> list[procs.Server]:
+    return [procs.reference(work, make_url(url).database or "", variant)]
 
 
 def _progress(text: str) -> None:

@@ -177,11 +177,11 @@ def serve(log_dir: Path, database_url: str, prefix: Sequence[str] = (), **env: s
     )
 
 
-def reference(log_dir: Path, sqlite_path: str, *, lean: bool = False) -> Server:
-    """The FastAPI + pydantic reference of `bench.reference` on a prepared SQLite file (its
-    `lean` variant: the write inline on the event loop, a counter row for the quota)."""
-    args = ["bench.reference", "{port}", sqlite_path, *(["lean"] if lean else [])]
-    return Server("reference", args, log_dir, {})
+def reference(log_dir: Path, sqlite_path: str, variant: str = "threads") -> Server:
+    """The FastAPI + pydantic reference of `bench.reference` on a prepared SQLite file, in one
+    of its `VARIANTS` (`lean`: the write inline on the event loop, a counter row for the quota;
+    `same-writes`: that, with the idempotency key and a change record in the transaction)."""
+    return Server("reference", ["bench.reference", "{port}", sqlite_path, variant], log_dir, {})
 
 
 def baseline(kind: str, log_dir: Path) -> Server:

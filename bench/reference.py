@@ -1,4 +1,4 @@
-"""`python -m bench.reference PORT DATABASE [lean]`: what a Python team would build in an
+"""`python -m bench.reference PORT DATABASE [VARIANT]`: what a Python team would build in an
 afternoon for the REST add, for `make bench` to measure this project against in the same run.
 
 One FastAPI + pydantic process: the auth-v2 check with the same algorithm (keys held in
@@ -7,17 +7,23 @@ and a durable SQLite insert (WAL, synchronous=FULL, as the service) with the nam
 the quota check in one write transaction. It answers the vendor's envelope. It has no gRPC,
 no contract, no rich errors: a floor to compare with, not a replacement.
 
-Two variants: by default the write runs on a worker thread (as FastAPI runs a blocking
-endpoint) and counts the family's campaigns; `lean` runs it inline on the event loop, with a
-counter row per tenant and family updated in the same transaction, which is cheaper.
+Three `VARIANTS`: by default (`threads`) the write runs on a worker thread (as FastAPI runs a
+blocking endpoint) and counts the family's campaigns; `lean` runs it inline on the event loop,
+with a counter row per tenant and family updated in the same transaction, which is cheaper;
+`same-writes` is `lean` also writing what the service writes of an add in its transaction
+beyond the campaign and its count: the idempotency key (a retry is answered with the first
+add's campaign) and a change record under the tenant's next sequence. Even that one keeps no
+log line, no metrics and no request id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -29,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bench import payloads
 from isales_campaign.legacy import auth_v2
+from isales_campaign.legacy.wire import IDEMPOTENCY_KEY_HEADER
 
 TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 CLOCK = r"^(([01]\d|2[0-3]):[0-5]\d)?$"
@@ -220,29 +227,87 @@ class LeanStore(Store):
         )
 
     def add(self, vdn_id: int, campaign: Campaign, config: bytes) -> int | str:
+        return self._in_transaction(lambda: self._write(vdn_id, campaign, config))
+
+    def _in_transaction(self, write: Callable[[], int | str]) -> int | str:
+        """`write()` in a write transaction, committed unless it answers a refusal's code."""
         connection = self._connection
-        family = 2 if campaign.deviceType in IVR_DEVICE_TYPES else 1
         connection.execute("BEGIN IMMEDIATE")
         try:
-            counted = connection.execute(
-                "UPDATE reference_counts SET live = live + 1"
-                " WHERE vdn_id = ? AND family = ? AND live < ?",
-                (vdn_id, family, MAX_ACTIVE),
-            )
-            if counted.rowcount == 0:
-                connection.execute("ROLLBACK")
-                return _QUOTA_REFUSALS[family]
-            new_id = _insert(connection, vdn_id, campaign, family, config)
-            connection.execute("COMMIT")
+            outcome = write()
+            connection.execute("ROLLBACK" if isinstance(outcome, str) else "COMMIT")
         except sqlite3.IntegrityError:  # the unique name
             connection.execute("ROLLBACK")
             return "0200005"
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+        return outcome
+
+    def _write(self, vdn_id: int, campaign: Campaign, config: bytes) -> int | str:
+        """The family's count and the campaign: its id, or the code of a quota refusal."""
+        family = 2 if campaign.deviceType in IVR_DEVICE_TYPES else 1
+        counted = self._connection.execute(
+            "UPDATE reference_counts SET live = live + 1"
+            " WHERE vdn_id = ? AND family = ? AND live < ?",
+            (vdn_id, family, MAX_ACTIVE),
+        )
+        if counted.rowcount == 0:
+            return _QUOTA_REFUSALS[family]
+        return _insert(self._connection, vdn_id, campaign, family, config)
+
+
+class SameWritesStore(LeanStore):
+    """`LeanStore`, also keeping the add's idempotency key and a change record (who, when, the
+    configuration) in its transaction, as the service does."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS reference_keys (vdn_id INTEGER NOT NULL,"
+            " key TEXT NOT NULL, digest BLOB NOT NULL, campaign_id INTEGER NOT NULL,"
+            " created_at TEXT NOT NULL, PRIMARY KEY (vdn_id, key))"
+        )
+        self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS reference_changes (vdn_id INTEGER NOT NULL,"
+            " sequence INTEGER NOT NULL, campaign_id INTEGER NOT NULL, change_time TEXT NOT NULL,"
+            " actor TEXT NOT NULL, config BLOB NOT NULL, PRIMARY KEY (vdn_id, sequence))"
+        )
+
+    def add_keyed(
+        self, vdn_id: int, campaign: Campaign, config: bytes, *, key: str, actor: str
+    ) -> int | str:
+        """As `add`; an add with a key already kept is answered with its campaign."""
+        return self._in_transaction(lambda: self._write_keyed(vdn_id, campaign, config, key, actor))
+
+    def _write_keyed(
+        self, vdn_id: int, campaign: Campaign, config: bytes, key: str, actor: str
+    ) -> int | str:
+        connection = self._connection
+        digest = hashlib.sha256(config).digest()
+        earlier = connection.execute(
+            "SELECT digest, campaign_id FROM reference_keys WHERE vdn_id = ? AND key = ?",
+            (vdn_id, key),
+        ).fetchone()
+        if earlier is not None:
+            return int(earlier[1]) if earlier[0] == digest else _KEY_REUSED
+        new_id = self._write(vdn_id, campaign, config)
+        if isinstance(new_id, str):
+            return new_id
+        now = datetime.now(UTC).isoformat()
+        connection.execute(
+            "INSERT INTO reference_keys VALUES (?, ?, ?, ?, ?)", (vdn_id, key, digest, new_id, now)
+        )
+        connection.execute(
+            "INSERT INTO reference_changes SELECT ?, coalesce(max(sequence), 0) + 1, ?, ?, ?, ?"
+            " FROM reference_changes WHERE vdn_id = ?",
+            (vdn_id, new_id, now, actor, config, vdn_id),
+        )
         return new_id
 
 
+#: The refusal of an add whose idempotency key an add of another campaign used.
+_KEY_REUSED = "02000002"
 #: The refusal of an add beyond its family's quota, by family.
 _QUOTA_REFUSALS = {1: "0200003", 2: "0200004"}
 
@@ -259,9 +324,13 @@ def _insert(
     return cursor.lastrowid
 
 
-def create_app(database: str, *, lean: bool = False) -> FastAPI:
+#: The variants by the name `main` takes; the first is the default.
+VARIANTS = {"threads": Store, "lean": LeanStore, "same-writes": SameWritesStore}
+
+
+def create_app(database: str, variant: str = "threads") -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    store = LeanStore(database) if lean else Store(database)
+    store = VARIANTS[variant](database)
 
     @app.post(payloads.REST_PATH)
     async def add(vdn_id: int, request: Request) -> Response:
@@ -289,7 +358,13 @@ def create_app(database: str, *, lean: bool = False) -> FastAPI:
             campaign = Campaign.model_validate_json(body)
         except ValidationError as error:
             return envelope("02000002", str(error.errors()[0]["msg"]))
-        if lean:
+        if isinstance(store, SameWritesStore):
+            # As the gateway keys an add: the client's key, or else the signature.
+            idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER) or parsed.signature
+            outcome = store.add_keyed(
+                vdn_id, campaign, body, key=idempotency_key, actor=parsed.access_key
+            )
+        elif isinstance(store, LeanStore):
             outcome = store.add(vdn_id, campaign, body)
         else:  # on a worker thread, as FastAPI runs a blocking endpoint
             outcome = await run_in_threadpool(store.add, vdn_id, campaign, body)
@@ -302,8 +377,9 @@ def create_app(database: str, *, lean: bool = False) -> FastAPI:
 
 def main() -> None:
     port, database = int(sys.argv[1]), sys.argv[2]
-    lean = sys.argv[3:] == ["lean"]
-    uvicorn.run(create_app(database, lean=lean), host="127.0.0.1", port=port, log_level="warning")
+    variant = sys.argv[3] if len(sys.argv) > 3 else "threads"
+    app = create_app(database, variant)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":
