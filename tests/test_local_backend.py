@@ -5,16 +5,19 @@ changes sent together share a commit, each answered as its own."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from dataclasses import replace
 
 import grpc
 import pytest
 from isales.campaign.v2.campaign_service_pb2 import AddCampaignResponse, GetCampaignRequest
+from sqlalchemy import text
 
 from isales_campaign.config import Settings
 from isales_campaign.local_backend import LocalBackend
 from isales_campaign.metrics import SERVICE_METRICS
+from isales_campaign.service.db.engine import create_database_engine
 from isales_campaign.service.server import RunningServer, start_server
 from tests.conftest import seed_database
 from tests.examples import add_request, example_campaign
@@ -22,17 +25,24 @@ from tests.examples import add_request, example_campaign
 TOKEN = "in-process-token"
 
 
-@pytest.fixture
-def running(database_url: str) -> Iterator[RunningServer]:
-    seed_database(database_url)
+def _start(
+    database_url: str, database_timeout_seconds: float = Settings().database_timeout_seconds
+) -> RunningServer:
     settings = replace(
         Settings(),
         database_url=database_url,
         grpc_listen="127.0.0.1:0",
         internal_token=TOKEN,
         require_internal_token=True,
+        database_timeout_seconds=database_timeout_seconds,
     )
-    server = start_server(settings, migrate=False)
+    return start_server(settings, migrate=False)
+
+
+@pytest.fixture
+def running(database_url: str) -> Iterator[RunningServer]:
+    seed_database(database_url)
+    server = _start(database_url)
     yield server
     server.stop(0)
 
@@ -134,3 +144,56 @@ def test_a_draining_service_refuses_in_process_calls_too(running: RunningServer)
     refused = _refused(running, TOKEN, drained=True)
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     assert "shutting down; nothing was changed" in (refused.details() or "")
+
+
+def test_a_call_failing_after_the_gateway_stopped_waiting_is_not_reported_unretrieved(
+    database_url: str,
+) -> None:
+    """Past its deadline the gateway answers DEADLINE_EXCEEDED and the call goes on (on the
+    loop on SQLite, on a thread on PostgreSQL). When it then fails, here for a database lock
+    that another connection holds longer than the service waits, its failure is taken: asyncio
+    does not report it as never retrieved."""
+    seed_database(database_url)
+    server = _start(database_url, database_timeout_seconds=0.3)
+    other = create_database_engine(database_url, pool_size=1)
+    reported: list[str] = []
+
+    async def late_add() -> grpc.StatusCode:
+        """The code of an add whose database lock comes after its deadline."""
+        patient = LocalBackend(server, 5.0, TOKEN, workers=1)
+        impatient = LocalBackend(server, 0.05, TOKEN, workers=1)
+        for backend in (patient, impatient):
+            await backend.start()
+        unavailable = _handled("AddCampaign", "UNAVAILABLE")
+        try:
+            # The tenant's settings are cached: the add under test waits for nothing else.
+            await patient.call(patient.campaigns.AddCampaign, add_request(example_campaign()), "")
+            with other.connect() as connection, connection.begin():
+                if connection.dialect.name == "postgresql":  # SQLite's BEGIN took the file's
+                    connection.execute(text("SELECT 1 FROM tenants WHERE vdn_id = 1 FOR UPDATE"))
+                request = add_request(example_campaign("late"))
+                try:
+                    await impatient.call(impatient.campaigns.AddCampaign, request, "late")
+                except grpc.aio.AioRpcError as error:  # not kept: it holds the call's future
+                    code = error.code()
+                while _handled("AddCampaign", "UNAVAILABLE") == unavailable:
+                    await asyncio.sleep(0.01)  # the call goes on, until the lock wait ends
+            gc.collect()  # a future whose failure nobody took is reported as it goes
+            await asyncio.sleep(0)
+            return code
+        finally:
+            for backend in (patient, impatient):
+                await backend.close()
+
+    async def scenario() -> grpc.StatusCode:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+        return await asyncio.wait_for(late_add(), 10)
+
+    try:
+        code = asyncio.run(scenario())
+    finally:
+        other.dispose()
+        server.stop(0)
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert reported == []
