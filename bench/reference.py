@@ -306,8 +306,9 @@ class SameWritesStore(LeanStore):
         return new_id
 
 
-#: The refusal of an add whose idempotency key an add of another campaign used.
-_KEY_REUSED = "02000002"
+#: The refusal of an add whose idempotency key an add of another campaign used (as the service
+#: answers it: an invalid combination).
+_KEY_REUSED = "02000009"
 #: The refusal of an add beyond its family's quota, by family.
 _QUOTA_REFUSALS = {1: "0200003", 2: "0200004"}
 

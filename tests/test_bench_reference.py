@@ -56,6 +56,6 @@ def test_a_key_used_for_another_campaign_is_refused_and_nothing_is_written(
 
     refused = store.add_keyed(1, Campaign.model_validate_json(other), other, key="k1", actor="ak")
 
-    assert refused == "02000002"
+    assert refused == "02000009"
     assert len(_rows(store, "reference_campaigns")) == 1
     assert len(_rows(store, "reference_changes")) == 1
